@@ -1,0 +1,3 @@
+"""The call-recording appliance."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,63 @@
+"""Search SQL for the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from appliance.db.sql import from_db_time, rows, scalar, to_db_time
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    account: str | None = None
+    type: str | None = None
+    ip: str | None = None
+    at_from: datetime | None = None
+    at_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: datetime
+    account: str
+    name: str
+    type: str
+    details: str
+    ip: str
+
+
+def _where(f: AuditFilter) -> tuple[str, list[Any]]:
+    where = ["1 = 1"]
+    params: list[Any] = []
+    for column, value in (("account", f.account), ("type", f.type), ("ip", f.ip)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if f.at_from:
+        where.append("at >= ?")
+        params.append(to_db_time(f.at_from))
+    if f.at_to:
+        where.append("at <= ?")
+        params.append(to_db_time(f.at_to))
+    return " AND ".join(where), params
+
+
+def search(f: AuditFilter, limit: int, offset: int) -> list[AuditRow]:
+    where, params = _where(f)
+    found = rows(
+        f"SELECT id, at, account, name, type, details, ip FROM audit_entry WHERE {where} "
+        "ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return [
+        AuditRow(r[0], from_db_time(r[1]), r[2], r[3] or "", r[4], r[5] or "", r[6] or "")
+        for r in found
+    ]
+
+
+def count(f: AuditFilter) -> int:
+    where, params = _where(f)
+    return int(scalar(f"SELECT COUNT(*) FROM audit_entry WHERE {where}", params))

@@ -1,0 +1,38 @@
+"""Binding Pony to the configured database, after migrations have run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.db.connect import SQLITE_PRAGMAS, DatabaseUrl
+from appliance.db.entities import db
+from appliance.db.migrations import migrate
+
+_bound: DatabaseUrl | None = None
+
+
+@db.on_connect(provider="sqlite")
+def _sqlite_pragmas(_db: Any, connection: Any) -> None:
+    cursor = connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+
+
+def open_database(url: str) -> DatabaseUrl:
+    """Migrate, then bind the entities (once per process)."""
+    global _bound
+    parsed = DatabaseUrl.parse(url)
+    if _bound is not None:
+        if _bound != parsed:
+            raise RuntimeError("this process is already bound to another database")
+        return parsed
+    migrate(parsed)
+    db.bind(**parsed.pony_bind_args())
+    db.generate_mapping(create_tables=False, check_tables=True)
+    _bound = parsed
+    return parsed
+
+
+def provider() -> str:
+    assert _bound is not None, "open_database() first"
+    return _bound.provider

@@ -1,0 +1,135 @@
+"""Pony entities mapped onto the tables that migrations.py creates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pony.orm import Database, Optional, PrimaryKey, Required
+
+db = Database()
+
+
+class User(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "app_user"
+    id = PrimaryKey(int, auto=True)
+    login = Required(str, unique=True)
+    name = Required(str)
+    password_hash = Required(str)
+    is_admin = Required(bool)
+    must_change_password = Required(bool)
+    failed_logins = Required(int)
+    locked_until = Optional(datetime)
+    last_login_at = Optional(datetime)
+    enabled = Required(bool)
+    created_at = Required(datetime)
+
+
+class UserSession(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "user_session"
+    id = PrimaryKey(int, auto=True)
+    token_hash = Required(str, unique=True)
+    user_id = Required(int)
+    created_at = Required(datetime)
+    expires_at = Required(datetime)
+    ip = Required(str)
+
+
+class ApiToken(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "api_token"
+    id = PrimaryKey(int, auto=True)
+    name = Required(str)
+    token_hash = Required(str, unique=True)
+    user_id = Required(int)
+    created_at = Required(datetime)
+    last_used_at = Optional(datetime)
+    revoked_at = Optional(datetime)
+
+
+class Device(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "device"
+    id = PrimaryKey(int, auto=True)
+    alias = Required(str, unique=True)
+    mode = Required(str)
+    address = Required(str)
+    secret_sealed = Required(str)
+    cache_address = Optional(str)
+    pullback_hours = Required(int)
+    pull_protocol = Optional(str)
+    pull_path = Optional(str)
+    pull_username = Optional(str)
+    pull_interval = Required(int)
+    pull_interval_unit = Required(str)
+    last_success_at = Optional(datetime)
+    created_at = Required(datetime)
+
+
+class Recording(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "recording"
+    id = PrimaryKey(int, auto=True)
+    sn = Required(str, unique=True)
+    device_id = Optional(int)
+    call_id = Required(str)
+    kind = Required(str)
+    direction = Optional(str)
+    caller = Optional(str)
+    callee = Optional(str)
+    started_at = Required(datetime)
+    duration = Required(int)
+    duration_ms = Required(int)
+    score = Optional(int)
+    play_count = Required(int)
+    tag_count = Required(int)
+    file_format = Required(str)
+    relpath = Required(str)
+    disk_size = Required(int)
+    plain_size = Required(int)
+    sha256 = Required(str)
+    encrypted = Required(bool)
+    source = Required(str)
+    created_at = Required(datetime)
+    deleted_at = Optional(datetime)
+
+
+class Tag(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "tag"
+    id = PrimaryKey(int, auto=True)
+    recording_id = Required(int)
+    name = Required(str)
+    position = Optional(float)
+    user_id = Optional(int)
+    created_at = Required(datetime)
+
+
+class ScoreEvent(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "score_event"
+    id = PrimaryKey(int, auto=True)
+    recording_id = Required(int)
+    user_id = Optional(int)
+    score = Required(int)
+    created_at = Required(datetime)
+
+
+class PlayEvent(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "play_event"
+    id = PrimaryKey(int, auto=True)
+    recording_id = Required(int)
+    user_id = Optional(int)
+    ip = Required(str)
+    created_at = Required(datetime)
+
+
+class AuditEntry(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "audit_entry"
+    id = PrimaryKey(int, auto=True)
+    at = Required(datetime)
+    account = Required(str)
+    name = Optional(str)
+    type = Required(str)
+    details = Optional(str)
+    ip = Optional(str)
+
+
+class Setting(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "setting"
+    key = PrimaryKey(str)
+    value = Required(str)

@@ -1,0 +1,211 @@
+"""Search SQL for recordings: every filter of the manual, newest first, with the total."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from appliance.db.sql import from_db_time, rows, scalar, to_db_time
+from appliance.domain.recordings import RecordingFilter, party_pattern
+
+COLUMNS = (
+    "r.id, r.sn, r.device_id, r.caller, r.callee, r.started_at, r.duration, r.score, "
+    "r.play_count, r.tag_count, r.kind, r.file_format, r.direction, r.duration_ms"
+)
+
+
+@dataclass(frozen=True)
+class RecordingRow:
+    id: int
+    sn: str
+    device_id: int | None
+    caller: str
+    callee: str
+    started_at: datetime
+    duration: int
+    score: int | None
+    play_count: int
+    tag_count: int
+    kind: str
+    file_format: str
+    direction: str | None
+    duration_ms: int
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> RecordingRow:
+        values = list(row)
+        values[5] = from_db_time(values[5])
+        values[3] = values[3] or ""
+        values[4] = values[4] or ""
+        return cls(*values)
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """A RecordingFilter with names already resolved to ids by the service."""
+
+    filter: RecordingFilter
+    device_ids: list[int] | None = None  # None: no device condition; []: matches nothing
+    show_zero_duration: bool = True
+    ids: list[int] | None = None
+
+
+def _party(column: str, value: str, where: list[str], params: list[Any]) -> None:
+    text, prefix = party_pattern(value)
+    if prefix:
+        # A range keeps the (column, kind, started_at) index usable, unlike LIKE.
+        where.append(f"r.{column} >= ? AND r.{column} < ?")
+        params.extend([text, text + "\U0010ffff"])
+    else:
+        where.append(f"r.{column} = ?")
+        params.append(text)
+
+
+def _where(criteria: Criteria) -> tuple[str, list[Any]] | None:
+    f = criteria.filter
+    where = ["r.deleted_at IS NULL"]
+    params: list[Any] = []
+    if criteria.ids is not None:
+        if not criteria.ids:
+            return None
+        where.append(f"r.id IN ({','.join('?' * len(criteria.ids))})")
+        params.extend(criteria.ids)
+    if f.kind is not None:
+        where.append("r.kind = ?")
+        params.append(f.kind.value)
+    if criteria.device_ids is not None:
+        if not criteria.device_ids:
+            return None
+        where.append(f"r.device_id IN ({','.join('?' * len(criteria.device_ids))})")
+        params.extend(criteria.device_ids)
+    if f.caller:
+        _party("caller", f.caller, where, params)
+    if f.callee:
+        _party("callee", f.callee, where, params)
+    if f.caller_org or f.callee_org:
+        # Recordings carry no organisation until employees are bound to extensions.
+        return None
+    if f.started_from:
+        where.append("r.started_at >= ?")
+        params.append(to_db_time(f.started_from))
+    if f.started_to:
+        where.append("r.started_at <= ?")
+        params.append(to_db_time(f.started_to))
+    if f.min_duration is not None:
+        where.append("r.duration >= ?")
+        params.append(f.min_duration)
+    if f.max_duration is not None:
+        where.append("r.duration <= ?")
+        params.append(f.max_duration)
+    if not criteria.show_zero_duration:
+        where.append("r.duration > 0")
+    if f.sn:
+        where.append("r.sn = ?")
+        params.append(f.sn)
+    if f.score is not None:
+        where.append("r.score = ?")
+        params.append(f.score)
+    if f.tag:
+        where.append("r.id IN (SELECT t.recording_id FROM tag t WHERE t.name = ?)")
+        params.append(f.tag)
+    return " AND ".join(where), params
+
+
+def search(criteria: Criteria, limit: int, offset: int) -> list[RecordingRow]:
+    built = _where(criteria)
+    if built is None:
+        return []
+    where, params = built
+    sql = (
+        f"SELECT {COLUMNS} FROM recording r WHERE {where} "
+        "ORDER BY r.started_at DESC, r.id DESC LIMIT ? OFFSET ?"
+    )
+    return [RecordingRow.from_row(row) for row in rows(sql, [*params, limit, offset])]
+
+
+def count(criteria: Criteria) -> int:
+    built = _where(criteria)
+    if built is None:
+        return 0
+    where, params = built
+    return int(scalar(f"SELECT COUNT(*) FROM recording r WHERE {where}", params))
+
+
+def by_ids(ids: list[int]) -> list[RecordingRow]:
+    if not ids:
+        return []
+    sql = (
+        f"SELECT {COLUMNS} FROM recording r WHERE r.deleted_at IS NULL "
+        f"AND r.id IN ({','.join('?' * len(ids))})"
+    )
+    found = {row.id: row for row in map(RecordingRow.from_row, rows(sql, ids))}
+    return [found[i] for i in ids if i in found]
+
+
+def tags_for(ids: list[int]) -> dict[int, list[tuple[str, float | None]]]:
+    out: dict[int, list[tuple[str, float | None]]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    sql = (
+        "SELECT recording_id, name, position FROM tag "
+        f"WHERE recording_id IN ({','.join('?' * len(ids))}) ORDER BY position, id"
+    )
+    for rec_id, name, position in rows(sql, ids):
+        out[rec_id].append((name, position))
+    return out
+
+
+def tag_suggestions(prefix: str, limit: int) -> list[str]:
+    """Tags used before, most used first (the manual's "历史标签")."""
+    if prefix:
+        sql = (
+            "SELECT name FROM tag WHERE name >= ? AND name < ? GROUP BY name "
+            "ORDER BY COUNT(*) DESC, name LIMIT ?"
+        )
+        params: list[Any] = [prefix, prefix + "\U0010ffff", limit]
+    else:
+        sql = "SELECT name FROM tag GROUP BY name ORDER BY COUNT(*) DESC, name LIMIT ?"
+        params = [limit]
+    return [r[0] for r in rows(sql, params)]
+
+
+def sn_taken(sn: str) -> bool:
+    return scalar("SELECT 1 FROM recording WHERE sn = ?", [sn]) is not None
+
+
+def live_files(after_id: int, limit: int) -> list[tuple[Any, ...]]:
+    """Stored-file facts of live recordings, in id order, for the integrity check."""
+    return rows(
+        "SELECT id, sn, relpath, disk_size, plain_size, sha256, encrypted FROM recording "
+        "WHERE deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+        [after_id, limit],
+    )
+
+
+def recent_play(recording_id: int, user_id: int | None, since: datetime) -> bool:
+    sql = (
+        "SELECT 1 FROM play_event WHERE recording_id = ? AND COALESCE(user_id, 0) = ? "
+        "AND created_at >= ? LIMIT 1"
+    )
+    return scalar(sql, [recording_id, user_id or 0, to_db_time(since)]) is not None
+
+
+def tag_ids(recording_id: int, name: str) -> list[int]:
+    return [
+        r[0]
+        for r in rows(
+            "SELECT id FROM tag WHERE recording_id = ? AND name = ?", [recording_id, name]
+        )
+    ]
+
+
+def search_ids(criteria: Criteria, limit: int) -> list[int]:
+    built = _where(criteria)
+    if built is None:
+        return []
+    where, params = built
+    sql = (
+        f"SELECT r.id FROM recording r WHERE {where} ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
+    )
+    return [r[0] for r in rows(sql, [*params, limit])]

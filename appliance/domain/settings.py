@@ -1,0 +1,91 @@
+"""The administrator's recording settings (manual 4.1, "录音设置") and their validation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from enum import Enum, StrEnum
+from typing import Any
+
+from appliance.errors import InvalidInput
+
+
+class FileFormat(StrEnum):
+    MP3 = "MP3"
+    WAV = "WAV"
+
+
+class ChannelMode(StrEnum):
+    MONO = "MONO"
+    STEREO = "STEREO"
+
+
+class UnknownSourcePolicy(StrEnum):
+    REJECT = "REJECT"
+    AUTO_REGISTER = "AUTO_REGISTER"
+
+
+@dataclass(frozen=True)
+class Settings:
+    file_format: FileFormat = FileFormat.MP3
+    log_level: int = 3
+    sip_port: int = 1311
+    log_retention_days: int = 10
+    mixing_gain: int = 1
+    channel_mode: ChannelMode = ChannelMode.MONO
+    encryption: bool = True
+    show_zero_duration: bool = True
+    disk_usage_limit: int = 90
+    unknown_push_source: UnknownSourcePolicy = UnknownSourcePolicy.REJECT
+
+    def validate(self) -> Settings:
+        _in_range("logLevel", self.log_level, 1, 5)
+        _in_range("sipPort", self.sip_port, 1024, 65535)
+        _in_range("logRetentionDays", self.log_retention_days, 1, 3650)
+        _in_range("mixingGain", self.mixing_gain, 1, 10)
+        _in_range("diskUsageLimit", self.disk_usage_limit, 1, 99)
+        return self
+
+    def to_store(self) -> dict[str, str]:
+        """Flatten to the key/value strings the database keeps."""
+        out: dict[str, str] = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, Enum):
+                out[key] = value.value
+            elif isinstance(value, bool):
+                out[key] = "1" if value else "0"
+            else:
+                out[key] = str(value)
+        return out
+
+    @classmethod
+    def from_store(cls, stored: dict[str, str]) -> Settings:
+        """Rebuild from stored strings; unknown or unreadable keys fall back to defaults."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in stored:
+                continue
+            raw = stored[f.name]
+            default = f.default
+            try:
+                if isinstance(default, Enum):
+                    values[f.name] = type(default)(raw)
+                elif isinstance(default, bool):
+                    values[f.name] = raw == "1"
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+            except ValueError:
+                continue
+        return cls(**values)
+
+    def changed(self, **changes: Any) -> Settings:
+        return replace(self, **changes).validate()
+
+    def diff(self, other: Settings) -> dict[str, tuple[str, str]]:
+        """Keys whose stored values differ, as (old, new), for the audit trail."""
+        mine, theirs = self.to_store(), other.to_store()
+        return {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+
+
+def _in_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be between {low} and {high}, got {value}", field=name)

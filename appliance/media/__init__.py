@@ -1,0 +1,1 @@
+"""Audio: decoding uploads, encoding for storage, chunked encryption, the file store."""

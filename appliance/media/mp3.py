@@ -1,0 +1,89 @@
+"""MP3: a frame walker that rejects garbage and truncation, decoding, encoding."""
+
+from __future__ import annotations
+
+import lameenc
+import miniaudio
+
+from appliance.errors import AudioDecodeError
+from appliance.media.pcm import MP3_RATES, Pcm
+
+_BITRATES_V1_L3 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+_BITRATES_V2_L3 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+_TRAILERS = (b"TAG", b"APETAGEX", b"LYRICSBEGIN")
+
+
+def _skip_id3v2(data: bytes) -> int:
+    if len(data) >= 10 and data[:3] == b"ID3":
+        size = 0
+        for b in data[6:10]:
+            size = (size << 7) | (b & 0x7F)
+        footer = 10 if data[5] & 0x10 else 0
+        return 10 + size + footer
+    return 0
+
+
+def _frame_length(data: bytes, pos: int) -> int | None:
+    """Length of the MPEG audio layer III frame at pos, or None when no header is there."""
+    if pos + 4 > len(data) or data[pos] != 0xFF or data[pos + 1] & 0xE0 != 0xE0:
+        return None
+    version = (data[pos + 1] >> 3) & 3
+    layer = (data[pos + 1] >> 1) & 3
+    bitrate_index = data[pos + 2] >> 4
+    rate_index = (data[pos + 2] >> 2) & 3
+    padding = (data[pos + 2] >> 1) & 1
+    if version == 1 or layer != 1 or bitrate_index in (0, 15) or rate_index == 3:
+        return None
+    rate = _RATES[version][rate_index]
+    if version == 3:
+        return 144000 * _BITRATES_V1_L3[bitrate_index] // rate + padding
+    return 72000 * _BITRATES_V2_L3[bitrate_index] // rate + padding
+
+
+def looks_like_mp3(data: bytes) -> bool:
+    return _frame_length(data, _skip_id3v2(data)) is not None
+
+
+def check_mp3(data: bytes) -> int:
+    """Walk every frame; return the count or raise AudioDecodeError (garbage, truncation)."""
+    pos = _skip_id3v2(data)
+    frames = 0
+    while pos < len(data):
+        length = _frame_length(data, pos)
+        if length is None:
+            if frames and any(data.startswith(t, pos) for t in _TRAILERS):
+                break
+            raise AudioDecodeError(f"MP3 is corrupt: no frame header at byte {pos}")
+        if pos + length > len(data):
+            raise AudioDecodeError(
+                f"MP3 is truncated: frame at byte {pos} needs {length} bytes, "
+                f"{len(data) - pos} present"
+            )
+        pos += length
+        frames += 1
+    if frames == 0:
+        raise AudioDecodeError("MP3 holds no audio frames")
+    return frames
+
+
+def read_mp3(data: bytes) -> Pcm:
+    check_mp3(data)
+    try:
+        decoded = miniaudio.mp3_read_s16(data)
+    except miniaudio.DecodeError as exc:
+        raise AudioDecodeError(f"MP3 cannot be decoded: {exc}") from None
+    return Pcm(decoded.samples.tobytes(), decoded.sample_rate, decoded.nchannels)
+
+
+def write_mp3(pcm: Pcm) -> bytes:
+    """Encode with LAME: speech bitrates, mono 32 kbit/s at 8 kHz, more for wider audio."""
+    if pcm.rate not in MP3_RATES:
+        pcm = pcm.resampled(8000)
+    encoder = lameenc.Encoder()
+    encoder.set_in_sample_rate(pcm.rate)
+    encoder.set_channels(pcm.channels)
+    encoder.set_bit_rate((32 if pcm.rate <= 16000 else 64) * pcm.channels)
+    encoder.set_quality(5)
+    encoder.silence()
+    return bytes(encoder.encode(pcm.samples) + encoder.flush())

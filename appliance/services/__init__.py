@@ -1,0 +1,1 @@
+"""Use cases: each opens its db_session, checks permission and writes the audit entry."""

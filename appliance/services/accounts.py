@@ -1,0 +1,223 @@
+"""Users, login with lock-out, sessions, passwords and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pony.orm import commit, db_session
+
+from appliance.db import account_queries
+from appliance.db.entities import ApiToken, User, UserSession
+from appliance.domain.accounts import (
+    DEFAULT_ADMIN_LOGIN,
+    DEFAULT_ADMIN_PASSWORD,
+    SESSION_IDLE_SECONDS,
+    check_new_password,
+    lock_seconds,
+)
+from appliance.domain.audit import AuditType
+from appliance.errors import AccountLocked, AuthenticationFailed, InvalidInput, NotFound
+from appliance.services import audit
+from appliance.services.context import Actor, utcnow
+
+_hasher = PasswordHasher()
+# Verified against when the login is unknown, so both paths cost the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+TOKEN_PREFIX = "rec_"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _actor(user: User, ip: str, via: str) -> Actor:
+    return Actor(user.id, user.login, user.name, user.is_admin, ip, via, user.must_change_password)
+
+
+@db_session
+def ensure_default_admin() -> None:
+    """The manual's default administrator, which must change its password at first login."""
+    if User.get(login=DEFAULT_ADMIN_LOGIN) is None:
+        User(
+            login=DEFAULT_ADMIN_LOGIN,
+            name="Administrator",
+            password_hash=_hasher.hash(DEFAULT_ADMIN_PASSWORD),
+            is_admin=True,
+            must_change_password=True,
+            failed_logins=0,
+            enabled=True,
+            created_at=utcnow(),
+        )
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    actor: Actor
+    session_token: str
+    expires_at: datetime
+
+
+@db_session
+def login(login_name: str, password: str, ip: str) -> LoginResult:
+    now = utcnow()
+    user = User.get(login=login_name)
+    if user is not None and user.locked_until and user.locked_until > now:
+        raise AccountLocked(int((user.locked_until - now).total_seconds()) + 1)
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        ok = user is not None and user.enabled
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or user is None:
+        guest = Actor(None, login_name[:64], "", False, ip, "session")
+        if user is not None:
+            user.failed_logins += 1
+            wait = lock_seconds(user.failed_logins)
+            if wait:
+                user.locked_until = now + timedelta(seconds=wait)
+        audit.record(guest, AuditType.LOGIN_FAILED, "wrong user name or password")
+        commit()  # the failure count and audit entry must outlive the exception
+        raise AuthenticationFailed("wrong user name or password")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    token = secrets.token_urlsafe(32)
+    expires = now + timedelta(seconds=SESSION_IDLE_SECONDS)
+    UserSession(
+        token_hash=_digest(token), user_id=user.id, created_at=now, expires_at=expires, ip=ip
+    )
+    account_queries.delete_expired_sessions(now)
+    actor = _actor(user, ip, "session")
+    audit.record(actor, AuditType.LOGIN, "logged in")
+    return LoginResult(actor, token, expires)
+
+
+@db_session
+def logout(actor: Actor, session_token: str) -> None:
+    s = UserSession.get(token_hash=_digest(session_token))
+    if s is not None:
+        s.delete()
+    audit.record(actor, AuditType.LOGOUT, "logged out")
+
+
+@db_session
+def actor_for_session(session_token: str, ip: str) -> Actor:
+    """The actor behind a console cookie; the session slides forward while it is used."""
+    s = UserSession.get(token_hash=_digest(session_token))
+    now = utcnow()
+    if s is None or s.expires_at < now:
+        raise AuthenticationFailed("not logged in, or the session expired")
+    user = User.get(id=s.user_id)
+    if user is None or not user.enabled:
+        raise AuthenticationFailed("the account is disabled")
+    if (s.expires_at - now).total_seconds() < SESSION_IDLE_SECONDS - 60:
+        s.expires_at = now + timedelta(seconds=SESSION_IDLE_SECONDS)
+    return _actor(user, ip, "session")
+
+
+@db_session
+def actor_for_token(token: str, ip: str) -> Actor:
+    t = ApiToken.get(token_hash=_digest(token))
+    if t is None or t.revoked_at is not None:
+        raise AuthenticationFailed("unknown or revoked API token")
+    user = User.get(id=t.user_id)
+    if user is None or not user.enabled:
+        raise AuthenticationFailed("the token's account is disabled")
+    now = utcnow()
+    if t.last_used_at is None or (now - t.last_used_at).total_seconds() > 60:
+        t.last_used_at = now
+    return _actor(user, ip, "token")
+
+
+@db_session
+def change_password(actor: Actor, old_password: str, new_password: str) -> None:
+    user = User.get(id=actor.user_id) if actor.user_id else None
+    if user is None:
+        raise NotFound("no such account")
+    try:
+        _hasher.verify(user.password_hash, old_password)
+    except (VerificationError, InvalidHashError):
+        raise InvalidInput("the current password is wrong", field="oldPassword") from None
+    check_new_password(new_password, user.login, old_password)
+    user.password_hash = _hasher.hash(new_password)
+    user.must_change_password = False
+    audit.record(actor, AuditType.PASSWORD, "changed own password")
+
+
+@db_session
+def reset_password(actor: Actor, login_name: str, new_password: str) -> None:
+    """An administrator (or the command line) sets a password; other sessions end."""
+    actor.require_admin()
+    user = User.get(login=login_name)
+    if user is None:
+        raise NotFound(f"no account {login_name!r}")
+    check_new_password(new_password, user.login)
+    user.password_hash = _hasher.hash(new_password)
+    user.must_change_password = False
+    user.failed_logins = 0
+    user.locked_until = None
+    account_queries.delete_sessions_of(user.id)
+    audit.record(actor, AuditType.PASSWORD, f"reset the password of {login_name}")
+
+
+@dataclass(frozen=True)
+class TokenView:
+    id: int
+    name: str
+    login: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+
+def _token_view(t: ApiToken) -> TokenView:
+    user = User.get(id=t.user_id)
+    return TokenView(
+        t.id,
+        t.name,
+        user.login if user else "?",
+        t.created_at,
+        t.last_used_at,
+        t.revoked_at is not None,
+    )
+
+
+@db_session
+def create_token(actor: Actor, name: str, login_name: str | None = None) -> tuple[TokenView, str]:
+    """A new integrator token; the secret is returned once and only its hash is kept."""
+    name = name.strip()
+    if not 1 <= len(name) <= 64:
+        raise InvalidInput("token name: 1 to 64 characters", field="name")
+    target = login_name or actor.login
+    if target != actor.login:
+        actor.require_admin()
+    user = User.get(login=target)
+    if user is None:
+        raise NotFound(f"no account {target!r}")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    t = ApiToken(name=name, token_hash=_digest(secret), user_id=user.id, created_at=utcnow())
+    t.flush()
+    audit.record(actor, AuditType.TOKEN, f"created API token {name!r} for {target}")
+    return _token_view(t), secret
+
+
+@db_session
+def list_tokens(actor: Actor) -> list[TokenView]:
+    ids = account_queries.token_ids(None if actor.is_admin else actor.user_id)
+    return [_token_view(ApiToken[i]) for i in ids]
+
+
+@db_session
+def revoke_token(actor: Actor, token_id: int) -> TokenView:
+    t = ApiToken.get(id=token_id)
+    if t is None or (not actor.is_admin and t.user_id != actor.user_id):
+        raise NotFound("no such token")
+    if t.revoked_at is None:
+        t.revoked_at = utcnow()
+        audit.record(actor, AuditType.TOKEN, f"revoked API token {t.name!r}")
+    return _token_view(t)

@@ -1,0 +1,40 @@
+"""The audit trail: written by every use case, searched and exported by administrators."""
+
+from __future__ import annotations
+
+from pony.orm import db_session
+
+from appliance.db import audit_queries
+from appliance.db.audit_queries import AuditFilter, AuditRow
+from appliance.db.entities import AuditEntry
+from appliance.domain.audit import AuditType
+from appliance.services.context import Actor, utcnow
+
+MAX_DETAILS = 2000
+
+
+def record(actor: Actor, type_: AuditType, details: str) -> None:
+    """Add one entry; call inside the use case's own db_session so both commit together."""
+    AuditEntry(
+        at=utcnow(),
+        account=actor.login,
+        name=actor.name,
+        type=type_.value,
+        details=details[:MAX_DETAILS],
+        ip=actor.ip,
+    )
+
+
+@db_session
+def search(actor: Actor, f: AuditFilter, page: int, page_size: int) -> tuple[int, list[AuditRow]]:
+    actor.require_admin()
+    offset = (page - 1) * page_size
+    return audit_queries.count(f), audit_queries.search(f, page_size, offset)
+
+
+def export_rows(actor: Actor, f: AuditFilter, limit: int) -> list[AuditRow]:
+    with db_session:
+        actor.require_admin()
+        found = audit_queries.search(f, limit, 0)
+        record(actor, AuditType.EXPORT, f"audit trail export: {len(found)} entries")
+    return found

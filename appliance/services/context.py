@@ -1,0 +1,62 @@
+"""What every use case needs: configuration, the file store, and who is acting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from appliance.config import Config
+from appliance.db.database import open_database
+from appliance.errors import PermissionDenied
+from appliance.media.crypto import MasterKey
+from appliance.media.store import FileStore
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person, integrator or device on whose behalf a use case runs."""
+
+    user_id: int | None
+    login: str
+    name: str
+    is_admin: bool
+    ip: str
+    via: str  # "session", "token", "device", "system"
+    must_change_password: bool = False
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise PermissionDenied("only administrators may do this")
+
+
+SYSTEM = Actor(None, "system", "system", True, "127.0.0.1", "system")
+
+
+@dataclass
+class AppContext:
+    config: Config
+    master: MasterKey
+    store: FileStore
+
+    @classmethod
+    def open(cls, config: Config) -> AppContext:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        open_database(config.database_url)
+        master = MasterKey.load_or_create(config.key_file)
+        return cls(config, master, FileStore(config.data_dir, master))
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as every timestamp column holds."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def to_utc_naive(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def to_local(value_utc_naive: datetime) -> datetime:
+    """The appliance's wall-clock time, for SNs and file names."""
+    return value_utc_naive.replace(tzinfo=UTC).astimezone()

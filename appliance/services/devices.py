@@ -1,0 +1,136 @@
+"""Managing recording sources and authenticating them."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from pony.orm import db_session
+
+from appliance.db import device_queries
+from appliance.db.entities import Device
+from appliance.domain.audit import AuditType
+from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol
+from appliance.errors import AuthenticationFailed, Conflict, NotFound
+from appliance.media.crypto import MasterKey
+from appliance.services import audit
+from appliance.services.context import Actor, utcnow
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    id: int
+    alias: str
+    mode: DeviceMode
+    address: str
+    cache_address: str
+    pullback_hours: int
+    pull_protocol: PullProtocol | None
+    pull_path: str
+    pull_username: str
+    pull_interval: int
+    pull_interval_unit: IntervalUnit
+    last_success_at: datetime | None
+    created_at: datetime
+
+
+def _view(d: Device) -> DeviceView:
+    return DeviceView(
+        id=d.id,
+        alias=d.alias,
+        mode=DeviceMode(d.mode),
+        address=d.address,
+        cache_address=d.cache_address or "",
+        pullback_hours=d.pullback_hours,
+        pull_protocol=PullProtocol(d.pull_protocol) if d.pull_protocol else None,
+        pull_path=d.pull_path or "",
+        pull_username=d.pull_username or "",
+        pull_interval=d.pull_interval,
+        pull_interval_unit=IntervalUnit(d.pull_interval_unit),
+        last_success_at=d.last_success_at,
+        created_at=d.created_at,
+    )
+
+
+def _apply(d: Device, spec: DeviceSpec, master: MasterKey) -> None:
+    d.alias = spec.alias
+    d.mode = spec.mode.value
+    d.address = spec.address
+    d.secret_sealed = master.seal_text(spec.secret)
+    d.cache_address = spec.cache_address
+    d.pullback_hours = spec.pullback_hours
+    d.pull_protocol = spec.pull_protocol.value if spec.pull_protocol else ""
+    d.pull_path = spec.pull_path
+    d.pull_username = spec.pull_username
+    d.pull_interval = spec.pull_interval
+    d.pull_interval_unit = spec.pull_interval_unit.value
+
+
+@db_session
+def list_devices(actor: Actor, mode: DeviceMode | None = None) -> list[DeviceView]:
+    return [_view(Device[i]) for i in device_queries.ids_by_mode(mode.value if mode else None)]
+
+
+@db_session
+def create(actor: Actor, spec: DeviceSpec, master: MasterKey) -> DeviceView:
+    actor.require_admin()
+    spec.validate()
+    if Device.get(alias=spec.alias):
+        raise Conflict(f"a device named {spec.alias!r} already exists")
+    d = Device(
+        alias=spec.alias,
+        mode=spec.mode.value,
+        address=spec.address,
+        secret_sealed="",
+        pullback_hours=1,
+        pull_interval=1,
+        pull_interval_unit="DAY",
+        created_at=utcnow(),
+    )
+    _apply(d, spec, master)
+    d.flush()
+    audit.record(
+        actor, AuditType.DEVICE, f"created {spec.mode.value} device {spec.alias} ({spec.address})"
+    )
+    return _view(d)
+
+
+@db_session
+def update(actor: Actor, device_id: int, spec: DeviceSpec, master: MasterKey) -> DeviceView:
+    """Change a device; an empty secret keeps the current one."""
+    actor.require_admin()
+    d = Device.get(id=device_id)
+    if d is None:
+        raise NotFound("no such device")
+    if not spec.secret:
+        spec = replace(spec, secret=master.open_text(d.secret_sealed))
+    spec.validate()
+    other = Device.get(alias=spec.alias)
+    if other is not None and other.id != device_id:
+        raise Conflict(f"a device named {spec.alias!r} already exists")
+    _apply(d, spec, master)
+    audit.record(actor, AuditType.DEVICE, f"changed device {spec.alias} ({spec.address})")
+    return _view(d)
+
+
+@db_session
+def delete(actor: Actor, device_id: int) -> None:
+    actor.require_admin()
+    d = Device.get(id=device_id)
+    if d is None:
+        raise NotFound("no such device")
+    if device_queries.has_recordings(device_id):
+        raise Conflict(f"device {d.alias} has recordings; it cannot be deleted")
+    audit.record(actor, AuditType.DEVICE, f"deleted device {d.alias} ({d.address})")
+    d.delete()
+
+
+@db_session
+def authenticate(alias: str, secret: str, master: MasterKey) -> DeviceView:
+    """A device proves itself with its alias and secret (HTTP Basic on uploads)."""
+    d = Device.get(alias=alias)
+    expected = master.open_text(d.secret_sealed) if d else "\0invalid"
+    if not hmac.compare_digest(expected.encode(), secret.encode()) or d is None:
+        raise AuthenticationFailed("unknown device or wrong secret")
+    return _view(d)

@@ -1,0 +1,75 @@
+"""Downloading recordings as a zip and exporting the list to Excel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pony.orm import db_session
+
+from appliance.db import recording_queries
+from appliance.domain.audit import AuditType
+from appliance.domain.recordings import RecordingFilter, archive_name, unique_names
+from appliance.domain.settings import FileFormat
+from appliance.errors import InvalidInput
+from appliance.media.codec import EXTENSIONS
+from appliance.services import audit
+from appliance.services.context import Actor, to_local
+from appliance.services.recordings import (
+    AudioFile,
+    RecordingView,
+    Selection,
+    audio_files,
+    criteria_for,
+    views_of,
+)
+
+MAX_ARCHIVE = 5000
+MAX_EXPORT = 1_000_000
+EXPORT_BATCH = 2000
+
+
+def _select_ids(selection: Selection, limit: int) -> list[int]:
+    if selection.ids is not None:
+        ids = list(dict.fromkeys(selection.ids))
+        if len(ids) > limit:
+            raise InvalidInput(f"at most {limit} recordings at once", field="ids")
+        return [r.id for r in recording_queries.by_ids(ids)]
+    criteria = criteria_for(selection.filter or RecordingFilter())
+    ids = recording_queries.search_ids(criteria, limit + 1)
+    if len(ids) > limit:
+        raise InvalidInput(
+            f"the search matches more than {limit} recordings; narrow it down", field="filter"
+        )
+    return ids
+
+
+def archive(
+    actor: Actor, selection: Selection, fmt: FileFormat | None
+) -> list[tuple[str, AudioFile]]:
+    """Zip entries named caller-callee-YYYYMMDDHHMMSS.ext, unique within the archive."""
+    with db_session:
+        ids = _select_ids(selection, MAX_ARCHIVE)
+    files = audio_files(ids)
+    names = unique_names(
+        [
+            archive_name(
+                a.caller, a.callee, to_local(a.started_at), EXTENSIONS[fmt or a.file_format]
+            )
+            for a in files
+        ]
+    )
+    with db_session:
+        sns = ", ".join(a.sn for a in files[:20]) + (" ..." if len(files) > 20 else "")
+        audit.record(actor, AuditType.DOWNLOAD, f"downloaded {len(files)} recordings: {sns}")
+    return list(zip(names, files, strict=True))
+
+
+def export_views(actor: Actor, selection: Selection) -> Iterator[RecordingView]:
+    """The rows of the list, in batches so a million-row export stays small in memory."""
+    with db_session:
+        ids = _select_ids(selection, MAX_EXPORT)
+        audit.record(actor, AuditType.EXPORT, f"exported {len(ids)} recordings to Excel")
+    for start in range(0, len(ids), EXPORT_BATCH):
+        with db_session:
+            batch = recording_queries.by_ids(ids[start : start + EXPORT_BATCH])
+            yield from views_of(batch)

@@ -1,0 +1,362 @@
+"""Recording use cases: ingest, search, detail, score, tag, delete, play."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pony.orm import commit, db_session
+from pony.orm.core import TransactionIntegrityError
+
+from appliance.db import device_queries, recording_queries
+from appliance.db.entities import PlayEvent, Recording, ScoreEvent, Tag
+from appliance.db.recording_queries import Criteria, RecordingRow
+from appliance.domain.audit import AuditType
+from appliance.domain.recordings import (
+    RecordingFilter,
+    UploadMeta,
+    check_score,
+    check_tag,
+    sn_base,
+    sn_with_suffix,
+)
+from appliance.domain.settings import FileFormat
+from appliance.errors import InvalidInput, NotFound
+from appliance.media.codec import EXTENSIONS, decode_audio, encode_audio
+from appliance.media.pcm import Pcm
+from appliance.media.store import StoredFile
+from appliance.services import audit, settings
+from appliance.services.context import Actor, AppContext, to_local, to_utc_naive, utcnow
+
+MAX_PAGE_SIZE = 200
+PLAY_DEDUP_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class TagView:
+    name: str
+    offset: float | None
+
+
+@dataclass(frozen=True)
+class RecordingView:
+    id: int
+    sn: str
+    device: str
+    caller: str
+    caller_org: str | None
+    callee: str
+    callee_org: str | None
+    started_at: datetime  # aware, UTC
+    duration: int
+    score: int | None
+    tags: list[TagView]
+    play_count: int
+    kind: str
+    file_format: str
+    direction: str | None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    id: int
+    sn: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Either explicit ids, or everything a filter matches."""
+
+    ids: list[int] | None = None
+    filter: RecordingFilter | None = None
+
+
+def views_of(found: list[RecordingRow]) -> list[RecordingView]:
+    ids = [r.id for r in found]
+    tags = recording_queries.tags_for(ids) if any(r.tag_count for r in found) else {}
+    devices = device_queries.addresses(sorted({r.device_id for r in found if r.device_id}))
+    return [
+        RecordingView(
+            id=r.id,
+            sn=r.sn,
+            device=devices.get(r.device_id, "") if r.device_id else "",
+            caller=r.caller,
+            caller_org=None,
+            callee=r.callee,
+            callee_org=None,
+            started_at=r.started_at.replace(tzinfo=UTC),
+            duration=r.duration,
+            score=r.score,
+            tags=[TagView(n, o) for n, o in tags.get(r.id, [])],
+            play_count=r.play_count,
+            kind=r.kind,
+            file_format=r.file_format,
+            direction=r.direction,
+        )
+        for r in found
+    ]
+
+
+def criteria_for(f: RecordingFilter, ids: list[int] | None = None) -> Criteria:
+    f = f.validate()
+    device_ids = device_queries.ids_matching(f.device) if f.device else None
+    return Criteria(f, device_ids, settings.current().show_zero_duration, ids)
+
+
+# --- ingest --------------------------------------------------------------------------
+
+
+def _existing(device_id: int | None, call_id: str) -> IngestResult | None:
+    r = Recording.get(device_id=device_id, call_id=call_id)
+    return IngestResult(r.id, r.sn, False) if r else None
+
+
+def ingest_upload(
+    ctx: AppContext, actor: Actor, device_id: int, meta: UploadMeta, audio: bytes
+) -> IngestResult:
+    """Store an uploaded recording once per (device, call_id); duration comes from the audio."""
+    with db_session:
+        found = _existing(device_id, meta.call_id)
+    if found:
+        return found
+    pcm = decode_audio(audio)
+    return store_pcm(ctx, actor, device_id, meta, pcm, source="upload")
+
+
+def store_pcm(
+    ctx: AppContext, actor: Actor, device_id: int | None, meta: UploadMeta, pcm: Pcm, source: str
+) -> IngestResult:
+    """The one pipeline every capture path ends in: encode, encrypt, write, index."""
+    conf = settings.current()
+    encoded = encode_audio(pcm, conf.file_format)
+    started = to_utc_naive(meta.started_at).replace(microsecond=0)
+    stored = ctx.store.put(
+        encoded, started, EXTENSIONS[conf.file_format], encrypted=conf.encryption
+    )
+    duration_ms = pcm.duration_ms
+    base = sn_base(to_local(started), meta.callee)
+    for attempt in range(1000):
+        try:
+            with db_session:
+                found = _existing(device_id, meta.call_id)
+                if found:
+                    ctx.store.remove(stored.relpath)
+                    return found
+                n = attempt
+                while recording_queries.sn_taken(sn_with_suffix(base, n)):
+                    n += 1
+                r = Recording(
+                    sn=sn_with_suffix(base, n),
+                    device_id=device_id,
+                    call_id=meta.call_id,
+                    kind=meta.kind.value,
+                    direction=meta.direction.value if meta.direction else None,
+                    caller=meta.caller,
+                    callee=meta.callee,
+                    started_at=started,
+                    duration=(duration_ms + 500) // 1000,
+                    duration_ms=duration_ms,
+                    play_count=0,
+                    tag_count=0,
+                    file_format=conf.file_format.value,
+                    relpath=stored.relpath,
+                    disk_size=stored.disk_size,
+                    plain_size=stored.plain_size,
+                    sha256=stored.sha256,
+                    encrypted=stored.encrypted,
+                    source=source,
+                    created_at=utcnow(),
+                )
+                r.flush()
+                audit.record(
+                    actor,
+                    AuditType.UPLOAD,
+                    f"recording {r.sn} ({meta.caller} -> {meta.callee}, {r.duration} s) via {source}",
+                )
+                return IngestResult(r.id, r.sn, True)
+        except TransactionIntegrityError:
+            continue  # a concurrent insert took the SN or the call id: look again
+    ctx.store.remove(stored.relpath)
+    raise InvalidInput("could not allocate a serial number for this recording")
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+@db_session
+def search(
+    actor: Actor, f: RecordingFilter, page: int, page_size: int
+) -> tuple[int, list[RecordingView]]:
+    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"page must be >= 1 and pageSize 1..{MAX_PAGE_SIZE}", field="pageSize")
+    criteria = criteria_for(f)
+    found = recording_queries.search(criteria, page_size, (page - 1) * page_size)
+    total = recording_queries.count(criteria)
+    return total, views_of(found)
+
+
+@db_session
+def get(actor: Actor, recording_id: int) -> RecordingView:
+    found = recording_queries.by_ids([recording_id])
+    if not found:
+        raise NotFound("no such recording")
+    return views_of(found)[0]
+
+
+def _live(recording_id: int) -> Recording:
+    r = Recording.get(id=recording_id)
+    if r is None or r.deleted_at is not None:
+        raise NotFound("no such recording")
+    return r
+
+
+@db_session
+def score(actor: Actor, recording_id: int, value: int) -> RecordingView:
+    check_score(value)
+    r = _live(recording_id)
+    r.score = value
+    ScoreEvent(recording_id=r.id, user_id=actor.user_id, score=value, created_at=utcnow())
+    audit.record(actor, AuditType.SCORE, f"scored {r.sn}: {value}")
+    r.flush()
+    return get(actor, recording_id)
+
+
+@db_session
+def tag(actor: Actor, recording_id: int, name: str, offset: float | None) -> RecordingView:
+    r = _live(recording_id)
+    name, offset = check_tag(name, offset, r.duration)
+    Tag(recording_id=r.id, name=name, position=offset, user_id=actor.user_id, created_at=utcnow())
+    r.tag_count += 1
+    at = "" if offset is None else f" at {offset:.1f} s"
+    audit.record(actor, AuditType.TAG, f"tagged {r.sn}: {name}{at}")
+    r.flush()
+    return get(actor, recording_id)
+
+
+@db_session
+def untag(actor: Actor, recording_id: int, name: str) -> RecordingView:
+    r = _live(recording_id)
+    removed = 0
+    for tag_id in recording_queries.tag_ids(r.id, name):
+        Tag[tag_id].delete()
+        removed += 1
+    if not removed:
+        raise NotFound(f"recording has no tag {name!r}")
+    r.tag_count -= removed
+    audit.record(actor, AuditType.TAG, f"removed tag {name} from {r.sn}")
+    r.flush()
+    return get(actor, recording_id)
+
+
+@db_session
+def tag_suggestions(actor: Actor, prefix: str, limit: int = 20) -> list[str]:
+    return recording_queries.tag_suggestions(prefix.strip(), max(1, min(limit, 100)))
+
+
+def delete(ctx: AppContext, actor: Actor, ids: list[int]) -> int:
+    """Mark deleted (the row stays for the standby and the audit) and remove the files."""
+    actor.require_admin()
+    removed: list[str] = []
+    with db_session:
+        now = utcnow()
+        for row in recording_queries.by_ids(sorted(set(ids))):
+            r = Recording[row.id]
+            r.deleted_at = now
+            removed.append(r.relpath)
+            audit.record(actor, AuditType.DELETE, f"deleted {r.sn} ({r.caller} -> {r.callee})")
+        commit()
+    for relpath in removed:
+        ctx.store.remove(relpath)
+    return len(removed)
+
+
+# --- audio ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    """Bytes to send: either a stored file (read lazily) or a transcoded copy in memory."""
+
+    recording_id: int
+    sn: str
+    caller: str
+    callee: str
+    started_at: datetime
+    file_format: FileFormat
+    stored: StoredFile
+    transcoded: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.transcoded) if self.transcoded is not None else self.stored.plain_size
+
+
+def stored_file(r: Recording) -> StoredFile:
+    return StoredFile(r.relpath, r.disk_size, r.plain_size, r.sha256, r.encrypted)
+
+
+@db_session
+def audio_files(ids: list[int]) -> list[AudioFile]:
+    out = []
+    for row in recording_queries.by_ids(ids):
+        r = Recording[row.id]
+        out.append(
+            AudioFile(
+                r.id,
+                r.sn,
+                r.caller or "",
+                r.callee or "",
+                r.started_at,
+                FileFormat(r.file_format),
+                stored_file(r),
+            )
+        )
+    return out
+
+
+def open_audio(
+    ctx: AppContext, actor: Actor, recording_id: int, fmt: FileFormat | None
+) -> AudioFile:
+    found = audio_files([recording_id])
+    if not found:
+        raise NotFound("no such recording")
+    return transcode(ctx, found[0], fmt)
+
+
+def transcode(ctx: AppContext, audio: AudioFile, fmt: FileFormat | None) -> AudioFile:
+    if fmt is None or fmt is audio.file_format:
+        return audio
+    pcm = decode_audio(ctx.store.read_all(audio.stored))
+    return AudioFile(
+        audio.recording_id,
+        audio.sn,
+        audio.caller,
+        audio.callee,
+        audio.started_at,
+        fmt,
+        audio.stored,
+        encode_audio(pcm, fmt),
+    )
+
+
+def read_range(ctx: AppContext, audio: AudioFile, start: int, end: int):  # type: ignore[no-untyped-def]
+    if audio.transcoded is not None:
+        yield audio.transcoded[start : end + 1]
+        return
+    yield from ctx.store.read_range(audio.stored, start, end)
+
+
+@db_session
+def count_play(actor: Actor, recording_id: int) -> bool:
+    """One play per listening, not per Range request: repeats within 30 s are not counted."""
+    now = utcnow()
+    if recording_queries.recent_play(
+        recording_id, actor.user_id, now - timedelta(seconds=PLAY_DEDUP_SECONDS)
+    ):
+        return False
+    r = _live(recording_id)
+    r.play_count += 1
+    PlayEvent(recording_id=r.id, user_id=actor.user_id, ip=actor.ip, created_at=now)
+    audit.record(actor, AuditType.PLAY, f"played {r.sn}")
+    return True

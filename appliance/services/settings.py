@@ -1,0 +1,31 @@
+"""Reading and changing the administrator's settings (kept in the database)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pony.orm import db_session
+
+from appliance.db import settings_queries
+from appliance.domain.audit import AuditType
+from appliance.domain.settings import Settings
+from appliance.services import audit
+from appliance.services.context import Actor
+
+
+@db_session
+def current() -> Settings:
+    return Settings.from_store(settings_queries.load_all())
+
+
+@db_session
+def update(actor: Actor, **changes: Any) -> Settings:
+    actor.require_admin()
+    before = Settings.from_store(settings_queries.load_all())
+    after = before.changed(**changes)
+    settings_queries.save(after.to_store())
+    diff = before.diff(after)
+    if diff:
+        details = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in sorted(diff.items()))
+        audit.record(actor, AuditType.SETTINGS, details)
+    return after
