@@ -1,0 +1,1 @@
+"""Adapters for people and integrators: GraphQL and plain HTTP."""

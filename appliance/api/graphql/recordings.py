@@ -1,0 +1,198 @@
+"""Recordings: search, detail, score, tags, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from appliance.api.graphql.context import IsAdmin, IsAuthenticated, actor_of, context_of
+from appliance.api.graphql.errors import UserError, attempt, call
+from appliance.domain.recordings import RecordingFilter as DomainFilter
+from appliance.domain.recordings import RecordingKind as DomainKind
+from appliance.services import recordings
+from appliance.services.recordings import RecordingView
+
+
+@strawberry.enum
+class RecordingKind(Enum):
+    CALL = "call"
+    VOICEMAIL = "voicemail"
+
+
+@strawberry.type
+class Tag:
+    name: str
+    offset: float | None
+
+
+@strawberry.type
+class Recording:
+    id: strawberry.ID
+    sn: str
+    device: str
+    caller: str
+    caller_org: str | None
+    callee: str
+    callee_org: str | None
+    started_at: datetime
+    duration: int
+    score: int | None
+    tags: list[Tag]
+    play_count: int
+    kind: RecordingKind
+    direction: str | None
+    file_format: str
+    audio_url: str
+
+    @classmethod
+    def of(cls, v: RecordingView) -> Recording:
+        return cls(
+            id=strawberry.ID(str(v.id)),
+            sn=v.sn,
+            device=v.device,
+            caller=v.caller,
+            caller_org=v.caller_org,
+            callee=v.callee,
+            callee_org=v.callee_org,
+            started_at=v.started_at,
+            duration=v.duration,
+            score=v.score,
+            tags=[Tag(name=t.name, offset=t.offset) for t in v.tags],
+            play_count=v.play_count,
+            kind=RecordingKind(v.kind),
+            direction=v.direction,
+            file_format=v.file_format,
+            audio_url=f"/api/v1/recordings/{v.id}/audio",
+        )
+
+
+@strawberry.type
+class RecordingPage:
+    total: int
+    items: list[Recording]
+
+
+@strawberry.input
+class RecordingFilter:
+    device: str | None = None
+    tag: str | None = None
+    caller: str | None = strawberry.field(
+        default=None, description="Exact number, or a prefix ending in '*'"
+    )
+    callee: str | None = strawberry.field(
+        default=None, description="Exact number, or a prefix ending in '*'"
+    )
+    caller_org: str | None = None
+    callee_org: str | None = None
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+    min_duration: int | None = None
+    max_duration: int | None = None
+    sn: str | None = None
+    score: int | None = None
+    kind: RecordingKind | None = RecordingKind.CALL
+
+    def to_domain(self) -> DomainFilter:
+        from appliance.services.context import to_utc_naive
+
+        return DomainFilter(
+            kind=DomainKind(self.kind.value) if self.kind else None,
+            device=self.device or None,
+            tag=self.tag or None,
+            caller=self.caller or None,
+            callee=self.callee or None,
+            caller_org=self.caller_org or None,
+            callee_org=self.callee_org or None,
+            started_from=to_utc_naive(self.started_from) if self.started_from else None,
+            started_to=to_utc_naive(self.started_to) if self.started_to else None,
+            min_duration=self.min_duration,
+            max_duration=self.max_duration,
+            sn=self.sn or None,
+            score=self.score,
+        )
+
+
+def parse_id(raw: strawberry.ID) -> int | None:
+    text = str(raw)
+    return int(text) if text.isdigit() and len(text) < 19 else None
+
+
+RecordingResult = Annotated[Recording | UserError, strawberry.union("RecordingResult")]
+
+
+@strawberry.type
+class DeleteResult:
+    deleted: int
+
+
+@strawberry.type
+class RecordingQueries:
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def recordings(
+        self,
+        info: Info,
+        filter: RecordingFilter | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> RecordingPage:
+        domain = (filter or RecordingFilter()).to_domain()
+        total, items = await call(recordings.search, actor_of(info), domain, page, page_size)
+        return RecordingPage(total=total, items=[Recording.of(v) for v in items])
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def recording(self, info: Info, id: strawberry.ID) -> Recording | None:
+        rec_id = parse_id(id)
+        if rec_id is None:
+            return None
+        result = await attempt(recordings.get, actor_of(info), rec_id)
+        return None if isinstance(result, UserError) else Recording.of(result)
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Tags used before, most used first, optionally starting with a prefix",
+    )
+    async def tag_suggestions(self, info: Info, prefix: str = "", limit: int = 20) -> list[str]:
+        return await call(recordings.tag_suggestions, actor_of(info), prefix, limit)
+
+
+def _missing() -> UserError:
+    return UserError(code="NOT_FOUND", message="no such recording", field="id")
+
+
+@strawberry.type
+class RecordingMutations:
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def score_recording(self, info: Info, id: strawberry.ID, score: int) -> RecordingResult:
+        rec_id = parse_id(id)
+        if rec_id is None:
+            return _missing()
+        result = await attempt(recordings.score, actor_of(info), rec_id, score)
+        return result if isinstance(result, UserError) else Recording.of(result)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def tag_recording(
+        self, info: Info, id: strawberry.ID, name: str, offset: float | None = None
+    ) -> RecordingResult:
+        rec_id = parse_id(id)
+        if rec_id is None:
+            return _missing()
+        result = await attempt(recordings.tag, actor_of(info), rec_id, name, offset)
+        return result if isinstance(result, UserError) else Recording.of(result)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def untag_recording(self, info: Info, id: strawberry.ID, name: str) -> RecordingResult:
+        rec_id = parse_id(id)
+        if rec_id is None:
+            return _missing()
+        result = await attempt(recordings.untag, actor_of(info), rec_id, name)
+        return result if isinstance(result, UserError) else Recording.of(result)
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def delete_recordings(self, info: Info, ids: list[strawberry.ID]) -> DeleteResult:
+        parsed = [i for i in map(parse_id, ids) if i is not None]
+        count = await call(recordings.delete, context_of(info).app, actor_of(info), parsed)
+        return DeleteResult(deleted=count)

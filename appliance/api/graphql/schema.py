@@ -1,0 +1,42 @@
+"""The root schema: per-domain query and mutation classes merged into one."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
+
+from appliance.api.graphql.accounts import AccountMutations, AccountQueries
+from appliance.api.graphql.audit import AuditQueries
+from appliance.api.graphql.devices import DeviceMutations, DeviceQueries
+from appliance.api.graphql.errors import should_mask
+from appliance.api.graphql.recordings import RecordingMutations, RecordingQueries
+from appliance.api.graphql.settings import SettingsMutations, SettingsQueries
+from appliance.api.graphql.system import SystemQueries
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 2000
+
+Query = merge_types(
+    "Query",
+    (AccountQueries, RecordingQueries, DeviceQueries, SettingsQueries, AuditQueries, SystemQueries),
+)
+Mutation = merge_types(
+    "Mutation", (AccountMutations, RecordingMutations, DeviceMutations, SettingsMutations)
+)
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        MaskErrors(should_mask_error=should_mask),
+    ],
+)
+
+
+def sdl() -> str:
+    return schema.as_str() + "\n"

@@ -1,0 +1,1 @@
+"""Plain HTTP: uploads, audio with Range, zip and xlsx downloads, captcha, health."""

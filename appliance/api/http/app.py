@@ -1,0 +1,81 @@
+"""The ASGI application: GraphQL, the HTTP endpoints and the console's files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from appliance.api.graphql.context import GqlContext
+from appliance.api.graphql.schema import schema
+from appliance.api.http.audio import recording_audio
+from appliance.api.http.auth import resolve_actor
+from appliance.api.http.captcha import CaptchaStore
+from appliance.api.http.files import download_recordings, export_audit, export_recordings
+from appliance.api.http.upload import upload_recording
+from appliance.services.context import AppContext
+
+STATIC = Path(__file__).parent / "static"
+CONSOLE = Path(__file__).parents[2] / "web"
+
+
+class GraphQLApp(GraphQL):  # type: ignore[type-arg]
+    def __init__(self, ctx: AppContext, captchas: CaptchaStore) -> None:
+        super().__init__(schema, allow_queries_via_get=False)
+        self.ctx = ctx
+        self.captchas = captchas
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> GqlContext:  # type: ignore[override]
+        actor, session = await resolve_actor(request)
+        return GqlContext(request, response, self.ctx, self.captchas, actor, session)  # type: ignore[arg-type]
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        actor, _ = await resolve_actor(request)
+        if actor is None or actor.must_change_password:
+            return RedirectResponse("/login?next=/graphql", status_code=303)
+        return await super().render_graphql_ide(request)  # type: ignore[no-any-return]
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def login_page(request: Request) -> Response:
+    return FileResponse(STATIC / "login.html", headers={"Cache-Control": "no-store"})
+
+
+async def home(request: Request) -> Response:
+    if (CONSOLE / "index.html").is_file():
+        return FileResponse(CONSOLE / "index.html", headers={"Cache-Control": "no-store"})
+    actor, _ = await resolve_actor(request)
+    target = "/graphql" if actor and not actor.must_change_password else "/login"
+    return RedirectResponse(target, status_code=303)
+
+
+def create_app(ctx: AppContext) -> Starlette:
+    captchas = CaptchaStore(ctx.config.login_captcha)
+    graphql_app = GraphQLApp(ctx, captchas)
+    routes = [
+        Route("/health", health),
+        Route("/login", login_page),
+        Route("/api/v1/recordings", upload_recording, methods=["POST"]),
+        Route("/api/v1/recordings/archive.zip", download_recordings, methods=["GET"]),
+        Route("/api/v1/recordings/export.xlsx", export_recordings, methods=["GET"]),
+        Route("/api/v1/recordings/{id}/audio", recording_audio, methods=["GET", "HEAD"]),
+        Route("/api/v1/audit/export.xlsx", export_audit, methods=["GET"]),
+        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        Route("/", home),
+    ]
+    if (CONSOLE / "assets").is_dir():
+        routes.append(Mount("/assets", StaticFiles(directory=CONSOLE / "assets")))
+    app = Starlette(routes=routes)
+    app.state.ctx = ctx
+    app.state.captchas = captchas
+    return app

@@ -1,0 +1,68 @@
+"""GET /api/v1/recordings/{id}/audio: the bytes, with Range, in the stored or asked format."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from appliance.api.http.ranges import RangeNotSatisfiable, parse_range
+from appliance.api.http.responses import error, require_user
+from appliance.domain.settings import FileFormat
+from appliance.errors import AudioDecodeError, IntegrityError, NotFound
+from appliance.media.codec import EXTENSIONS, MEDIA_TYPES
+from appliance.services import recordings
+from appliance.services.context import AppContext
+
+
+def parse_format(raw: str | None) -> FileFormat | None | JSONResponse:
+    if not raw:
+        return None
+    try:
+        return FileFormat(raw.upper())
+    except ValueError:
+        return error(400, "format must be mp3 or wav", field="format")
+
+
+async def recording_audio(request: Request) -> Response:
+    app: AppContext = request.app.state.ctx
+    actor = await require_user(request)
+    if isinstance(actor, Response):
+        return actor
+    fmt = parse_format(request.query_params.get("format"))
+    if isinstance(fmt, Response):
+        return fmt
+    raw_id = request.path_params["id"]
+    if not raw_id.isdigit() or len(raw_id) > 18:
+        return error(404, "no such recording")
+    try:
+        audio = await run_in_threadpool(recordings.open_audio, app, actor, int(raw_id), fmt)
+    except NotFound:
+        return error(404, "no such recording")
+    except (AudioDecodeError, IntegrityError) as exc:
+        return error(500, f"the stored audio cannot be read: {exc}")
+    size = audio.size
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'inline; filename="{audio.sn}.{EXTENSIONS[audio.file_format]}"',
+        "Cache-Control": "private, no-store",
+    }
+    media_type = MEDIA_TYPES[audio.file_format]
+    try:
+        wanted = parse_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    if request.method == "HEAD":
+        return Response(headers={**headers, "Content-Length": str(size)}, media_type=media_type)
+    if wanted is None or wanted[0] == 0:
+        await run_in_threadpool(recordings.count_play, actor, audio.recording_id)
+    if size == 0:
+        return Response(b"", headers=headers, media_type=media_type)
+    start, end = wanted if wanted else (0, size - 1)
+    headers["Content-Length"] = str(end - start + 1)
+    status = 200
+    if wanted is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    body = recordings.read_range(app, audio, start, end)
+    return StreamingResponse(body, status_code=status, headers=headers, media_type=media_type)

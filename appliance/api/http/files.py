@@ -1,0 +1,163 @@
+"""Downloads: recordings as a zip, the list and the audit trail as Excel."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from functools import partial
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from appliance.api.http.audio import parse_format
+from appliance.api.http.responses import error, require_user
+from appliance.api.http.selection import selection_from_query
+from appliance.api.http.spreadsheet import write_xlsx
+from appliance.api.http.zipstream import stream_zip
+from appliance.db.audit_queries import AuditFilter
+from appliance.domain.recordings import format_duration
+from appliance.errors import InvalidInput, PermissionDenied
+from appliance.services import audit, exports, recordings
+from appliance.services.context import AppContext, to_local, to_utc_naive
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_AUDIT_EXPORT = 1_000_000
+
+RECORDING_HEADERS = {
+    "zh-CN": ["设备", "主叫", "主叫归属", "被叫", "被叫归属", "时间", "时长", "评分", "标签", "播放次数", "录音SN"],
+    "zh-TW": ["設備", "主叫", "主叫歸屬", "被叫", "被叫歸屬", "時間", "時長", "評分", "標籤", "播放次數", "錄音SN"],
+    "en": ["Device", "Caller", "Caller org", "Callee", "Callee org", "Time", "Duration", "Score", "Tags", "Plays", "SN"],
+}
+AUDIT_HEADERS = {
+    "zh-CN": ["时间", "账号", "姓名", "类型", "详情", "来源IP"],
+    "zh-TW": ["時間", "帳號", "姓名", "類型", "詳情", "來源IP"],
+    "en": ["Time", "Account", "Name", "Type", "Details", "Source IP"],
+}
+
+
+def _lang(request: Request) -> str:
+    lang = request.query_params.get("lang", "zh-CN")
+    return lang if lang in RECORDING_HEADERS else "zh-CN"
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%Y%m%d%H%M%S")
+
+
+def _local_text(value: datetime) -> str:
+    return to_local(to_utc_naive(value)).strftime("%Y/%m/%d %H:%M:%S")
+
+
+def _xlsx_response(path: str, filename: str) -> Response:
+    return FileResponse(
+        path,
+        media_type=XLSX,
+        filename=filename,
+        background=BackgroundTask(os.unlink, path),
+    )
+
+
+async def download_recordings(request: Request) -> Response:
+    app: AppContext = request.app.state.ctx
+    actor = await require_user(request)
+    if isinstance(actor, Response):
+        return actor
+    fmt = parse_format(request.query_params.get("format"))
+    if isinstance(fmt, Response):
+        return fmt
+    try:
+        selection = selection_from_query(request.query_params)
+        entries = await run_in_threadpool(exports.archive, actor, selection, fmt)
+    except InvalidInput as exc:
+        return error(400, str(exc), field=exc.field)
+    except PermissionDenied as exc:
+        return error(403, str(exc))
+    if not entries:
+        return error(404, "no recordings match")
+
+    def content(audio: recordings.AudioFile) -> list[bytes] | object:
+        full = recordings.transcode(app, audio, fmt)
+        return recordings.read_range(app, full, 0, full.size - 1) if full.size else iter(())
+
+    body = stream_zip((name, partial(content, audio)) for name, audio in entries)
+    filename = f"recordings_{len(entries)}_{_stamp()}.zip"
+    return StreamingResponse(
+        body,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def export_recordings(request: Request) -> Response:
+    actor = await require_user(request)
+    if isinstance(actor, Response):
+        return actor
+    lang = _lang(request)
+    try:
+        selection = selection_from_query(request.query_params)
+    except InvalidInput as exc:
+        return error(400, str(exc), field=exc.field)
+
+    def build() -> str:
+        rows = (
+            [
+                v.device,
+                v.caller,
+                v.caller_org or "",
+                v.callee,
+                v.callee_org or "",
+                _local_text(v.started_at),
+                format_duration(v.duration),
+                "" if v.score is None else v.score,
+                ", ".join(t.name for t in v.tags),
+                v.play_count,
+                v.sn,
+            ]
+            for v in exports.export_views(actor, selection)
+        )
+        return write_xlsx("recordings", RECORDING_HEADERS[lang], rows)
+
+    try:
+        path = await run_in_threadpool(build)
+    except InvalidInput as exc:
+        return error(400, str(exc), field=exc.field)
+    return _xlsx_response(path, f"recordings_{_stamp()}.xlsx")
+
+
+async def export_audit(request: Request) -> Response:
+    actor = await require_user(request)
+    if isinstance(actor, Response):
+        return actor
+    params = request.query_params
+    try:
+        bounds = {
+            key: to_utc_naive(datetime.fromisoformat(params[key].replace("Z", "+00:00")))
+            for key in ("atFrom", "atTo")
+            if params.get(key)
+        }
+    except ValueError:
+        return error(400, "atFrom and atTo must be ISO 8601 times")
+    f = AuditFilter(
+        account=params.get("account") or None,
+        type=params.get("type") or None,
+        ip=params.get("ip") or None,
+        at_from=bounds.get("atFrom"),
+        at_to=bounds.get("atTo"),
+    )
+    lang = _lang(request)
+
+    def build() -> str:
+        found = audit.export_rows(actor, f, MAX_AUDIT_EXPORT)
+        rows = (
+            [_local_text(r.at.replace(tzinfo=UTC)), r.account, r.name, r.type, r.details, r.ip]
+            for r in found
+        )
+        return write_xlsx("audit", AUDIT_HEADERS[lang], rows)
+
+    try:
+        path = await run_in_threadpool(build)
+    except PermissionDenied as exc:
+        return error(403, str(exc))
+    return _xlsx_response(path, f"audit_{_stamp()}.xlsx")

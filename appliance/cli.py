@@ -1,0 +1,172 @@
+"""The `recorder` command: long-running services and `recorder admin …` tools."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from appliance import __version__
+from appliance.config import Config, load_config
+from appliance.errors import ApplianceError
+
+log = logging.getLogger("recorder")
+
+
+def _context(config: Config):  # type: ignore[no-untyped-def]
+    from appliance.services import accounts
+    from appliance.services.context import AppContext
+
+    ctx = AppContext.open(config)
+    accounts.ensure_default_admin()
+    return ctx
+
+
+def serve_api(config: Config) -> int:
+    import uvicorn
+
+    from appliance.api.http.app import create_app
+
+    ctx = _context(config)
+    app = create_app(ctx)
+    url = f"http://{config.http_host}:{config.http_port}/"
+    print(f"recorder {__version__}: console and GraphQL at {url} (data in {config.data_dir})", flush=True)
+    uvicorn.run(
+        app,
+        host=config.http_host,
+        port=config.http_port,
+        log_level="info",
+        proxy_headers=False,
+        server_header=False,
+    )
+    return 0
+
+
+def admin_migrate(config: Config, _: argparse.Namespace) -> int:
+    from appliance.db.connect import DatabaseUrl
+    from appliance.db.migrations import LATEST, migrate
+
+    applied = migrate(DatabaseUrl.parse(config.database_url))
+    print(f"schema at version {LATEST}; applied: {applied or 'nothing'}")
+    return 0
+
+
+def admin_export_schema(_: Config, args: argparse.Namespace) -> int:
+    from appliance.api.graphql.schema import sdl
+
+    text = sdl()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    return 0
+
+
+def admin_check_storage(config: Config, _: argparse.Namespace) -> int:
+    from appliance.services.system import check_storage
+
+    checked, problems = check_storage(_context(config))
+    for p in problems:
+        print(f"{p.problem}: recording {p.recording_id} (SN {p.sn}) file {p.relpath}")
+    print(f"checked {checked} recordings: {len(problems)} missing or corrupt")
+    return 1 if problems else 0
+
+
+def admin_token_create(config: Config, args: argparse.Namespace) -> int:
+    from appliance.services import accounts
+    from appliance.services.context import SYSTEM
+
+    _context(config)
+    view, secret = accounts.create_token(SYSTEM, args.name, args.user)
+    print(f"token {view.id} '{view.name}' acts as {view.login}; keep it secret, it is shown once:")
+    print(secret)
+    return 0
+
+
+def admin_token_list(config: Config, _: argparse.Namespace) -> int:
+    from appliance.services import accounts
+    from appliance.services.context import SYSTEM
+
+    _context(config)
+    for t in accounts.list_tokens(SYSTEM):
+        state = "revoked" if t.revoked else "active"
+        print(f"{t.id}\t{t.name}\t{t.login}\t{state}\tcreated {t.created_at:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def admin_token_revoke(config: Config, args: argparse.Namespace) -> int:
+    from appliance.services import accounts
+    from appliance.services.context import SYSTEM
+
+    _context(config)
+    t = accounts.revoke_token(SYSTEM, args.id)
+    print(f"token {t.id} '{t.name}' revoked")
+    return 0
+
+
+def admin_reset_password(config: Config, args: argparse.Namespace) -> int:
+    from appliance.services import accounts
+    from appliance.services.context import SYSTEM
+
+    _context(config)
+    password = args.password
+    if password is None:
+        password = getpass.getpass(f"new password for {args.login}: ")
+        if password != getpass.getpass("repeat: "):
+            print("the two passwords differ", file=sys.stderr)
+            return 2
+    accounts.reset_password(SYSTEM, args.login, password)
+    print(f"password of {args.login} changed")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recorder", description="Call-recording appliance")
+    parser.add_argument("--version", action="version", version=f"recorder {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("all", help="every service in one process (the embedded default)")
+    sub.add_parser("api", help="GraphQL, HTTP and the console")
+    admin = sub.add_parser("admin", help="maintenance tools").add_subparsers(
+        dest="admin_command", required=True
+    )
+    admin.add_parser("migrate", help="apply pending schema migrations").set_defaults(
+        handler=admin_migrate
+    )
+    export = admin.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("--output", "-o", default="graphql/schema.graphql", help="file, or -")
+    export.set_defaults(handler=admin_export_schema)
+    admin.add_parser(
+        "check-storage", help="report recordings whose files are missing or corrupt"
+    ).set_defaults(handler=admin_check_storage)
+    reset = admin.add_parser("reset-password", help="set a user's password")
+    reset.add_argument("login")
+    reset.add_argument("--password", help="the new password (prompted when omitted)")
+    reset.set_defaults(handler=admin_reset_password)
+    token = admin.add_parser("token", help="API tokens for integrators").add_subparsers(
+        dest="token_command", required=True
+    )
+    create = token.add_parser("create", help="create a token; prints it as the last line")
+    create.add_argument("--name", required=True)
+    create.add_argument("--user", default="admin", help="login the token acts as")
+    create.set_defaults(handler=admin_token_create)
+    token.add_parser("list", help="list tokens").set_defaults(handler=admin_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(handler=admin_token_revoke)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config()
+        if args.command in ("all", "api"):
+            return serve_api(config)
+        return int(args.handler(config, args))
+    except ApplianceError as exc:
+        print(f"recorder: {exc}", file=sys.stderr)
+        return 2
