@@ -70,7 +70,7 @@ class Recording(db.Entity):  # type: ignore[name-defined,misc]
     device_id = Optional(int)
     call_id = Required(str)
     kind = Required(str)
-    direction = Optional(str)
+    direction = Optional(str, nullable=True)
     caller = Optional(str)
     callee = Optional(str)
     started_at = Required(datetime)

@@ -12,6 +12,9 @@ FORMAT_ALAW = 6
 FORMAT_MULAW = 7
 FORMAT_EXTENSIBLE = 0xFFFE
 UNKNOWN_LENGTHS = (0, 0xFFFFFFFF)
+# Writers that stream to a pipe (espeak-ng, sox -t wav -) put a huge placeholder size
+# in both the RIFF and data headers; a real file of that size would be 2 GiB.
+STREAMING_PLACEHOLDER = 0x7FFF0000
 
 
 def is_wav(data: bytes) -> bool:
@@ -22,6 +25,8 @@ def read_wav(data: bytes) -> Pcm:
     """Decode a WAV file to PCM16; raise AudioDecodeError saying what is wrong."""
     if not is_wav(data):
         raise AudioDecodeError("not a RIFF/WAVE file")
+    riff_size = struct.unpack_from("<I", data, 4)[0]
+    streamed = riff_size in UNKNOWN_LENGTHS or riff_size >= STREAMING_PLACEHOLDER
     pos = 12
     fmt: tuple[int, int, int, int] | None = None
     while pos + 8 <= len(data):
@@ -38,7 +43,7 @@ def read_wav(data: bytes) -> Pcm:
             if fmt is None:
                 raise AudioDecodeError("WAV data chunk comes before its fmt chunk")
             available = len(data) - body_start
-            if size in UNKNOWN_LENGTHS:
+            if size in UNKNOWN_LENGTHS or (streamed and size >= STREAMING_PLACEHOLDER):
                 size = available
             elif size > available:
                 raise AudioDecodeError(

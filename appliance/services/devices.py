@@ -53,18 +53,20 @@ def _view(d: Device) -> DeviceView:
     )
 
 
-def _apply(d: Device, spec: DeviceSpec, master: MasterKey) -> None:
-    d.alias = spec.alias
-    d.mode = spec.mode.value
-    d.address = spec.address
-    d.secret_sealed = master.seal_text(spec.secret)
-    d.cache_address = spec.cache_address
-    d.pullback_hours = spec.pullback_hours
-    d.pull_protocol = spec.pull_protocol.value if spec.pull_protocol else ""
-    d.pull_path = spec.pull_path
-    d.pull_username = spec.pull_username
-    d.pull_interval = spec.pull_interval
-    d.pull_interval_unit = spec.pull_interval_unit.value
+def _columns(spec: DeviceSpec, master: MasterKey) -> dict[str, object]:
+    return {
+        "alias": spec.alias,
+        "mode": spec.mode.value,
+        "address": spec.address,
+        "secret_sealed": master.seal_text(spec.secret),
+        "cache_address": spec.cache_address,
+        "pullback_hours": spec.pullback_hours,
+        "pull_protocol": spec.pull_protocol.value if spec.pull_protocol else "",
+        "pull_path": spec.pull_path,
+        "pull_username": spec.pull_username,
+        "pull_interval": spec.pull_interval,
+        "pull_interval_unit": spec.pull_interval_unit.value,
+    }
 
 
 @db_session
@@ -78,17 +80,7 @@ def create(actor: Actor, spec: DeviceSpec, master: MasterKey) -> DeviceView:
     spec.validate()
     if Device.get(alias=spec.alias):
         raise Conflict(f"a device named {spec.alias!r} already exists")
-    d = Device(
-        alias=spec.alias,
-        mode=spec.mode.value,
-        address=spec.address,
-        secret_sealed="",
-        pullback_hours=1,
-        pull_interval=1,
-        pull_interval_unit="DAY",
-        created_at=utcnow(),
-    )
-    _apply(d, spec, master)
+    d = Device(created_at=utcnow(), **_columns(spec, master))
     d.flush()
     audit.record(
         actor, AuditType.DEVICE, f"created {spec.mode.value} device {spec.alias} ({spec.address})"
@@ -109,7 +101,7 @@ def update(actor: Actor, device_id: int, spec: DeviceSpec, master: MasterKey) ->
     other = Device.get(alias=spec.alias)
     if other is not None and other.id != device_id:
         raise Conflict(f"a device named {spec.alias!r} already exists")
-    _apply(d, spec, master)
+    d.set(**_columns(spec, master))
     audit.record(actor, AuditType.DEVICE, f"changed device {spec.alias} ({spec.address})")
     return _view(d)
 

@@ -1,0 +1,126 @@
+"""The real appliance (`python -m appliance all`) on a free port, and a client for it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.ports import free_port
+
+DEFAULT_PASSWORD = "JSJZXWLGLY358"
+ADMIN_PASSWORD = "Test-Admin-2024"
+
+
+class ApplianceServer:
+    def __init__(self, database_url: str | None = None, captcha: bool = False) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="recorder-test-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "RECORDER_DATA_DIR": str(self.root / "data"),
+            "RECORDER_KEY_FILE": str(self.root / "etc" / "master.key"),
+            "RECORDER_HTTP_HOST": "127.0.0.1",
+            "RECORDER_HTTP_PORT": str(self.port),
+            "RECORDER_LOGIN_CAPTCHA": "1" if captcha else "0",
+        }
+        if database_url:
+            self.env["RECORDER_DATABASE_URL"] = database_url
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ApplianceServer:
+        log = (self.root / "server.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance", "all"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited:\n" + (self.root / "server.log").read_text())
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start:\n" + (self.root / "server.log").read_text())
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "appliance", *args], env=self.env, capture_output=True, text=True, check=check
+        )
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+
+class Client:
+    """An httpx client with GraphQL helpers; cookies persist like a browser's."""
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=60)
+
+    def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = self.http.post("/graphql", json={"query": query, "variables": variables or {}})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = self.gql(query, variables)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def login(self, login: str, password: str) -> dict[str, Any]:
+        return self.data(
+            """mutation($l: String!, $p: String!) { login(login: $l, password: $p) {
+                __typename ... on LoginSuccess { user { login mustChangePassword } }
+                ... on LoginError { code message retryAfterSeconds } } }""",
+            {"l": login, "p": password},
+        )["login"]
+
+
+def prepare_admin(server: ApplianceServer) -> tuple[Client, str]:
+    """Change the default password as a first login must, then make an integrator token."""
+    admin = Client(server.url)
+    first = admin.login("admin", DEFAULT_PASSWORD)
+    assert first["user"]["mustChangePassword"] is True
+    changed = admin.data(
+        """mutation($o: String!, $n: String!) { changePassword(oldPassword: $o, newPassword: $n) {
+            __typename ... on UserError { message } } }""",
+        {"o": DEFAULT_PASSWORD, "n": ADMIN_PASSWORD},
+    )
+    assert changed["changePassword"]["__typename"] == "Ok", changed
+    out = server.cli("admin", "token", "create", "--name", "tests")
+    token = out.stdout.strip().splitlines()[-1]
+    return admin, token
+
+
+def create_device(client: Client, alias: str | None = None, secret: str = "dev-secret-1") -> dict[str, Any]:
+    alias = alias or f"gw-{uuid.uuid4().hex[:8]}"
+    result = client.data(
+        """mutation($i: DeviceInput!) { createDevice(input: $i) {
+            __typename ... on Device { id alias address } ... on UserError { code message } } }""",
+        {"i": {"alias": alias, "address": "192.0.2.10", "secret": secret, "mode": "PUSH"}},
+    )["createDevice"]
+    assert result["__typename"] == "Device", result
+    result["secret"] = secret
+    return result
