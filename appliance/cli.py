@@ -32,7 +32,10 @@ def serve_api(config: Config) -> int:
     ctx = _context(config)
     app = create_app(ctx)
     url = f"http://{config.http_host}:{config.http_port}/"
-    print(f"recorder {__version__}: console and GraphQL at {url} (data in {config.data_dir})", flush=True)
+    print(
+        f"recorder {__version__}: console and GraphQL at {url} (data in {config.data_dir})",
+        flush=True,
+    )
     uvicorn.run(
         app,
         host=config.http_host,
@@ -160,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = build_parser().parse_args(argv)
     try:
         config = load_config()

@@ -11,6 +11,9 @@ from appliance.media.pcm import MP3_RATES, Pcm
 _BITRATES_V1_L3 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 _BITRATES_V2_L3 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
 _RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+# LAME's encoder delay plus the decoder's (576 + 529 frames): the audio we encode
+# starts this many frames into what a decoder returns. Measured, constant across rates.
+LAME_DELAY_FRAMES = 1105
 _TRAILERS = (b"TAG", b"APETAGEX", b"LYRICSBEGIN")
 
 
@@ -87,3 +90,9 @@ def write_mp3(pcm: Pcm) -> bytes:
     encoder.set_quality(5)
     encoder.silence()
     return bytes(encoder.encode(pcm.samples) + encoder.flush())
+
+
+def read_own_mp3(data: bytes, duration_ms: int) -> Pcm:
+    """Decode an MP3 this appliance wrote, without LAME's leading delay and trailing padding."""
+    pcm = read_mp3(data)
+    return pcm.window(LAME_DELAY_FRAMES, duration_ms * pcm.rate // 1000)

@@ -30,6 +30,15 @@ class Pcm:
     def duration_ms(self) -> int:
         return self.frames * 1000 // self.rate if self.rate else 0
 
+    def window(self, first_frame: int, frames: int) -> Pcm:
+        """The frames first_frame .. first_frame+frames (fewer if the audio ends sooner)."""
+        size = 2 * self.channels
+        return Pcm(
+            self.samples[first_frame * size : (first_frame + frames) * size],
+            self.rate,
+            self.channels,
+        )
+
     def resampled(self, rate: int) -> Pcm:
         if rate == self.rate:
             return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from pony.orm import commit, db_session
@@ -23,6 +23,7 @@ from appliance.domain.recordings import (
 from appliance.domain.settings import FileFormat
 from appliance.errors import InvalidInput, NotFound
 from appliance.media.codec import EXTENSIONS, decode_audio, encode_audio
+from appliance.media.mp3 import read_own_mp3
 from appliance.media.pcm import Pcm
 from appliance.media.store import StoredFile
 from appliance.services import audit, settings
@@ -284,6 +285,7 @@ class AudioFile:
     callee: str
     started_at: datetime
     file_format: FileFormat
+    duration_ms: int
     stored: StoredFile
     transcoded: bytes | None = None
 
@@ -309,6 +311,7 @@ def audio_files(ids: list[int]) -> list[AudioFile]:
                 r.callee or "",
                 r.started_at,
                 FileFormat(r.file_format),
+                r.duration_ms,
                 stored_file(r),
             )
         )
@@ -327,17 +330,12 @@ def open_audio(
 def transcode(ctx: AppContext, audio: AudioFile, fmt: FileFormat | None) -> AudioFile:
     if fmt is None or fmt is audio.file_format:
         return audio
-    pcm = decode_audio(ctx.store.read_all(audio.stored))
-    return AudioFile(
-        audio.recording_id,
-        audio.sn,
-        audio.caller,
-        audio.callee,
-        audio.started_at,
-        fmt,
-        audio.stored,
-        encode_audio(pcm, fmt),
-    )
+    data = ctx.store.read_all(audio.stored)
+    if audio.file_format is FileFormat.MP3:
+        pcm = read_own_mp3(data, audio.duration_ms)
+    else:
+        pcm = decode_audio(data)
+    return replace(audio, file_format=fmt, transcoded=encode_audio(pcm, fmt))
 
 
 def read_range(ctx: AppContext, audio: AudioFile, start: int, end: int):  # type: ignore[no-untyped-def]

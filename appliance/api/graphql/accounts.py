@@ -134,10 +134,14 @@ class AccountMutations:
         except ApplianceError as exc:
             err = UserError.of(exc)
             return LoginError(
-                code=err.code, message=err.message, retry_after_seconds=getattr(exc, "seconds", None)
+                code=err.code,
+                message=err.message,
+                retry_after_seconds=getattr(exc, "seconds", None),
             )
         set_session_cookie(ctx.request, ctx.response, result.session_token)
-        return LoginSuccess(user=User.of(result.actor), expires_at=result.expires_at.replace(tzinfo=UTC))
+        return LoginSuccess(
+            user=User.of(result.actor), expires_at=result.expires_at.replace(tzinfo=UTC)
+        )
 
     @strawberry.mutation
     async def logout(self, info: Info) -> Ok:

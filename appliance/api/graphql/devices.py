@@ -109,7 +109,9 @@ class DeviceMutations:
         return result if isinstance(result, UserError) else Device.of(result)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
-    async def update_device(self, info: Info, id: strawberry.ID, input: DeviceInput) -> DeviceResult:
+    async def update_device(
+        self, info: Info, id: strawberry.ID, input: DeviceInput
+    ) -> DeviceResult:
         device_id = parse_id(id)
         if device_id is None:
             return UserError(code="NOT_FOUND", message="no such device", field="id")

@@ -26,9 +26,45 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_AUDIT_EXPORT = 1_000_000
 
 RECORDING_HEADERS = {
-    "zh-CN": ["设备", "主叫", "主叫归属", "被叫", "被叫归属", "时间", "时长", "评分", "标签", "播放次数", "录音SN"],
-    "zh-TW": ["設備", "主叫", "主叫歸屬", "被叫", "被叫歸屬", "時間", "時長", "評分", "標籤", "播放次數", "錄音SN"],
-    "en": ["Device", "Caller", "Caller org", "Callee", "Callee org", "Time", "Duration", "Score", "Tags", "Plays", "SN"],
+    "zh-CN": [
+        "设备",
+        "主叫",
+        "主叫归属",
+        "被叫",
+        "被叫归属",
+        "时间",
+        "时长",
+        "评分",
+        "标签",
+        "播放次数",
+        "录音SN",
+    ],
+    "zh-TW": [
+        "設備",
+        "主叫",
+        "主叫歸屬",
+        "被叫",
+        "被叫歸屬",
+        "時間",
+        "時長",
+        "評分",
+        "標籤",
+        "播放次數",
+        "錄音SN",
+    ],
+    "en": [
+        "Device",
+        "Caller",
+        "Caller org",
+        "Callee",
+        "Callee org",
+        "Time",
+        "Duration",
+        "Score",
+        "Tags",
+        "Plays",
+        "SN",
+    ],
 }
 AUDIT_HEADERS = {
     "zh-CN": ["时间", "账号", "姓名", "类型", "详情", "来源IP"],

@@ -45,7 +45,9 @@ def selection_from_query(params: QueryParams) -> Selection:
     for name, attr in _TIME.items():
         if params.get(name):
             try:
-                values[attr] = to_utc_naive(datetime.fromisoformat(params[name].replace("Z", "+00:00")))
+                values[attr] = to_utc_naive(
+                    datetime.fromisoformat(params[name].replace("Z", "+00:00"))
+                )
             except ValueError:
                 raise InvalidInput(f"{name} must be an ISO 8601 time", field=name) from None
     kind = params.get("kind", "call").lower()

@@ -61,7 +61,9 @@ async def upload_recording(request: Request) -> Response:
     actor = Actor(None, device.alias, device.alias, False, client_ip(request), "device")
     try:
         meta = UploadMeta.parse(fields)
-        result = await run_in_threadpool(recordings.ingest_upload, app, actor, device.id, meta, data)
+        result = await run_in_threadpool(
+            recordings.ingest_upload, app, actor, device.id, meta, data
+        )
     except InvalidInput as exc:
         return error(400, str(exc), field=exc.field)
     body = {"id": str(result.id), "sn": result.sn}
