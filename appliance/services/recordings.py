@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from pony.orm import commit, db_session
+from pony.orm import commit, db_session, flush
 from pony.orm.core import TransactionIntegrityError
 
 from appliance.db import device_queries, recording_queries
@@ -219,7 +219,7 @@ def score(actor: Actor, recording_id: int, value: int) -> RecordingView:
     r.score = value
     ScoreEvent(recording_id=r.id, user_id=actor.user_id, score=value, created_at=utcnow())
     audit.record(actor, AuditType.SCORE, f"scored {r.sn}: {value}")
-    r.flush()
+    flush()  # raw-SQL reads below must see the pending changes
     return get(actor, recording_id)
 
 
@@ -231,7 +231,7 @@ def tag(actor: Actor, recording_id: int, name: str, offset: float | None) -> Rec
     r.tag_count += 1
     at = "" if offset is None else f" at {offset:.1f} s"
     audit.record(actor, AuditType.TAG, f"tagged {r.sn}: {name}{at}")
-    r.flush()
+    flush()  # raw-SQL reads below must see the pending changes
     return get(actor, recording_id)
 
 
@@ -246,7 +246,7 @@ def untag(actor: Actor, recording_id: int, name: str) -> RecordingView:
         raise NotFound(f"recording has no tag {name!r}")
     r.tag_count -= removed
     audit.record(actor, AuditType.TAG, f"removed tag {name} from {r.sn}")
-    r.flush()
+    flush()  # raw-SQL reads below must see the pending changes
     return get(actor, recording_id)
 
 

@@ -1,0 +1,168 @@
+"""Zip downloads, Excel exports, play counting and the audit trail."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import openpyxl
+
+from tests.support.audio import tone_pcm, wav_bytes
+
+AUDIT = """query($f: AuditFilter) { auditLog(filter: $f, pageSize: 200) { total
+  items { account name type details ip at } } }"""
+
+
+def _upload(appliance, **fields):
+    r = appliance.upload(wav_bytes(tone_pcm(1.0), 8000), **fields)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_zip_entries_are_named_caller_callee_time_and_unique(appliance, unique):
+    when = "2021-01-13T15:01:02+00:00"
+    a = _upload(appliance, caller=unique, callee="269", started_at=when)
+    b = _upload(appliance, caller=unique, callee="269", started_at=when)
+    c = _upload(appliance, caller=unique, callee="300", started_at="2021-01-13T13:43:43+00:00")
+    r = appliance.api.http.get("/api/v1/recordings/archive.zip", params={"ids": f"{a['id']},{b['id']},{c['id']}"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        names = zf.namelist()
+        assert zf.testzip() is None
+        first = zf.read(names[0])
+    assert sorted(names) == sorted(
+        [f"{unique}-269-20210113150102.mp3", f"{unique}-269-20210113150102(2).mp3", f"{unique}-300-20210113134343.mp3"]
+    )
+    full = appliance.api.http.get(f"/api/v1/recordings/{a['id']}/audio").content
+    assert first == full
+
+
+def test_zip_of_everything_a_filter_matches_in_wav(appliance, unique):
+    for _ in range(3):
+        _upload(appliance, caller=unique)
+    r = appliance.api.http.get(
+        "/api/v1/recordings/archive.zip", params={"caller": unique, "format": "wav"}
+    )
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        assert len(zf.namelist()) == 3
+        assert all(n.endswith(".wav") for n in zf.namelist())
+        assert zf.read(zf.namelist()[0])[:4] == b"RIFF"
+
+
+def test_zip_of_nothing_is_404_and_bad_ids_400(appliance, unique):
+    assert appliance.api.http.get("/api/v1/recordings/archive.zip", params={"caller": unique}).status_code == 404
+    assert appliance.api.http.get("/api/v1/recordings/archive.zip", params={"ids": "1,abc"}).status_code == 400
+
+
+def test_xlsx_export_has_the_list_columns_and_neutralised_cells(appliance, unique):
+    rec = _upload(appliance, caller=unique, callee="+8613800000000", started_at="2022-02-02T10:20:30+00:00")
+    appliance.api.data(
+        'mutation($id: ID!) { tagRecording(id: $id, name: "=HYPERLINK(1)", offset: 0.5) { __typename } }',
+        {"id": rec["id"]},
+    )
+    appliance.api.data('mutation($id: ID!) { scoreRecording(id: $id, score: 8) { __typename } }', {"id": rec["id"]})
+    r = appliance.api.http.get("/api/v1/recordings/export.xlsx", params={"caller": unique})
+    assert r.status_code == 200
+    wb = openpyxl.load_workbook(io.BytesIO(r.content))
+    rows = list(wb.active.iter_rows(values_only=True))
+    assert rows[0] == ("设备", "主叫", "主叫归属", "被叫", "被叫归属", "时间", "时长", "评分", "标签", "播放次数", "录音SN")
+    assert len(rows) == 2
+    device, caller, _, callee, _, when, duration, score, tags, plays, sn = rows[1]
+    assert device == "192.0.2.10"
+    assert caller == unique
+    assert callee == "+8613800000000"  # a phone number is left as it is
+    assert when == "2022/02/02 10:20:30"
+    assert duration == "00:00:01"
+    assert score == 8
+    assert tags == "'=HYPERLINK(1)"  # formula neutralised
+    assert plays == 0
+    assert sn == rec["sn"]
+    english = appliance.api.http.get("/api/v1/recordings/export.xlsx", params={"caller": unique, "lang": "en"})
+    header = next(openpyxl.load_workbook(io.BytesIO(english.content)).active.iter_rows(values_only=True))
+    assert header[:2] == ("Device", "Caller")
+
+
+def test_play_is_counted_once_per_listening_not_per_range(appliance, unique):
+    rec = _upload(appliance, caller=unique)
+    url = f"/api/v1/recordings/{rec['id']}/audio"
+    api = appliance.api
+    api.http.get(url, headers={"Range": "bytes=0-"})
+    for start in (100, 500, 1000):
+        api.http.get(url, headers={"Range": f"bytes={start}-"})
+    api.http.get(url)  # the browser's second request within the same listening
+    count = api.data('query($id: ID!) { recording(id: $id) { playCount } }', {"id": rec["id"]})
+    assert count["recording"]["playCount"] == 1
+    # A HEAD request (a player probing the size) is no play either.
+    api.http.head(url)
+    count = api.data('query($id: ID!) { recording(id: $id) { playCount } }', {"id": rec["id"]})
+    assert count["recording"]["playCount"] == 1
+
+
+def test_audit_trail_records_each_operation(appliance, unique):
+    rec = _upload(appliance, caller=unique)
+    api, admin = appliance.api, appliance.admin
+    api.http.get(f"/api/v1/recordings/{rec['id']}/audio")
+    api.data('mutation($id: ID!) { scoreRecording(id: $id, score: 5) { __typename } }', {"id": rec["id"]})
+    api.data('mutation($id: ID!) { tagRecording(id: $id, name: "audit-check", offset: 0.2) { __typename } }', {"id": rec["id"]})
+    api.http.get("/api/v1/recordings/archive.zip", params={"ids": rec["id"]})
+    api.http.get("/api/v1/recordings/export.xlsx", params={"ids": rec["id"]})
+    admin.data('mutation { updateSettings(input: {logLevel: 4}) { __typename } }')
+    admin.data('mutation { updateSettings(input: {logLevel: 3}) { __typename } }')
+    api.data('mutation($ids: [ID!]!) { deleteRecordings(ids: $ids) { deleted } }', {"ids": [rec["id"]]})
+    entries = admin.data(AUDIT, {"f": {"account": "admin"}})["auditLog"]["items"]
+    sn = rec["sn"]
+    def has(type_, text):
+        return any(e["type"] == type_ and text in e["details"] for e in entries)
+    assert has("PLAY", sn)
+    assert has("SCORE", f"{sn}: 5")
+    assert has("TAG", f"{sn}: audit-check at 0.2 s")
+    assert has("DOWNLOAD", sn)
+    assert has("EXPORT", "exported 1 recordings")
+    assert has("SETTINGS", "log_level: 3 -> 4")
+    assert has("DELETE", sn)
+    assert has("LOGIN", "logged in")
+    assert all(e["ip"] == "127.0.0.1" for e in entries)
+    uploads = admin.data(AUDIT, {"f": {"type": "UPLOAD", "account": appliance.device["alias"]}})["auditLog"]
+    assert any(sn in e["details"] for e in uploads["items"])
+    # Filters narrow: no entries from another address.
+    assert admin.data(AUDIT, {"f": {"ip": "198.51.100.7"}})["auditLog"]["total"] == 0
+    future = admin.data(AUDIT, {"f": {"atFrom": "2999-01-01T00:00:00+00:00"}})["auditLog"]
+    assert future["total"] == 0
+
+
+def test_audit_export(appliance):
+    r = appliance.admin.http.get("/api/v1/audit/export.xlsx", params={"type": "LOGIN"})
+    assert r.status_code == 200
+    rows = list(openpyxl.load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert rows[0] == ("时间", "账号", "姓名", "类型", "详情", "来源IP")
+    assert len(rows) >= 2 and all(row[3] == "LOGIN" for row in rows[1:])
+
+
+def test_deleted_recordings_disappear_everywhere(appliance, unique):
+    rec = _upload(appliance, caller=unique)
+    files_before = set((appliance.server.data_dir / "recordings").rglob("*.enc"))
+    out = appliance.api.data('mutation($ids: [ID!]!) { deleteRecordings(ids: $ids) { deleted } }', {"ids": [rec["id"], "999999999"]})
+    assert out["deleteRecordings"]["deleted"] == 1
+    assert appliance.api.data('query($id: ID!) { recording(id: $id) { id } }', {"id": rec["id"]})["recording"] is None
+    assert appliance.api.http.get(f"/api/v1/recordings/{rec['id']}/audio").status_code == 404
+    total = appliance.api.data('query($c: String!) { recordings(filter: {caller: $c}) { total } }', {"c": unique})
+    assert total["recordings"]["total"] == 0
+    assert len(set((appliance.server.data_dir / "recordings").rglob("*.enc"))) == len(files_before) - 1
+
+
+def test_tag_suggestions_come_from_earlier_tags(appliance, unique):
+    rec = _upload(appliance, caller=unique)
+    for name in (f"sugg{unique}-a", f"sugg{unique}-b", f"sugg{unique}-a"):
+        appliance.api.data('mutation($id: ID!, $n: String!) { tagRecording(id: $id, name: $n) { __typename } }', {"id": rec["id"], "n": name})
+    got = appliance.api.data('query($p: String!) { tagSuggestions(prefix: $p) }', {"p": f"sugg{unique}"})
+    assert got["tagSuggestions"] == [f"sugg{unique}-a", f"sugg{unique}-b"]
+    shown = appliance.api.data('query($id: ID!) { recording(id: $id) { tags { name offset } } }', {"id": rec["id"]})
+    assert len(shown["recording"]["tags"]) == 3
+    removed = appliance.api.data(
+        'mutation($id: ID!, $n: String!) { untagRecording(id: $id, name: $n) { ... on Recording { tags { name } } } }',
+        {"id": rec["id"], "n": f"sugg{unique}-a"},
+    )
+    assert removed["untagRecording"]["tags"] == [{"name": f"sugg{unique}-b"}]
+    bad = appliance.api.data('mutation($id: ID!) { tagRecording(id: $id, name: "x", offset: 99999) { __typename ... on UserError { field } } }', {"id": rec["id"]})
+    assert bad["tagRecording"] == {"__typename": "UserError", "field": "offset"}
