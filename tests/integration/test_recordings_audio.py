@@ -9,7 +9,14 @@ import miniaudio
 import numpy as np
 import pytest
 
-from tests.support.audio import best_correlation, pcm_of_wav, resample, speech_wav, tone_pcm, wav_bytes
+from tests.support.audio import (
+    best_correlation,
+    pcm_of_wav,
+    resample,
+    speech_wav,
+    tone_pcm,
+    wav_bytes,
+)
 
 
 def _stored_files(appliance) -> list[Path]:

@@ -38,7 +38,7 @@ class IsAuthenticated(BasePermission):
     """Logged in (session or token) and past the forced change of the default password."""
 
     message = "not logged in"
-    error_extensions = {"code": "UNAUTHENTICATED"}
+    error_extensions = {"code": "UNAUTHENTICATED"}  # noqa: RUF012 - strawberry reads it per instance
 
     def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
         actor = context_of(info).actor

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import strawberry
-from graphql import GraphQLError
 from starlette.concurrency import run_in_threadpool
 
 from appliance import errors
+from graphql import GraphQLError
 
 T = TypeVar("T")
 

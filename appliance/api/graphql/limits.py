@@ -60,5 +60,7 @@ class MaxDepthRule(ValidationRule):
         depth = _depth(node.selection_set, self._fragments, frozenset())
         if depth > MAX_DEPTH:
             self.report_error(
-                GraphQLError(f"the query is {depth} levels deep; at most {MAX_DEPTH} are allowed", node)
+                GraphQLError(
+                    f"the query is {depth} levels deep; at most {MAX_DEPTH} are allowed", node
+                )
             )

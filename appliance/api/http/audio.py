@@ -15,7 +15,7 @@ from appliance.services import recordings
 from appliance.services.context import AppContext
 
 
-def parse_format(raw: str | None) -> FileFormat | None | JSONResponse:
+def parse_format(raw: str | None) -> FileFormat | JSONResponse | None:
     if not raw:
         return None
     try:

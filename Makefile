@@ -1,0 +1,58 @@
+# The two set-up commands: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+APT_TEST_PACKAGES := espeak-ng postgresql
+
+export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
+export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
+
+.PHONY: run install test check lint typecheck schema bench-search clean apt-test
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@mkdir -p var
+	@echo "Starting the appliance on http://$${RECORDER_HTTP_HOST:-127.0.0.1}:$${RECORDER_HTTP_PORT:-8080}/"
+	@echo "Sign in as admin with the default password JSJZXWLGLY358; you will be asked to change it."
+	@echo "Integrators: $(VENV)/bin/recorder admin token create --name NAME  (prints the token)"
+	$(VENV)/bin/recorder all
+
+# Debian packages the tests drive for real: speech for audio, a PostgreSQL server.
+apt-test:
+	@missing=""; for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install:$$missing (as root: make apt-test)"; exit 1; fi; \
+	fi
+
+test: install apt-test lint
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+check: install
+	$(PY) -m ruff check appliance tests benchmarks
+	$(PY) -m pytest -q -x -p no:cacheprovider tests/unit
+
+lint: install
+	$(PY) -m ruff check appliance tests benchmarks
+	$(PY) -m ruff format --check appliance
+
+typecheck: install
+	$(PY) -m mypy appliance
+
+schema: install
+	$(VENV)/bin/recorder admin export-schema
+
+bench-search: install apt-test
+	$(PY) benchmarks/search.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
