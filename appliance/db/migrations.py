@@ -7,7 +7,6 @@ provider, applied in one transaction with its version row. Start-up and
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -86,16 +85,62 @@ V1 = [
 ]
 
 
+# Live recordings per (kind, zero duration), kept by triggers so the unfiltered total
+# of the list is one row read instead of a scan of tens of millions of index entries.
+V2_COMMON = [
+    "CREATE TABLE recording_tally (kind TEXT NOT NULL, zero INTEGER NOT NULL, n BIGINT NOT NULL, "
+    "PRIMARY KEY (kind, zero))",
+    "INSERT INTO recording_tally (kind, zero, n) SELECT kind, CASE WHEN duration = 0 THEN 1 ELSE 0 END, "
+    "COUNT(*) FROM recording WHERE deleted_at IS NULL GROUP BY 1, 2",
+]
+_ZERO_NEW = "CASE WHEN NEW.duration = 0 THEN 1 ELSE 0 END"
+_ZERO_OLD = "CASE WHEN OLD.duration = 0 THEN 1 ELSE 0 END"
+_DEC_OLD = f"UPDATE recording_tally SET n = n - 1 WHERE kind = OLD.kind AND zero = {_ZERO_OLD}"
+V2_SQLITE = [
+    f"""CREATE TRIGGER recording_tally_insert AFTER INSERT ON recording WHEN NEW.deleted_at IS NULL
+    BEGIN
+      INSERT INTO recording_tally (kind, zero, n) VALUES (NEW.kind, {_ZERO_NEW}, 1)
+        ON CONFLICT (kind, zero) DO UPDATE SET n = n + 1;
+    END""",
+    f"""CREATE TRIGGER recording_tally_update AFTER UPDATE OF deleted_at, duration, kind ON recording
+    BEGIN
+      {_DEC_OLD} AND OLD.deleted_at IS NULL;
+      INSERT INTO recording_tally (kind, zero, n) SELECT NEW.kind, {_ZERO_NEW}, 1
+        WHERE NEW.deleted_at IS NULL ON CONFLICT (kind, zero) DO UPDATE SET n = n + 1;
+    END""",
+    f"""CREATE TRIGGER recording_tally_delete AFTER DELETE ON recording WHEN OLD.deleted_at IS NULL
+    BEGIN
+      {_DEC_OLD};
+    END""",
+]
+V2_POSTGRES = [
+    f"""CREATE FUNCTION recording_tally_fn() RETURNS trigger AS $$
+    BEGIN
+      IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.deleted_at IS NULL THEN
+        {_DEC_OLD};
+      END IF;
+      IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.deleted_at IS NULL THEN
+        INSERT INTO recording_tally (kind, zero, n) VALUES (NEW.kind, {_ZERO_NEW}, 1)
+          ON CONFLICT (kind, zero) DO UPDATE SET n = recording_tally.n + 1;
+      END IF;
+      RETURN NULL;
+    END $$ LANGUAGE plpgsql""",
+    "CREATE TRIGGER recording_tally AFTER INSERT OR DELETE OR UPDATE OF deleted_at, duration, kind "
+    "ON recording FOR EACH ROW EXECUTE FUNCTION recording_tally_fn()",
+]
+
+
 @dataclass(frozen=True)
 class Step:
     version: int
     description: str
     statements: list[str]
-    after: Callable[[Any, str], None] | None = None
+    by_provider: dict[str, list[str]] | None = None
 
 
 STEPS: list[Step] = [
     Step(1, "recordings, devices, users, tokens, sessions, audit, settings", V1),
+    Step(2, "live recording tallies", V2_COMMON, {"sqlite": V2_SQLITE, "postgres": V2_POSTGRES}),
 ]
 
 LATEST = STEPS[-1].version
@@ -132,8 +177,8 @@ def migrate(url: DatabaseUrl) -> list[int]:
                 continue
             for statement in step.statements:
                 cur.execute(render(statement, url.provider))
-            if step.after:
-                step.after(cur, url.provider)
+            for statement in (step.by_provider or {}).get(url.provider, []):
+                cur.execute(statement)
             mark = "?" if url.provider == "sqlite" else "%s"
             now = datetime.now(UTC).replace(tzinfo=None)
             cur.execute(

@@ -124,7 +124,28 @@ def search(criteria: Criteria, limit: int, offset: int) -> list[RecordingRow]:
     return [RecordingRow.from_row(row) for row in rows(sql, [*params, limit, offset])]
 
 
+def _only_kind(criteria: Criteria) -> bool:
+    """True when nothing but the tab (kind) and the zero-duration setting narrows the list."""
+    f = criteria.filter
+    return (
+        criteria.ids is None and criteria.device_ids is None and f == RecordingFilter(kind=f.kind)
+    )
+
+
 def count(criteria: Criteria) -> int:
+    if _only_kind(criteria):
+        where, params = ["1 = 1"], []
+        if criteria.filter.kind is not None:
+            where.append("kind = ?")
+            params.append(criteria.filter.kind.value)
+        if not criteria.show_zero_duration:
+            where.append("zero = 0")
+        return int(
+            scalar(
+                f"SELECT COALESCE(SUM(n), 0) FROM recording_tally WHERE {' AND '.join(where)}",
+                params,
+            )
+        )
     built = _where(criteria)
     if built is None:
         return 0
