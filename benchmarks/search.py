@@ -89,21 +89,28 @@ def fill(url: str, n: int) -> float:
         r[21] = r[8]
         return r
 
+    def insert_many(sql: str, values: list) -> None:
+        if sqlite:
+            cur.executemany(sql, values)
+        else:
+            from psycopg2.extras import execute_values
+
+            execute_values(cur, sql.split(" VALUES ")[0] + " VALUES %s", values, page_size=1000)
+
+    tag_insert = f"INSERT INTO tag (recording_id, name, position, user_id, created_at) VALUES ({','.join([mark] * 5)})"
     rng = random.Random(2)
     for row in rows(n):
         batch.append(to_sql(row))
         if row[13]:
             tags.append((row[0], f"tag{rng.randrange(TAGS)}", 1.0, None, to_sql(row)[8]))
         if len(batch) >= BATCH:
-            cur.executemany(insert, batch)
+            insert_many(insert, batch)
             batch.clear()
             if not sqlite:
                 conn.commit()
     if batch:
-        cur.executemany(insert, batch)
-    cur.executemany(
-        f"INSERT INTO tag (recording_id, name, position, user_id, created_at) VALUES ({','.join([mark] * 5)})", tags
-    )
+        insert_many(insert, batch)
+    insert_many(tag_insert, tags)
     if sqlite:
         cur.execute("COMMIT")
         cur.execute("ANALYZE")
@@ -150,7 +157,7 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
                 criteria = recordings.criteria_for(f)
                 recording_queries.search(criteria, 20, 0)
             t1 = time.perf_counter()
-            total, _items = recordings.search(SYSTEM, f, 1, 20)
+            _total, _items = recordings.search(SYSTEM, f, 1, 20)
             t2 = time.perf_counter()
             pages.append((t1 - t0) * 1000)
             totals.append((t2 - t1) * 1000)
@@ -166,7 +173,7 @@ def worker(url: str, n: int, runs: int) -> None:
 
 
 def p95(values: list[float]) -> float:
-    return sorted(values)[max(0, int(round(0.95 * len(values))) - 1)]
+    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
 
 
 def run_backend(name: str, n: int, runs: int) -> dict:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, TypeVar
 
 from pony.orm import Database, Optional, PrimaryKey, Required
 
 db = Database()
+E = TypeVar("E")
+
+
+def by_id(entity: type[E], key: Any) -> E:
+    """Entity[key] (raises ObjectNotFound), typed: mypy cannot see Pony's metaclass."""
+    return entity[key]  # type: ignore[index,no-any-return]
 
 
 class User(db.Entity):  # type: ignore[name-defined,misc]

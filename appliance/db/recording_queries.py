@@ -112,16 +112,26 @@ def _where(criteria: Criteria) -> tuple[str, list[Any]] | None:
     return " AND ".join(where), params
 
 
-def search(criteria: Criteria, limit: int, offset: int) -> list[RecordingRow]:
+def _newest_first(
+    criteria: Criteria, columns: str, limit: int, offset: int
+) -> list[tuple[Any, ...]]:
     built = _where(criteria)
     if built is None:
         return []
     where, params = built
     sql = (
-        f"SELECT {COLUMNS} FROM recording r WHERE {where} "
+        f"SELECT {columns} FROM recording r WHERE {where} "
         "ORDER BY r.started_at DESC, r.id DESC LIMIT ? OFFSET ?"
     )
-    return [RecordingRow.from_row(row) for row in rows(sql, [*params, limit, offset])]
+    return rows(sql, [*params, limit, offset])
+
+
+def search(criteria: Criteria, limit: int, offset: int) -> list[RecordingRow]:
+    return [RecordingRow.from_row(row) for row in _newest_first(criteria, COLUMNS, limit, offset)]
+
+
+def search_ids(criteria: Criteria, limit: int) -> list[int]:
+    return [row[0] for row in _newest_first(criteria, "r.id", limit, 0)]
 
 
 def _only_kind(criteria: Criteria) -> bool:
@@ -134,16 +144,16 @@ def _only_kind(criteria: Criteria) -> bool:
 
 def count(criteria: Criteria) -> int:
     if _only_kind(criteria):
-        where, params = ["1 = 1"], []
+        terms, values = ["1 = 1"], []
         if criteria.filter.kind is not None:
-            where.append("kind = ?")
-            params.append(criteria.filter.kind.value)
+            terms.append("kind = ?")
+            values.append(criteria.filter.kind.value)
         if not criteria.show_zero_duration:
-            where.append("zero = 0")
+            terms.append("zero = 0")
         return int(
             scalar(
-                f"SELECT COALESCE(SUM(n), 0) FROM recording_tally WHERE {' AND '.join(where)}",
-                params,
+                f"SELECT COALESCE(SUM(n), 0) FROM recording_tally WHERE {' AND '.join(terms)}",
+                values,
             )
         )
     built = _where(criteria)
@@ -219,14 +229,3 @@ def tag_ids(recording_id: int, name: str) -> list[int]:
             "SELECT id FROM tag WHERE recording_id = ? AND name = ?", [recording_id, name]
         )
     ]
-
-
-def search_ids(criteria: Criteria, limit: int) -> list[int]:
-    built = _where(criteria)
-    if built is None:
-        return []
-    where, params = built
-    sql = (
-        f"SELECT r.id FROM recording r WHERE {where} ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
-    )
-    return [r[0] for r in rows(sql, [*params, limit])]

@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pony.orm import commit, db_session
 
 from appliance.db import account_queries
-from appliance.db.entities import ApiToken, User, UserSession
+from appliance.db.entities import ApiToken, User, UserSession, by_id
 from appliance.domain.accounts import (
     DEFAULT_ADMIN_LOGIN,
     DEFAULT_ADMIN_PASSWORD,
@@ -209,7 +209,7 @@ def create_token(actor: Actor, name: str, login_name: str | None = None) -> tupl
 @db_session
 def list_tokens(actor: Actor) -> list[TokenView]:
     ids = account_queries.token_ids(None if actor.is_admin else actor.user_id)
-    return [_token_view(ApiToken[i]) for i in ids]
+    return [_token_view(by_id(ApiToken, i)) for i in ids]
 
 
 @db_session

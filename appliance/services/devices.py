@@ -9,7 +9,7 @@ from datetime import datetime
 from pony.orm import db_session
 
 from appliance.db import device_queries
-from appliance.db.entities import Device
+from appliance.db.entities import Device, by_id
 from appliance.domain.audit import AuditType
 from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol
 from appliance.errors import AuthenticationFailed, Conflict, NotFound
@@ -71,7 +71,9 @@ def _columns(spec: DeviceSpec, master: MasterKey) -> dict[str, object]:
 
 @db_session
 def list_devices(actor: Actor, mode: DeviceMode | None = None) -> list[DeviceView]:
-    return [_view(Device[i]) for i in device_queries.ids_by_mode(mode.value if mode else None)]
+    return [
+        _view(by_id(Device, i)) for i in device_queries.ids_by_mode(mode.value if mode else None)
+    ]
 
 
 @db_session

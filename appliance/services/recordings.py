@@ -9,7 +9,7 @@ from pony.orm import commit, db_session, flush
 from pony.orm.core import TransactionIntegrityError
 
 from appliance.db import device_queries, recording_queries
-from appliance.db.entities import PlayEvent, Recording, ScoreEvent, Tag
+from appliance.db.entities import PlayEvent, Recording, ScoreEvent, Tag, by_id
 from appliance.db.recording_queries import Criteria, RecordingRow
 from appliance.domain.audit import AuditType
 from appliance.domain.recordings import (
@@ -240,7 +240,7 @@ def untag(actor: Actor, recording_id: int, name: str) -> RecordingView:
     r = _live(recording_id)
     removed = 0
     for tag_id in recording_queries.tag_ids(r.id, name):
-        Tag[tag_id].delete()
+        by_id(Tag, tag_id).delete()
         removed += 1
     if not removed:
         raise NotFound(f"recording has no tag {name!r}")
@@ -262,7 +262,7 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int]) -> int:
     with db_session:
         now = utcnow()
         for row in recording_queries.by_ids(sorted(set(ids))):
-            r = Recording[row.id]
+            r = by_id(Recording, row.id)
             r.deleted_at = now
             removed.append(r.relpath)
             audit.record(actor, AuditType.DELETE, f"deleted {r.sn} ({r.caller} -> {r.callee})")
@@ -302,7 +302,7 @@ def stored_file(r: Recording) -> StoredFile:
 def audio_files(ids: list[int]) -> list[AudioFile]:
     out = []
     for row in recording_queries.by_ids(ids):
-        r = Recording[row.id]
+        r = by_id(Recording, row.id)
         out.append(
             AudioFile(
                 r.id,

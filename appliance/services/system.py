@@ -78,7 +78,8 @@ class StorageProblem:
 
 def check_storage(ctx: AppContext) -> tuple[int, list[StorageProblem]]:
     """Verify every live recording's file against its SHA-256; return (checked, problems)."""
-    checked, problems, after = 0, [], 0
+    checked, after = 0, 0
+    problems: list[StorageProblem] = []
     while True:
         with db_session:
             batch = recording_queries.live_files(after, 1000)

@@ -25,8 +25,9 @@ class ApplianceServer:
         self.root = Path(tempfile.mkdtemp(prefix="recorder-test-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("RECORDER_")}
         self.env = {
-            **os.environ,
+            **inherited,
             "RECORDER_DATA_DIR": str(self.root / "data"),
             "RECORDER_KEY_FILE": str(self.root / "etc" / "master.key"),
             "RECORDER_HTTP_HOST": "127.0.0.1",

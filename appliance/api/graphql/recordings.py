@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -16,11 +16,7 @@ from appliance.domain.recordings import RecordingKind as DomainKind
 from appliance.services import recordings
 from appliance.services.recordings import RecordingView
 
-
-@strawberry.enum
-class RecordingKind(Enum):
-    CALL = "call"
-    VOICEMAIL = "voicemail"
+RecordingKind = strawberry.enum(DomainKind, name="RecordingKind")
 
 
 @strawberry.type
@@ -43,7 +39,7 @@ class Recording:
     score: int | None
     tags: list[Tag]
     play_count: int
-    kind: RecordingKind
+    kind: RecordingKind  # type: ignore[valid-type]
     direction: str | None
     file_format: str
     audio_url: str
@@ -63,7 +59,7 @@ class Recording:
             score=v.score,
             tags=[Tag(name=t.name, offset=t.offset) for t in v.tags],
             play_count=v.play_count,
-            kind=RecordingKind(v.kind),
+            kind=DomainKind(v.kind),
             direction=v.direction,
             file_format=v.file_format,
             audio_url=f"/api/v1/recordings/{v.id}/audio",
@@ -94,13 +90,13 @@ class RecordingFilter:
     max_duration: int | None = None
     sn: str | None = None
     score: int | None = None
-    kind: RecordingKind | None = RecordingKind.CALL
+    kind: RecordingKind | None = DomainKind.CALL  # type: ignore[valid-type]
 
     def to_domain(self) -> DomainFilter:
         from appliance.services.context import to_utc_naive
 
         return DomainFilter(
-            kind=DomainKind(self.kind.value) if self.kind else None,
+            kind=self.kind,
             device=self.device or None,
             tag=self.tag or None,
             caller=self.caller or None,
@@ -159,37 +155,32 @@ class RecordingQueries:
         return await call(recordings.tag_suggestions, actor_of(info), prefix, limit)
 
 
-def _missing() -> UserError:
-    return UserError(code="NOT_FOUND", message="no such recording", field="id")
+async def _change(
+    info: Info, raw_id: strawberry.ID, use_case: Callable[..., RecordingView], *args: Any
+) -> Recording | UserError:
+    """Run a use case that changes one recording and answers with it, or a typed error."""
+    rec_id = parse_id(raw_id)
+    if rec_id is None:
+        return UserError(code="NOT_FOUND", message="no such recording", field="id")
+    result = await attempt(use_case, actor_of(info), rec_id, *args)
+    return result if isinstance(result, UserError) else Recording.of(result)
 
 
 @strawberry.type
 class RecordingMutations:
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def score_recording(self, info: Info, id: strawberry.ID, score: int) -> RecordingResult:
-        rec_id = parse_id(id)
-        if rec_id is None:
-            return _missing()
-        result = await attempt(recordings.score, actor_of(info), rec_id, score)
-        return result if isinstance(result, UserError) else Recording.of(result)
+        return await _change(info, id, recordings.score, score)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def tag_recording(
         self, info: Info, id: strawberry.ID, name: str, offset: float | None = None
     ) -> RecordingResult:
-        rec_id = parse_id(id)
-        if rec_id is None:
-            return _missing()
-        result = await attempt(recordings.tag, actor_of(info), rec_id, name, offset)
-        return result if isinstance(result, UserError) else Recording.of(result)
+        return await _change(info, id, recordings.tag, name, offset)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def untag_recording(self, info: Info, id: strawberry.ID, name: str) -> RecordingResult:
-        rec_id = parse_id(id)
-        if rec_id is None:
-            return _missing()
-        result = await attempt(recordings.untag, actor_of(info), rec_id, name)
-        return result if isinstance(result, UserError) else Recording.of(result)
+        return await _change(info, id, recordings.untag, name)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_recordings(self, info: Info, ids: list[strawberry.ID]) -> DeleteResult:

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -62,7 +62,7 @@ async def home(request: Request) -> Response:
 def create_app(ctx: AppContext) -> Starlette:
     captchas = CaptchaStore(ctx.config.login_captcha)
     graphql_app = GraphQLApp(ctx, captchas)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/health", health),
         Route("/login", login_page),
         Route("/api/v1/recordings", upload_recording, methods=["POST"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import partial
 
@@ -113,7 +114,7 @@ async def download_recordings(request: Request) -> Response:
     if not entries:
         return error(404, "no recordings match")
 
-    def content(audio: recordings.AudioFile) -> list[bytes] | object:
+    def content(audio: recordings.AudioFile) -> Iterable[bytes]:
         full = recordings.transcode(app, audio, fmt)
         return recordings.read_range(app, full, 0, full.size - 1) if full.size else iter(())
 

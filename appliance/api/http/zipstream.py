@@ -35,7 +35,7 @@ def stream_zip(entries: Iterable[tuple[str, Callable[[], Iterable[bytes]]]]) -> 
     """Yield zip bytes; each entry is (name, a function giving its content in pieces)."""
     sink = _Sink()
     now = time.localtime()[:6]
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as zf:  # type: ignore[arg-type]
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as zf:  # type: ignore[call-overload]
         for name, content in entries:
             info = zipfile.ZipInfo(name, date_time=now)
             compress = not name.endswith(".mp3")  # MP3 is already compressed
