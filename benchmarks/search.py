@@ -97,12 +97,16 @@ def fill(url: str, n: int) -> float:
 
             execute_values(cur, sql.split(" VALUES ")[0] + " VALUES %s", values, page_size=1000)
 
-    tag_insert = f"INSERT INTO tag (recording_id, name, position, user_id, created_at) VALUES ({','.join([mark] * 5)})"
+    tag_insert = (
+        "INSERT INTO tag (recording_id, name, position, user_id, created_at, kind, started_at) "
+        f"VALUES ({','.join([mark] * 7)})"
+    )
     rng = random.Random(2)
     for row in rows(n):
         batch.append(to_sql(row))
         if row[13]:
-            tags.append((row[0], f"tag{rng.randrange(TAGS)}", 1.0, None, to_sql(row)[8]))
+            when = to_sql(row)[8]
+            tags.append((row[0], f"tag{rng.randrange(TAGS)}", 1.0, None, when, row[4], when))
         if len(batch) >= BATCH:
             insert_many(insert, batch)
             batch.clear()

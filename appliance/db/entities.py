@@ -105,6 +105,8 @@ class Tag(db.Entity):  # type: ignore[name-defined,misc]
     position = Optional(float)
     user_id = Optional(int)
     created_at = Required(datetime)
+    kind = Required(str)
+    started_at = Required(datetime)
 
 
 class ScoreEvent(db.Entity):  # type: ignore[name-defined,misc]

@@ -130,6 +130,23 @@ V2_POSTGRES = [
 ]
 
 
+# A tag row carries its recording's kind and start so tag searches run newest first
+# off one index; a name is set once per recording (setting it again moves its offset).
+V3 = [
+    "ALTER TABLE tag ADD COLUMN kind TEXT NOT NULL DEFAULT 'call'",
+    "ALTER TABLE tag ADD COLUMN started_at {ts}",
+    "UPDATE tag SET kind = (SELECT r.kind FROM recording r WHERE r.id = tag.recording_id), "
+    "started_at = (SELECT r.started_at FROM recording r WHERE r.id = tag.recording_id)",
+    "DELETE FROM tag WHERE id NOT IN (SELECT MAX(id) FROM tag GROUP BY recording_id, name)",
+    "UPDATE recording SET tag_count = (SELECT COUNT(*) FROM tag t WHERE t.recording_id = recording.id) "
+    "WHERE tag_count > 0",
+    "DROP INDEX tag_name",
+    "DROP INDEX tag_recording",
+    "CREATE UNIQUE INDEX tag_recording_name ON tag (recording_id, name)",
+    "CREATE INDEX tag_name_time ON tag (name, kind, started_at, recording_id)",
+]
+
+
 @dataclass(frozen=True)
 class Step:
     version: int
@@ -141,6 +158,7 @@ class Step:
 STEPS: list[Step] = [
     Step(1, "recordings, devices, users, tokens, sessions, audit, settings", V1),
     Step(2, "live recording tallies", V2_COMMON, {"sqlite": V2_SQLITE, "postgres": V2_POSTGRES}),
+    Step(3, "tags searchable newest first", V3),
 ]
 
 LATEST = STEPS[-1].version
@@ -161,8 +179,8 @@ def current_version(conn: Any, provider: str) -> int:
     return int(row[0] or 0)
 
 
-def migrate(url: DatabaseUrl) -> list[int]:
-    """Apply every pending step; return the versions applied."""
+def migrate(url: DatabaseUrl, target: int | None = None) -> list[int]:
+    """Apply every pending step up to target (default: the latest); return the versions applied."""
     conn = url.connect()
     applied: list[int] = []
     try:
@@ -173,7 +191,7 @@ def migrate(url: DatabaseUrl) -> list[int]:
             cur.execute("SELECT pg_advisory_xact_lock(727001)")
         version = current_version(conn, url.provider)
         for step in STEPS:
-            if step.version <= version:
+            if step.version <= version or (target is not None and step.version > target):
                 continue
             for statement in step.statements:
                 cur.execute(render(statement, url.provider))

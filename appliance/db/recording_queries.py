@@ -62,10 +62,36 @@ def _party(column: str, value: str, where: list[str], params: list[Any]) -> None
         params.append(text)
 
 
-def _where(criteria: Criteria) -> tuple[str, list[Any]] | None:
+@dataclass(frozen=True)
+class _Sql:
+    source: str
+    where: str
+    params: list[Any]
+    order: str
+
+
+def _build(criteria: Criteria) -> _Sql | None:
+    """The FROM, WHERE and ORDER BY of a search; None when it can match nothing."""
     f = criteria.filter
+    source, order = "recording r", "r.started_at DESC, r.id DESC"
     where = ["r.deleted_at IS NULL"]
     params: list[Any] = []
+    if f.tag:
+        # Tag rows carry their recording's kind and time, so a tag search walks the
+        # (name, kind, started_at) index newest first instead of the whole recording table.
+        source = "tag t JOIN recording r ON r.id = t.recording_id"
+        order = "t.started_at DESC, t.recording_id DESC"
+        where.append("t.name = ?")
+        params.append(f.tag)
+        if f.kind is not None:
+            where.append("t.kind = ?")
+            params.append(f.kind.value)
+        if f.started_from:
+            where.append("t.started_at >= ?")
+            params.append(to_db_time(f.started_from))
+        if f.started_to:
+            where.append("t.started_at <= ?")
+            params.append(to_db_time(f.started_to))
     if criteria.ids is not None:
         if not criteria.ids:
             return None
@@ -106,24 +132,20 @@ def _where(criteria: Criteria) -> tuple[str, list[Any]] | None:
     if f.score is not None:
         where.append("r.score = ?")
         params.append(f.score)
-    if f.tag:
-        where.append("r.id IN (SELECT t.recording_id FROM tag t WHERE t.name = ?)")
-        params.append(f.tag)
-    return " AND ".join(where), params
+    return _Sql(source, " AND ".join(where), params, order)
 
 
 def _newest_first(
     criteria: Criteria, columns: str, limit: int, offset: int
 ) -> list[tuple[Any, ...]]:
-    built = _where(criteria)
-    if built is None:
+    sql = _build(criteria)
+    if sql is None:
         return []
-    where, params = built
-    sql = (
-        f"SELECT {columns} FROM recording r WHERE {where} "
-        "ORDER BY r.started_at DESC, r.id DESC LIMIT ? OFFSET ?"
+    text = (
+        f"SELECT {columns} FROM {sql.source} WHERE {sql.where} "
+        f"ORDER BY {sql.order} LIMIT ? OFFSET ?"
     )
-    return rows(sql, [*params, limit, offset])
+    return rows(text, [*sql.params, limit, offset])
 
 
 def search(criteria: Criteria, limit: int, offset: int) -> list[RecordingRow]:
@@ -156,11 +178,10 @@ def count(criteria: Criteria) -> int:
                 values,
             )
         )
-    built = _where(criteria)
-    if built is None:
+    sql = _build(criteria)
+    if sql is None:
         return 0
-    where, params = built
-    return int(scalar(f"SELECT COUNT(*) FROM recording r WHERE {where}", params))
+    return int(scalar(f"SELECT COUNT(*) FROM {sql.source} WHERE {sql.where}", sql.params))
 
 
 def by_ids(ids: list[int]) -> list[RecordingRow]:
@@ -220,12 +241,3 @@ def recent_play(recording_id: int, user_id: int | None, since: datetime) -> bool
         "AND created_at >= ? LIMIT 1"
     )
     return scalar(sql, [recording_id, user_id or 0, to_db_time(since)]) is not None
-
-
-def tag_ids(recording_id: int, name: str) -> list[int]:
-    return [
-        r[0]
-        for r in rows(
-            "SELECT id FROM tag WHERE recording_id = ? AND name = ?", [recording_id, name]
-        )
-    ]

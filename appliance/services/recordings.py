@@ -225,10 +225,23 @@ def score(actor: Actor, recording_id: int, value: int) -> RecordingView:
 
 @db_session
 def tag(actor: Actor, recording_id: int, name: str, offset: float | None) -> RecordingView:
+    """Tag at a playback offset; the same name again moves the tag to the new offset."""
     r = _live(recording_id)
     name, offset = check_tag(name, offset, r.duration)
-    Tag(recording_id=r.id, name=name, position=offset, user_id=actor.user_id, created_at=utcnow())
-    r.tag_count += 1
+    existing = Tag.get(recording_id=r.id, name=name)
+    if existing is None:
+        Tag(
+            recording_id=r.id,
+            name=name,
+            position=offset,
+            user_id=actor.user_id,
+            created_at=utcnow(),
+            kind=r.kind,
+            started_at=r.started_at,
+        )
+        r.tag_count += 1
+    else:
+        existing.position = offset
     at = "" if offset is None else f" at {offset:.1f} s"
     audit.record(actor, AuditType.TAG, f"tagged {r.sn}: {name}{at}")
     flush()  # raw-SQL reads below must see the pending changes
@@ -238,13 +251,11 @@ def tag(actor: Actor, recording_id: int, name: str, offset: float | None) -> Rec
 @db_session
 def untag(actor: Actor, recording_id: int, name: str) -> RecordingView:
     r = _live(recording_id)
-    removed = 0
-    for tag_id in recording_queries.tag_ids(r.id, name):
-        by_id(Tag, tag_id).delete()
-        removed += 1
-    if not removed:
+    existing = Tag.get(recording_id=r.id, name=name)
+    if existing is None:
         raise NotFound(f"recording has no tag {name!r}")
-    r.tag_count -= removed
+    existing.delete()
+    r.tag_count -= 1
     audit.record(actor, AuditType.TAG, f"removed tag {name} from {r.sn}")
     flush()  # raw-SQL reads below must see the pending changes
     return get(actor, recording_id)

@@ -152,17 +152,26 @@ def test_deleted_recordings_disappear_everywhere(appliance, unique):
 
 
 def test_tag_suggestions_come_from_earlier_tags(appliance, unique):
-    rec = _upload(appliance, caller=unique)
-    for name in (f"sugg{unique}-a", f"sugg{unique}-b", f"sugg{unique}-a"):
-        appliance.api.data('mutation($id: ID!, $n: String!) { tagRecording(id: $id, name: $n) { __typename } }', {"id": rec["id"], "n": name})
+    first = _upload(appliance, caller=unique)
+    second = _upload(appliance, caller=unique)
+    tag = 'mutation($id: ID!, $n: String!, $o: Float) { tagRecording(id: $id, name: $n, offset: $o) { __typename } }'
+    for rec, name in ((first, "b"), (first, "a"), (second, "a")):
+        appliance.api.data(tag, {"id": rec["id"], "n": f"sugg{unique}-{name}", "o": 0.1})
     got = appliance.api.data('query($p: String!) { tagSuggestions(prefix: $p) }', {"p": f"sugg{unique}"})
-    assert got["tagSuggestions"] == [f"sugg{unique}-a", f"sugg{unique}-b"]
-    shown = appliance.api.data('query($id: ID!) { recording(id: $id) { tags { name offset } } }', {"id": rec["id"]})
-    assert len(shown["recording"]["tags"]) == 3
+    assert got["tagSuggestions"] == [f"sugg{unique}-a", f"sugg{unique}-b"]  # most used first
+    # Setting the same tag again moves it rather than adding a second one.
+    appliance.api.data(tag, {"id": first["id"], "n": f"sugg{unique}-a", "o": 0.7})
+    shown = appliance.api.data('query($id: ID!) { recording(id: $id) { tags { name offset } } }', {"id": first["id"]})
+    assert shown["recording"]["tags"] == [
+        {"name": f"sugg{unique}-b", "offset": 0.1},
+        {"name": f"sugg{unique}-a", "offset": 0.7},
+    ]
     removed = appliance.api.data(
         'mutation($id: ID!, $n: String!) { untagRecording(id: $id, name: $n) { ... on Recording { tags { name } } } }',
-        {"id": rec["id"], "n": f"sugg{unique}-a"},
+        {"id": first["id"], "n": f"sugg{unique}-a"},
     )
     assert removed["untagRecording"]["tags"] == [{"name": f"sugg{unique}-b"}]
-    bad = appliance.api.data('mutation($id: ID!) { tagRecording(id: $id, name: "x", offset: 99999) { __typename ... on UserError { field } } }', {"id": rec["id"]})
+    by_tag = appliance.api.data('query($t: String!) { recordings(filter: {tag: $t}) { total items { id } } }', {"t": f"sugg{unique}-a"})
+    assert by_tag["recordings"] == {"total": 1, "items": [{"id": second["id"]}]}
+    bad = appliance.api.data('mutation($id: ID!) { tagRecording(id: $id, name: "x", offset: 99999) { __typename ... on UserError { field } } }', {"id": first["id"]})
     assert bad["tagRecording"] == {"__typename": "UserError", "field": "offset"}
