@@ -1,0 +1,128 @@
+"""The organisation tree ("组织架构"), employees, roles and the scope they give."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from appliance.errors import InvalidInput
+
+_PREFIX = re.compile(r"^[A-Z]{1,4}$")
+_EXTENSION = re.compile(r"^[0-9A-Za-z*#+]{1,32}$")
+_PHONE = re.compile(r"^[0-9+\-() ]{0,32}$")
+
+
+class Action(StrEnum):
+    """What a role may do with the recordings it can see, beyond listing them."""
+
+    PLAY = "PLAY"
+    DOWNLOAD = "DOWNLOAD"
+    EXPORT = "EXPORT"
+    SCORE_TAG = "SCORE_TAG"
+    DELETE = "DELETE"
+
+
+# An employee with no role may still listen to and fetch their own calls.
+EMPLOYEE_ACTIONS = frozenset({Action.PLAY, Action.DOWNLOAD})
+
+
+def check_org_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 64:
+        raise InvalidInput("organisation name: 1 to 64 characters", field="name")
+    return name
+
+
+def check_prefix(prefix: str) -> str:
+    prefix = prefix.strip()
+    if not _PREFIX.match(prefix):
+        raise InvalidInput("prefix: 1 to 4 upper-case letters A-Z", field="prefix")
+    return prefix
+
+
+def check_extension(extension: str) -> str:
+    extension = extension.strip()
+    if not _EXTENSION.match(extension):
+        raise InvalidInput("extension: 1 to 32 digits or letters", field="extension")
+    return extension
+
+
+def check_person_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 64:
+        raise InvalidInput("name: 1 to 64 characters", field="name")
+    return name
+
+
+def check_phone(phone: str) -> str:
+    phone = phone.strip()
+    if not _PHONE.match(phone):
+        raise InvalidInput("phone: digits, spaces and + - ( ) only, at most 32", field="phone")
+    return phone
+
+
+def login_of(prefix: str, extension: str) -> str:
+    """An employee signs in as the organisation prefix plus the extension: SHXZ1643."""
+    return f"{prefix}{extension}"
+
+
+def would_cycle(org_id: int, new_parent: int | None, parents: Mapping[int, int | None]) -> bool:
+    """True when making new_parent the parent of org_id puts org_id under itself."""
+    seen: set[int] = set()
+    node = new_parent
+    while node is not None and node not in seen:
+        if node == org_id:
+            return True
+        seen.add(node)
+        node = parents.get(node)
+    return False
+
+
+def with_descendants(roots: Iterable[int], parents: Mapping[int, int | None]) -> frozenset[int]:
+    """The given departments and every department below them."""
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(child)
+    out: set[int] = set()
+    stack = [r for r in roots if r in parents]
+    while stack:
+        node = stack.pop()
+        if node in out:
+            continue
+        out.add(node)
+        stack.extend(children.get(node, []))
+    return frozenset(out)
+
+
+def effective_device(
+    org_id: int, parents: Mapping[int, int | None], devices: Mapping[int, int | None]
+) -> int | None:
+    """The device an organisation records on: its own, else the nearest ancestor's."""
+    seen: set[int] = set()
+    node: int | None = org_id
+    while node is not None and node not in seen:
+        if devices.get(node) is not None:
+            return devices[node]
+        seen.add(node)
+        node = parents.get(node)
+    return None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which recordings an actor may see: all, some departments', and/or their own."""
+
+    everything: bool = False
+    org_ids: frozenset[int] = frozenset()
+    own_device: int | None = None
+    own_extension: str | None = None
+
+    @property
+    def sees_nothing(self) -> bool:
+        return not self.everything and not self.org_ids and self.own_extension is None
+
+
+EVERYTHING = Scope(everything=True)
