@@ -29,6 +29,27 @@ class User(db.Entity):  # type: ignore[name-defined,misc]
     last_login_at = Optional(datetime)
     enabled = Required(bool)
     created_at = Required(datetime)
+    extension = Optional(str, nullable=True)
+    phone = Optional(str)
+    organization_id = Optional(int)
+
+
+class Organization(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "organization"
+    id = PrimaryKey(int, auto=True)
+    name = Required(str, unique=True)
+    prefix = Required(str, unique=True)
+    device_id = Optional(int)
+    parent_id = Optional(int)
+    created_at = Required(datetime)
+
+
+class Role(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "role"
+    id = PrimaryKey(int, auto=True)
+    name = Required(str, unique=True)
+    actions = Optional(str)
+    created_at = Required(datetime)
 
 
 class UserSession(db.Entity):  # type: ignore[name-defined,misc]
@@ -95,6 +116,8 @@ class Recording(db.Entity):  # type: ignore[name-defined,misc]
     source = Required(str)
     created_at = Required(datetime)
     deleted_at = Optional(datetime)
+    caller_org_id = Optional(int)
+    callee_org_id = Optional(int)
 
 
 class Tag(db.Entity):  # type: ignore[name-defined,misc]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from appliance.db.sql import from_db_time, rows, scalar, to_db_time
+from appliance.domain.organization import EVERYTHING, Scope
 from appliance.domain.recordings import RecordingFilter, party_pattern
 
 COLUMNS = (
     "r.id, r.sn, r.device_id, r.caller, r.callee, r.started_at, r.duration, r.score, "
-    "r.play_count, r.tag_count, r.kind, r.file_format, r.direction, r.duration_ms"
+    "r.play_count, r.tag_count, r.kind, r.file_format, r.direction, r.duration_ms, "
+    "r.caller_org_id, r.callee_org_id"
 )
 
 
@@ -31,6 +34,8 @@ class RecordingRow:
     file_format: str
     direction: str | None
     duration_ms: int
+    caller_org_id: int | None
+    callee_org_id: int | None
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> RecordingRow:
@@ -43,12 +48,40 @@ class RecordingRow:
 
 @dataclass(frozen=True)
 class Criteria:
-    """A RecordingFilter with names already resolved to ids by the service."""
+    """A RecordingFilter with names already resolved to ids by the service, and a scope."""
 
     filter: RecordingFilter
+    scope: Scope = EVERYTHING
     device_ids: list[int] | None = None  # None: no device condition; []: matches nothing
+    caller_org_ids: frozenset[int] | None = None  # likewise
+    callee_org_ids: frozenset[int] | None = None
     show_zero_duration: bool = True
     ids: list[int] | None = None
+
+
+def _in(column: str, values: Iterable[Any], where: list[str], params: list[Any]) -> None:
+    listed = sorted(values)
+    where.append(f"{column} IN ({','.join('?' * len(listed))})")
+    params.extend(listed)
+
+
+def _scope(scope: Scope, where: list[str], params: list[Any]) -> bool:
+    """Add the scope's condition; False when the scope sees nothing at all."""
+    if scope.everything:
+        return True
+    parts: list[str] = []
+    if scope.org_ids:
+        for column in ("r.caller_org_id", "r.callee_org_id"):
+            sub: list[str] = []
+            _in(column, scope.org_ids, sub, params)
+            parts.extend(sub)
+    if scope.own_extension is not None:
+        parts.append("(r.device_id = ? AND (r.caller = ? OR r.callee = ?))")
+        params.extend([scope.own_device, scope.own_extension, scope.own_extension])
+    if not parts:
+        return False
+    where.append("(" + " OR ".join(parts) + ")")
+    return True
 
 
 def _party(column: str, value: str, where: list[str], params: list[Any]) -> None:
@@ -92,26 +125,25 @@ def _build(criteria: Criteria) -> _Sql | None:
         if f.started_to:
             where.append("t.started_at <= ?")
             params.append(to_db_time(f.started_to))
-    if criteria.ids is not None:
-        if not criteria.ids:
-            return None
-        where.append(f"r.id IN ({','.join('?' * len(criteria.ids))})")
-        params.extend(criteria.ids)
+    if not _scope(criteria.scope, where, params):
+        return None
+    for column, values in (
+        ("r.id", criteria.ids),
+        ("r.device_id", criteria.device_ids),
+        ("r.caller_org_id", criteria.caller_org_ids),
+        ("r.callee_org_id", criteria.callee_org_ids),
+    ):
+        if values is not None:
+            if not values:
+                return None
+            _in(column, values, where, params)
     if f.kind is not None:
         where.append("r.kind = ?")
         params.append(f.kind.value)
-    if criteria.device_ids is not None:
-        if not criteria.device_ids:
-            return None
-        where.append(f"r.device_id IN ({','.join('?' * len(criteria.device_ids))})")
-        params.extend(criteria.device_ids)
     if f.caller:
         _party("caller", f.caller, where, params)
     if f.callee:
         _party("callee", f.callee, where, params)
-    if f.caller_org or f.callee_org:
-        # Recordings carry no organisation until employees are bound to extensions.
-        return None
     if f.started_from:
         where.append("r.started_at >= ?")
         params.append(to_db_time(f.started_from))
@@ -184,14 +216,12 @@ def count(criteria: Criteria) -> int:
     return int(scalar(f"SELECT COUNT(*) FROM {sql.source} WHERE {sql.where}", sql.params))
 
 
-def by_ids(ids: list[int]) -> list[RecordingRow]:
+def by_ids(ids: list[int], scope: Scope = EVERYTHING) -> list[RecordingRow]:
+    """The live recordings among ids that the scope sees, in the order asked."""
     if not ids:
         return []
-    sql = (
-        f"SELECT {COLUMNS} FROM recording r WHERE r.deleted_at IS NULL "
-        f"AND r.id IN ({','.join('?' * len(ids))})"
-    )
-    found = {row.id: row for row in map(RecordingRow.from_row, rows(sql, ids))}
+    criteria = Criteria(RecordingFilter(kind=None), scope=scope, ids=ids)
+    found = {row.id: row for row in search(criteria, len(ids), 0)}
     return [found[i] for i in ids if i in found]
 
 
@@ -208,18 +238,22 @@ def tags_for(ids: list[int]) -> dict[int, list[tuple[str, float | None]]]:
     return out
 
 
-def tag_suggestions(prefix: str, limit: int) -> list[str]:
-    """Tags used before, most used first (the manual's "历史标签")."""
+def tag_suggestions(prefix: str, limit: int, scope: Scope = EVERYTHING) -> list[str]:
+    """Tags used before on recordings the scope sees, most used first ("历史标签")."""
+    where: list[str] = []
+    params: list[Any] = []
     if prefix:
-        sql = (
-            "SELECT name FROM tag WHERE name >= ? AND name < ? GROUP BY name "
-            "ORDER BY COUNT(*) DESC, name LIMIT ?"
-        )
-        params: list[Any] = [prefix, prefix + "\U0010ffff", limit]
-    else:
-        sql = "SELECT name FROM tag GROUP BY name ORDER BY COUNT(*) DESC, name LIMIT ?"
-        params = [limit]
-    return [r[0] for r in rows(sql, params)]
+        where.append("t.name >= ? AND t.name < ?")
+        params.extend([prefix, prefix + "\U0010ffff"])
+    source = "tag t"
+    if not scope.everything:
+        source = "tag t JOIN recording r ON r.id = t.recording_id"
+        where.append("r.deleted_at IS NULL")
+        if not _scope(scope, where, params):
+            return []
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    sql = f"SELECT t.name FROM {source} {clause} GROUP BY t.name ORDER BY COUNT(*) DESC, t.name LIMIT ?"
+    return [r[0] for r in rows(sql, [*params, limit])]
 
 
 def sn_taken(sn: str) -> bool:

@@ -19,3 +19,7 @@ class AuditType(StrEnum):
     DEVICE = "DEVICE"
     TOKEN = "TOKEN"
     USER = "USER"
+    ORGANIZATION = "ORGANIZATION"
+    EMPLOYEE = "EMPLOYEE"
+    ROLE = "ROLE"
+    IMPORT = "IMPORT"

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pony.orm import db_session
 
-from appliance.db import device_queries
+from appliance.db import device_queries, org_queries
 from appliance.db.entities import Device, by_id
 from appliance.domain.audit import AuditType
 from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol
@@ -116,6 +116,9 @@ def delete(actor: Actor, device_id: int) -> None:
         raise NotFound("no such device")
     if device_queries.has_recordings(device_id):
         raise Conflict(f"device {d.alias} has recordings; it cannot be deleted")
+    bound = org_queries.orgs_bound_to(device_id)
+    if bound:
+        raise Conflict(f"device {d.alias} is bound to {', '.join(bound)}; unbind it first")
     audit.record(actor, AuditType.DEVICE, f"deleted device {d.alias} ({d.address})")
     d.delete()
 

@@ -8,11 +8,13 @@ from pony.orm import db_session
 
 from appliance.db import recording_queries
 from appliance.domain.audit import AuditType
+from appliance.domain.organization import Action
 from appliance.domain.recordings import RecordingFilter, archive_name, unique_names
 from appliance.domain.settings import FileFormat
 from appliance.errors import InvalidInput
 from appliance.media.codec import EXTENSIONS
 from appliance.services import audit
+from appliance.services.access import access_of
 from appliance.services.context import Actor, to_local
 from appliance.services.recordings import (
     AudioFile,
@@ -28,13 +30,16 @@ MAX_EXPORT = 1_000_000
 EXPORT_BATCH = 2000
 
 
-def _select_ids(selection: Selection, limit: int) -> list[int]:
+def _select_ids(actor: Actor, selection: Selection, limit: int, action: Action) -> list[int]:
+    """The selected recordings the actor sees, newest first; the action must be allowed."""
+    access = access_of(actor)
+    access.require(action)
     if selection.ids is not None:
         ids = list(dict.fromkeys(selection.ids))
         if len(ids) > limit:
             raise InvalidInput(f"at most {limit} recordings at once", field="ids")
-        return [r.id for r in recording_queries.by_ids(ids)]
-    criteria = criteria_for(selection.filter or RecordingFilter())
+        return [r.id for r in recording_queries.by_ids(ids, access.scope)]
+    criteria = criteria_for(selection.filter or RecordingFilter(), access.scope)
     ids = recording_queries.search_ids(criteria, limit + 1)
     if len(ids) > limit:
         raise InvalidInput(
@@ -48,8 +53,8 @@ def archive(
 ) -> list[tuple[str, AudioFile]]:
     """Zip entries named caller-callee-YYYYMMDDHHMMSS.ext, unique within the archive."""
     with db_session:
-        ids = _select_ids(selection, MAX_ARCHIVE)
-    files = audio_files(ids)
+        ids = _select_ids(actor, selection, MAX_ARCHIVE, Action.DOWNLOAD)
+    files = audio_files(actor, ids, Action.DOWNLOAD)
     names = unique_names(
         [
             archive_name(
@@ -67,7 +72,7 @@ def archive(
 def export_views(actor: Actor, selection: Selection) -> Iterator[RecordingView]:
     """The rows of the list, in batches so a million-row export stays small in memory."""
     with db_session:
-        ids = _select_ids(selection, MAX_EXPORT)
+        ids = _select_ids(actor, selection, MAX_EXPORT, Action.EXPORT)
         audit.record(actor, AuditType.EXPORT, f"exported {len(ids)} recordings to Excel")
     for start in range(0, len(ids), EXPORT_BATCH):
         with db_session:

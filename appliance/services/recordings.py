@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pony.orm import commit, db_session, flush
 from pony.orm.core import TransactionIntegrityError
 
-from appliance.db import device_queries, recording_queries
+from appliance.db import device_queries, org_queries, recording_queries
 from appliance.db.entities import PlayEvent, Recording, ScoreEvent, Tag, by_id
 from appliance.db.recording_queries import Criteria, RecordingRow
 from appliance.domain.audit import AuditType
+from appliance.domain.organization import Action, Scope
 from appliance.domain.recordings import (
     RecordingFilter,
     UploadMeta,
@@ -27,7 +28,9 @@ from appliance.media.mp3 import read_own_mp3
 from appliance.media.pcm import Pcm
 from appliance.media.store import StoredFile
 from appliance.services import audit, settings
+from appliance.services.access import Tree, access_of
 from appliance.services.context import Actor, AppContext, to_local, to_utc_naive, utcnow
+from appliance.services.organization import party_orgs
 
 MAX_PAGE_SIZE = 200
 PLAY_DEDUP_SECONDS = 30
@@ -77,15 +80,18 @@ def views_of(found: list[RecordingRow]) -> list[RecordingView]:
     ids = [r.id for r in found]
     tags = recording_queries.tags_for(ids) if any(r.tag_count for r in found) else {}
     devices = device_queries.addresses(sorted({r.device_id for r in found if r.device_id}))
+    orgs = org_queries.org_names(
+        {i for r in found for i in (r.caller_org_id, r.callee_org_id) if i is not None}
+    )
     return [
         RecordingView(
             id=r.id,
             sn=r.sn,
             device=devices.get(r.device_id, "") if r.device_id else "",
             caller=r.caller,
-            caller_org=None,
+            caller_org=orgs.get(r.caller_org_id) if r.caller_org_id else None,
             callee=r.callee,
-            callee_org=None,
+            callee_org=orgs.get(r.callee_org_id) if r.callee_org_id else None,
             started_at=r.started_at.replace(tzinfo=UTC),
             duration=r.duration,
             score=r.score,
@@ -99,10 +105,25 @@ def views_of(found: list[RecordingRow]) -> list[RecordingView]:
     ]
 
 
-def criteria_for(f: RecordingFilter, ids: list[int] | None = None) -> Criteria:
+def criteria_for(f: RecordingFilter, scope: Scope) -> Criteria:
+    """Resolve the filter's names (device, organisations) to ids under the actor's scope."""
     f = f.validate()
     device_ids = device_queries.ids_matching(f.device) if f.device else None
-    return Criteria(f, device_ids, settings.current().show_zero_duration, ids)
+    org_ids: dict[str, frozenset[int] | None] = {"caller": None, "callee": None}
+    if f.caller_org or f.callee_org:
+        tree = Tree.load()
+        for party, name in (("caller", f.caller_org), ("callee", f.callee_org)):
+            if name:
+                found = tree.id_of(name)
+                org_ids[party] = tree.below([found]) if found is not None else frozenset()
+    return Criteria(
+        f,
+        scope=scope,
+        device_ids=device_ids,
+        caller_org_ids=org_ids["caller"],
+        callee_org_ids=org_ids["callee"],
+        show_zero_duration=settings.current().show_zero_duration,
+    )
 
 
 # --- ingest --------------------------------------------------------------------------
@@ -147,8 +168,11 @@ def store_pcm(
                 n = attempt
                 while recording_queries.sn_taken(sn_with_suffix(base, n)):
                     n += 1
+                caller_org, callee_org = party_orgs(device_id, meta.caller, meta.callee)
                 r = Recording(
                     sn=sn_with_suffix(base, n),
+                    caller_org_id=caller_org,
+                    callee_org_id=callee_org,
                     device_id=device_id,
                     call_id=meta.call_id,
                     kind=meta.kind.value,
@@ -191,7 +215,7 @@ def search(
 ) -> tuple[int, list[RecordingView]]:
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise InvalidInput(f"page must be >= 1 and pageSize 1..{MAX_PAGE_SIZE}", field="pageSize")
-    criteria = criteria_for(f)
+    criteria = criteria_for(f, access_of(actor).scope)
     found = recording_queries.search(criteria, page_size, (page - 1) * page_size)
     total = recording_queries.count(criteria)
     return total, views_of(found)
@@ -199,23 +223,26 @@ def search(
 
 @db_session
 def get(actor: Actor, recording_id: int) -> RecordingView:
-    found = recording_queries.by_ids([recording_id])
+    """One recording; outside the actor's scope it is as missing as a deleted one."""
+    found = recording_queries.by_ids([recording_id], access_of(actor).scope)
     if not found:
         raise NotFound("no such recording")
     return views_of(found)[0]
 
 
-def _live(recording_id: int) -> Recording:
-    r = Recording.get(id=recording_id)
-    if r is None or r.deleted_at is not None:
+def _live(actor: Actor, recording_id: int, action: Action) -> Recording:
+    """A live recording the actor sees and may act on."""
+    access = access_of(actor)
+    if not recording_queries.by_ids([recording_id], access.scope):
         raise NotFound("no such recording")
-    return r
+    access.require(action)
+    return by_id(Recording, recording_id)
 
 
 @db_session
 def score(actor: Actor, recording_id: int, value: int) -> RecordingView:
     check_score(value)
-    r = _live(recording_id)
+    r = _live(actor, recording_id, Action.SCORE_TAG)
     r.score = value
     ScoreEvent(recording_id=r.id, user_id=actor.user_id, score=value, created_at=utcnow())
     audit.record(actor, AuditType.SCORE, f"scored {r.sn}: {value}")
@@ -226,7 +253,7 @@ def score(actor: Actor, recording_id: int, value: int) -> RecordingView:
 @db_session
 def tag(actor: Actor, recording_id: int, name: str, offset: float | None) -> RecordingView:
     """Tag at a playback offset; the same name again moves the tag to the new offset."""
-    r = _live(recording_id)
+    r = _live(actor, recording_id, Action.SCORE_TAG)
     name, offset = check_tag(name, offset, r.duration)
     existing = Tag.get(recording_id=r.id, name=name)
     if existing is None:
@@ -250,7 +277,7 @@ def tag(actor: Actor, recording_id: int, name: str, offset: float | None) -> Rec
 
 @db_session
 def untag(actor: Actor, recording_id: int, name: str) -> RecordingView:
-    r = _live(recording_id)
+    r = _live(actor, recording_id, Action.SCORE_TAG)
     existing = Tag.get(recording_id=r.id, name=name)
     if existing is None:
         raise NotFound(f"recording has no tag {name!r}")
@@ -263,16 +290,18 @@ def untag(actor: Actor, recording_id: int, name: str) -> RecordingView:
 
 @db_session
 def tag_suggestions(actor: Actor, prefix: str, limit: int = 20) -> list[str]:
-    return recording_queries.tag_suggestions(prefix.strip(), max(1, min(limit, 100)))
+    scope = access_of(actor).scope
+    return recording_queries.tag_suggestions(prefix.strip(), max(1, min(limit, 100)), scope)
 
 
 def delete(ctx: AppContext, actor: Actor, ids: list[int]) -> int:
     """Mark deleted (the row stays for the standby and the audit) and remove the files."""
-    actor.require_admin()
     removed: list[str] = []
     with db_session:
+        access = access_of(actor)
+        access.require(Action.DELETE)
         now = utcnow()
-        for row in recording_queries.by_ids(sorted(set(ids))):
+        for row in recording_queries.by_ids(sorted(set(ids)), access.scope):
             r = by_id(Recording, row.id)
             r.deleted_at = now
             removed.append(r.relpath)
@@ -310,9 +339,14 @@ def stored_file(r: Recording) -> StoredFile:
 
 
 @db_session
-def audio_files(ids: list[int]) -> list[AudioFile]:
+def audio_files(actor: Actor, ids: list[int], action: Action) -> list[AudioFile]:
+    """The files of the recordings among ids that the actor sees, if the action is allowed."""
+    access = access_of(actor)
+    found = recording_queries.by_ids(ids, access.scope)
+    if found:
+        access.require(action)
     out = []
-    for row in recording_queries.by_ids(ids):
+    for row in found:
         r = by_id(Recording, row.id)
         out.append(
             AudioFile(
@@ -332,7 +366,7 @@ def audio_files(ids: list[int]) -> list[AudioFile]:
 def open_audio(
     ctx: AppContext, actor: Actor, recording_id: int, fmt: FileFormat | None
 ) -> AudioFile:
-    found = audio_files([recording_id])
+    found = audio_files(actor, [recording_id], Action.PLAY)
     if not found:
         raise NotFound("no such recording")
     return transcode(ctx, found[0], fmt)
@@ -364,7 +398,7 @@ def count_play(actor: Actor, recording_id: int) -> bool:
         recording_id, actor.user_id, now - timedelta(seconds=PLAY_DEDUP_SECONDS)
     ):
         return False
-    r = _live(recording_id)
+    r = by_id(Recording, recording_id)
     r.play_count += 1
     PlayEvent(recording_id=r.id, user_id=actor.user_id, ip=actor.ip, created_at=now)
     audit.record(actor, AuditType.PLAY, f"played {r.sn}")

@@ -1,0 +1,488 @@
+"""Organisation tree, employees and roles; keeping recordings' party organisations current."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from pony.orm import db_session, flush, rollback
+
+from appliance.db import org_queries
+from appliance.db.entities import Device, Organization, Role, User, by_id
+from appliance.domain import employee_csv
+from appliance.domain.accounts import check_new_password
+from appliance.domain.audit import AuditType
+from appliance.domain.employee_csv import RowError
+from appliance.domain.organization import (
+    Action,
+    check_extension,
+    check_org_name,
+    check_person_name,
+    check_phone,
+    check_prefix,
+    login_of,
+    would_cycle,
+)
+from appliance.errors import Conflict, InvalidInput, NotFound
+from appliance.services import audit
+from appliance.services.access import Tree, require_admin
+from appliance.services.context import Actor, utcnow
+
+_hasher = PasswordHasher()
+Owners = dict[tuple[int, str], int]
+
+
+# --- who owns an extension ---------------------------------------------------------
+
+
+def owners(tree: Tree) -> Owners:
+    """(device, extension) -> organisation of the employee with that extension there."""
+    out: Owners = {}
+    for e in org_queries.employees():
+        device = tree.device_of(e.organization_id)
+        if device is None:
+            continue
+        key = (device, e.extension)
+        if key in out:
+            raise Conflict(
+                f"extension {e.extension} would belong to two employees on the same device"
+            )
+        out[key] = e.organization_id
+    return out
+
+
+def party_orgs(device_id: int | None, caller: str, callee: str) -> tuple[int | None, int | None]:
+    """The organisations of a call's two parties, as the recording stores them."""
+    if device_id is None:
+        return None, None
+    found = owners(Tree.load())
+    return found.get((device_id, caller)), found.get((device_id, callee))
+
+
+def _rebind(before: Owners) -> None:
+    """After a change, point recordings of every extension whose owner changed at the new one."""
+    flush()
+    after = owners(Tree.load())
+    for key in before.keys() | after.keys():
+        if before.get(key) != after.get(key):
+            org_queries.set_party_org(key[0], key[1], after.get(key))
+
+
+# --- organisations -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrgView:
+    id: int
+    name: str
+    prefix: str
+    device_id: int | None
+    parent_id: int | None
+
+
+@dataclass(frozen=True)
+class OrgSpec:
+    name: str
+    prefix: str
+    device_id: int | None
+    parent_id: int | None
+
+
+def _org_view(o: Organization) -> OrgView:
+    return OrgView(o.id, o.name, o.prefix, o.device_id, o.parent_id)
+
+
+@db_session
+def list_orgs(actor: Actor) -> list[OrgView]:
+    return [OrgView(r.id, r.name, r.prefix, r.device_id, r.parent_id) for r in org_queries.tree()]
+
+
+def _check_org(spec: OrgSpec, org_id: int | None) -> OrgSpec:
+    spec = OrgSpec(
+        check_org_name(spec.name), check_prefix(spec.prefix), spec.device_id, spec.parent_id
+    )
+    same_name = Organization.get(name=spec.name)
+    if same_name is not None and same_name.id != org_id:
+        raise Conflict(f"an organisation named {spec.name!r} already exists")
+    same_prefix = Organization.get(prefix=spec.prefix)
+    if same_prefix is not None and same_prefix.id != org_id:
+        raise Conflict(f"prefix {spec.prefix} is already used by {same_prefix.name}")
+    if spec.device_id is not None and Device.get(id=spec.device_id) is None:
+        raise InvalidInput("no such device", field="deviceId")
+    if spec.parent_id is not None:
+        if Organization.get(id=spec.parent_id) is None:
+            raise InvalidInput("no such parent organisation", field="parentId")
+        if org_id is not None and would_cycle(org_id, spec.parent_id, Tree.load().parents):
+            raise InvalidInput("an organisation cannot be moved under itself", field="parentId")
+    return spec
+
+
+@db_session
+def create_org(actor: Actor, spec: OrgSpec) -> OrgView:
+    require_admin(actor)
+    spec = _check_org(spec, None)
+    o = Organization(
+        name=spec.name,
+        prefix=spec.prefix,
+        device_id=spec.device_id,
+        parent_id=spec.parent_id,
+        created_at=utcnow(),
+    )
+    flush()
+    audit.record(actor, AuditType.ORGANIZATION, f"created organisation {spec.name} ({spec.prefix})")
+    return _org_view(o)
+
+
+@db_session
+def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
+    """Rename, re-prefix (employees' logins follow), rebind or move an organisation."""
+    require_admin(actor)
+    o = Organization.get(id=org_id)
+    if o is None:
+        raise NotFound("no such organisation")
+    spec = _check_org(spec, org_id)
+    before = owners(Tree.load())
+    old = f"{o.name} ({o.prefix})"
+    o.set(name=spec.name, prefix=spec.prefix, device_id=spec.device_id, parent_id=spec.parent_id)
+    if spec.prefix != old.rsplit("(", 1)[1].rstrip(")"):
+        for e in org_queries.employees([org_id]):
+            new_login = login_of(spec.prefix, e.extension)
+            clash = User.get(login=new_login)
+            if clash is not None and clash.id != e.id:
+                raise Conflict(
+                    f"the new prefix would give {e.name} the login {new_login}, already taken"
+                )
+            by_id(User, e.id).login = new_login
+    _rebind(before)
+    audit.record(
+        actor, AuditType.ORGANIZATION, f"changed organisation {old} -> {spec.name} ({spec.prefix})"
+    )
+    return _org_view(o)
+
+
+@db_session
+def delete_org(actor: Actor, org_id: int) -> None:
+    require_admin(actor)
+    o = Organization.get(id=org_id)
+    if o is None:
+        raise NotFound("no such organisation")
+    if org_queries.count_children(org_id):
+        raise Conflict(f"{o.name} has sub-organisations; move or delete them first")
+    if org_queries.count_employees(org_id):
+        raise Conflict(f"{o.name} still has employees; move or delete them first")
+    for role_id, orgs in org_queries.role_departments().items():
+        if org_id in orgs:
+            org_queries.set_role_departments(role_id, [i for i in orgs if i != org_id])
+    audit.record(actor, AuditType.ORGANIZATION, f"deleted organisation {o.name} ({o.prefix})")
+    o.delete()
+
+
+# --- roles ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoleView:
+    id: int
+    name: str
+    department_ids: list[int]
+    actions: list[Action]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    department_ids: list[int]
+    actions: list[Action]
+
+
+def _role_view(role_id: int) -> RoleView:
+    r = by_id(Role, role_id)
+    departments = org_queries.role_departments([role_id]).get(role_id, [])
+    return RoleView(
+        r.id, r.name, departments, [Action(a) for a in (r.actions or "").split(",") if a]
+    )
+
+
+def _check_role(spec: RoleSpec, role_id: int | None) -> RoleSpec:
+    name = spec.name.strip()
+    if not 1 <= len(name) <= 64:
+        raise InvalidInput("role name: 1 to 64 characters", field="name")
+    same = Role.get(name=name)
+    if same is not None and same.id != role_id:
+        raise Conflict(f"a role named {name!r} already exists")
+    known = Tree.load().names
+    missing = [d for d in spec.department_ids if d not in known]
+    if missing:
+        raise InvalidInput(f"no such organisation: {missing[0]}", field="departmentIds")
+    return RoleSpec(name, sorted(set(spec.department_ids)), sorted(set(spec.actions)))
+
+
+@db_session
+def list_roles(actor: Actor) -> list[RoleView]:
+    require_admin(actor)
+    return [_role_view(rid) for rid, _, _ in org_queries.roles()]
+
+
+@db_session
+def create_role(actor: Actor, spec: RoleSpec) -> RoleView:
+    require_admin(actor)
+    spec = _check_role(spec, None)
+    r = Role(name=spec.name, actions=",".join(a.value for a in spec.actions), created_at=utcnow())
+    flush()
+    org_queries.set_role_departments(r.id, spec.department_ids)
+    audit.record(actor, AuditType.ROLE, f"created role {spec.name}: {_describe(spec)}")
+    return _role_view(r.id)
+
+
+@db_session
+def update_role(actor: Actor, role_id: int, spec: RoleSpec) -> RoleView:
+    require_admin(actor)
+    r = Role.get(id=role_id)
+    if r is None:
+        raise NotFound("no such role")
+    spec = _check_role(spec, role_id)
+    r.set(name=spec.name, actions=",".join(a.value for a in spec.actions))
+    org_queries.set_role_departments(role_id, spec.department_ids)
+    audit.record(actor, AuditType.ROLE, f"changed role {spec.name}: {_describe(spec)}")
+    return _role_view(role_id)
+
+
+@db_session
+def delete_role(actor: Actor, role_id: int) -> None:
+    require_admin(actor)
+    r = Role.get(id=role_id)
+    if r is None:
+        raise NotFound("no such role")
+    org_queries.delete_role_links(role_id)
+    audit.record(actor, AuditType.ROLE, f"deleted role {r.name}")
+    r.delete()
+
+
+def _describe(spec: RoleSpec) -> str:
+    names = Tree.load().names
+    departments = ", ".join(names[d] for d in spec.department_ids) or "no departments"
+    return f"{departments}; actions {', '.join(a.value for a in spec.actions) or 'none'}"
+
+
+# --- employees -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmployeeView:
+    id: int
+    login: str
+    extension: str
+    name: str
+    phone: str
+    organization_id: int
+    role_ids: list[int]
+
+
+@dataclass(frozen=True)
+class EmployeeSpec:
+    extension: str
+    name: str
+    password: str | None
+    phone: str
+    organization_id: int
+    role_ids: list[int]
+
+
+def _employee_view(u: User) -> EmployeeView:
+    roles = org_queries.roles_of_users([u.id]).get(u.id, [])
+    return EmployeeView(
+        u.id, u.login, u.extension or "", u.name, u.phone or "", u.organization_id, roles
+    )
+
+
+@db_session
+def list_employees(
+    actor: Actor, org_id: int | None, include_below: bool = True
+) -> list[EmployeeView]:
+    require_admin(actor)
+    tree = Tree.load()
+    orgs = None if org_id is None else (tree.below([org_id]) if include_below else {org_id})
+    found = org_queries.employees(orgs)
+    roles = org_queries.roles_of_users(e.id for e in found)
+    return [
+        EmployeeView(
+            e.id, e.login, e.extension, e.name, e.phone, e.organization_id, roles.get(e.id, [])
+        )
+        for e in found
+    ]
+
+
+def _checked_employee(
+    spec: EmployeeSpec, tree: Tree, known_roles: set[int], user_id: int | None
+) -> tuple[EmployeeSpec, str]:
+    extension = check_extension(spec.extension)
+    name = check_person_name(spec.name)
+    phone = check_phone(spec.phone)
+    if spec.organization_id not in tree.names:
+        raise InvalidInput("no such organisation", field="organizationId")
+    missing = [r for r in spec.role_ids if r not in known_roles]
+    if missing:
+        raise InvalidInput(f"no such role: {missing[0]}", field="roleIds")
+    login = login_of(tree.prefixes[spec.organization_id], extension)
+    clash = User.get(login=login)
+    if clash is not None and clash.id != user_id:
+        raise Conflict(f"the login {login} is already taken")
+    if spec.password:
+        check_new_password(spec.password, login)
+    checked = EmployeeSpec(
+        extension, name, spec.password, phone, spec.organization_id, sorted(set(spec.role_ids))
+    )
+    return checked, login
+
+
+def _save_employee(spec: EmployeeSpec, login: str, user: User | None) -> User:
+    if user is None:
+        user = User(
+            login=login,
+            name=spec.name,
+            # No password given: a random one nobody knows, until an administrator sets one.
+            password_hash=_hasher.hash(spec.password or secrets.token_urlsafe(24)),
+            is_admin=False,
+            must_change_password=False,
+            failed_logins=0,
+            enabled=True,
+            created_at=utcnow(),
+            extension=spec.extension,
+            phone=spec.phone,
+            organization_id=spec.organization_id,
+        )
+        flush()
+    else:
+        user.set(
+            login=login,
+            name=spec.name,
+            extension=spec.extension,
+            phone=spec.phone,
+            organization_id=spec.organization_id,
+        )
+        if spec.password:
+            user.password_hash = _hasher.hash(spec.password)
+    org_queries.set_user_roles(user.id, spec.role_ids)
+    return user
+
+
+def _known_roles() -> set[int]:
+    return {rid for rid, _, _ in org_queries.roles()}
+
+
+@db_session
+def create_employee(actor: Actor, spec: EmployeeSpec) -> EmployeeView:
+    require_admin(actor)
+    tree = Tree.load()
+    before = owners(tree)
+    spec, login = _checked_employee(spec, tree, _known_roles(), None)
+    user = _save_employee(spec, login, None)
+    _rebind(before)
+    audit.record(actor, AuditType.EMPLOYEE, f"created employee {login} {spec.name}")
+    return _employee_view(user)
+
+
+@db_session
+def update_employee(actor: Actor, user_id: int, spec: EmployeeSpec) -> EmployeeView:
+    require_admin(actor)
+    user = User.get(id=user_id)
+    if user is None or user.organization_id is None:
+        raise NotFound("no such employee")
+    tree = Tree.load()
+    before = owners(tree)
+    spec, login = _checked_employee(spec, tree, _known_roles(), user_id)
+    old = user.login
+    _save_employee(spec, login, user)
+    _rebind(before)
+    audit.record(actor, AuditType.EMPLOYEE, f"changed employee {old} -> {login} {spec.name}")
+    return _employee_view(user)
+
+
+@db_session
+def delete_employee(actor: Actor, user_id: int) -> None:
+    require_admin(actor)
+    user = User.get(id=user_id)
+    if user is None or user.organization_id is None:
+        raise NotFound("no such employee")
+    before = owners(Tree.load())
+    org_queries.delete_user_links(user_id)
+    audit.record(actor, AuditType.EMPLOYEE, f"deleted employee {user.login} {user.name}")
+    user.delete()
+    _rebind(before)
+
+
+# --- CSV import ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    updated: int
+    errors: list[RowError]
+
+
+@db_session
+def import_employees(actor: Actor, data: bytes) -> ImportReport:
+    """All rows or none: any bad row is reported with its line and nothing is imported."""
+    require_admin(actor)
+    try:
+        text = employee_csv.decode(data)
+    except ValueError as exc:
+        return ImportReport(0, 0, [RowError(1, str(exc))])
+    rows, errors = employee_csv.parse(text)
+    tree = Tree.load()
+    org_by_name = {name: org_id for org_id, name in tree.names.items()}
+    role_by_name = {name: rid for rid, name, _ in org_queries.roles()}
+    known_roles = set(role_by_name.values())
+    seen: dict[str, int] = {}
+    planned: list[tuple[EmployeeSpec, str, User | None]] = []
+    for row in rows:
+        org_id = org_by_name.get(row.organization)
+        if org_id is None:
+            errors.append(RowError(row.line, f"no organisation named {row.organization!r}"))
+            continue
+        unknown = [r for r in row.roles if r not in role_by_name]
+        if unknown:
+            errors.append(RowError(row.line, f"no role named {unknown[0]!r}"))
+            continue
+        spec = EmployeeSpec(
+            row.extension,
+            row.name,
+            row.password or None,
+            row.phone,
+            org_id,
+            [role_by_name[r] for r in row.roles],
+        )
+        existing = User.get(login=login_of(tree.prefixes[org_id], row.extension.strip()))
+        if existing is not None and existing.organization_id is None:
+            errors.append(RowError(row.line, f"{existing.login} is an administrator account"))
+            continue
+        try:
+            checked, login = _checked_employee(
+                spec, tree, known_roles, existing.id if existing else None
+            )
+        except (InvalidInput, Conflict) as exc:
+            errors.append(RowError(row.line, str(exc)))
+            continue
+        if login in seen:
+            errors.append(RowError(row.line, f"{login} is also on line {seen[login]}"))
+            continue
+        seen[login] = row.line
+        planned.append((checked, login, existing))
+    if errors:
+        return ImportReport(0, 0, sorted(errors, key=lambda e: e.line))
+    before = owners(tree)
+    for spec, login, existing in planned:
+        _save_employee(spec, login, existing)
+    try:
+        _rebind(before)
+    except Conflict as exc:
+        rollback()
+        return ImportReport(0, 0, [RowError(0, str(exc))])
+    created = sum(1 for _, _, existing in planned if existing is None)
+    updated = len(planned) - created
+    audit.record(
+        actor, AuditType.IMPORT, f"imported employees: {created} created, {updated} updated"
+    )
+    return ImportReport(created, updated, [])
