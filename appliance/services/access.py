@@ -91,3 +91,23 @@ def access_of(actor: Actor) -> Access:
 def require_admin(actor: Actor) -> None:
     if not actor.is_admin:
         raise PermissionDenied("only administrators may do this")
+
+
+@dataclass(frozen=True)
+class Profile:
+    extension: str | None
+    organization: str | None
+    actions: list[Action]
+
+
+def profile(actor: Actor) -> Profile:
+    """What the console shows of the signed-in person and which buttons it offers."""
+    from pony.orm import db_session
+
+    with db_session:
+        access = access_of(actor)
+        user = User.get(id=actor.user_id) if actor.user_id else None
+        org = None
+        if user is not None and user.organization_id:
+            org = Tree.load().names.get(user.organization_id)
+        return Profile(user.extension if user else None, org, sorted(access.actions))

@@ -11,12 +11,20 @@ from strawberry.types import Info
 
 from appliance.api.graphql.context import IsAuthenticated, actor_of, context_of
 from appliance.api.graphql.errors import UserError, attempt, call
+from appliance.api.graphql.organization import ActionType
 from appliance.api.graphql.recordings import parse_id
 from appliance.api.http.auth import SESSION_COOKIE, client_ip, set_session_cookie
 from appliance.errors import ApplianceError
-from appliance.services import accounts
+from appliance.services import access, accounts
 from appliance.services.accounts import TokenView
 from appliance.services.context import Actor
+
+
+@strawberry.type
+class Profile:
+    extension: str | None
+    organization: str | None
+    actions: list[ActionType]  # type: ignore[valid-type]
 
 
 @strawberry.type
@@ -25,6 +33,14 @@ class User:
     name: str
     is_admin: bool
     must_change_password: bool
+
+    @strawberry.field(description="The employee's extension, organisation and allowed actions")
+    async def profile(self, info: Info) -> Profile:
+        actor = context_of(info).actor
+        if actor is None or actor.login != self.login:
+            return Profile(extension=None, organization=None, actions=[])
+        p = await call(access.profile, actor)
+        return Profile(extension=p.extension, organization=p.organization, actions=p.actions)
 
     @classmethod
     def of(cls, a: Actor) -> User:

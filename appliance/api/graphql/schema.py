@@ -17,6 +17,7 @@ from appliance.api.graphql.audit import AuditQueries
 from appliance.api.graphql.devices import DeviceMutations, DeviceQueries
 from appliance.api.graphql.errors import should_mask
 from appliance.api.graphql.limits import MaxDepthRule
+from appliance.api.graphql.organization import OrganizationMutations, OrganizationQueries
 from appliance.api.graphql.recordings import RecordingMutations, RecordingQueries
 from appliance.api.graphql.settings import SettingsMutations, SettingsQueries
 from appliance.api.graphql.system import SystemQueries
@@ -27,10 +28,25 @@ MAX_TOKENS = 2000
 
 Query = merge_types(
     "Query",
-    (AccountQueries, RecordingQueries, DeviceQueries, SettingsQueries, AuditQueries, SystemQueries),
+    (
+        AccountQueries,
+        RecordingQueries,
+        DeviceQueries,
+        OrganizationQueries,
+        SettingsQueries,
+        AuditQueries,
+        SystemQueries,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (AccountMutations, RecordingMutations, DeviceMutations, SettingsMutations)
+    "Mutation",
+    (
+        AccountMutations,
+        RecordingMutations,
+        DeviceMutations,
+        OrganizationMutations,
+        SettingsMutations,
+    ),
 )
 
 schema = strawberry.Schema(

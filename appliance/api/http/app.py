@@ -18,6 +18,7 @@ from appliance.api.graphql.schema import schema
 from appliance.api.http.audio import recording_audio
 from appliance.api.http.auth import resolve_actor
 from appliance.api.http.captcha import CaptchaStore
+from appliance.api.http.employees import employee_template, import_employees
 from appliance.api.http.files import download_recordings, export_audit, export_recordings
 from appliance.api.http.upload import upload_recording
 from appliance.services.context import AppContext
@@ -70,6 +71,8 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/api/v1/recordings/export.xlsx", export_recordings, methods=["GET"]),
         Route("/api/v1/recordings/{id}/audio", recording_audio, methods=["GET", "HEAD"]),
         Route("/api/v1/audit/export.xlsx", export_audit, methods=["GET"]),
+        Route("/api/v1/employees/employee-tpl.csv", employee_template, methods=["GET"]),
+        Route("/api/v1/employees/import", import_employees, methods=["POST"]),
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
         Route("/", home),
     ]
