@@ -190,10 +190,12 @@ def search_ids(criteria: Criteria, limit: int) -> list[int]:
 
 def _only_kind(criteria: Criteria) -> bool:
     """True when nothing but the tab (kind) and the zero-duration setting narrows the list."""
-    f = criteria.filter
-    return (
-        criteria.ids is None and criteria.device_ids is None and f == RecordingFilter(kind=f.kind)
+    # Compared whole, so any narrowing added to Criteria later (scope!) leaves the fast path.
+    plain = Criteria(
+        RecordingFilter(kind=criteria.filter.kind),
+        show_zero_duration=criteria.show_zero_duration,
     )
+    return criteria == plain
 
 
 def count(criteria: Criteria) -> int:

@@ -20,7 +20,9 @@ from appliance.api.http.auth import resolve_actor
 from appliance.api.http.captcha import CaptchaStore
 from appliance.api.http.employees import employee_template, import_employees
 from appliance.api.http.files import download_recordings, export_audit, export_recordings
+from appliance.api.http.responses import appliance_error
 from appliance.api.http.upload import upload_recording
+from appliance.errors import ApplianceError
 from appliance.services.context import AppContext
 
 STATIC = Path(__file__).parent / "static"
@@ -78,7 +80,7 @@ def create_app(ctx: AppContext) -> Starlette:
     ]
     if (CONSOLE / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=CONSOLE / "assets")))
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={ApplianceError: appliance_error})
     app.state.ctx = ctx
     app.state.captchas = captchas
     return app

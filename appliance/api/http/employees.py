@@ -10,7 +10,6 @@ from starlette.responses import JSONResponse, Response
 
 from appliance.api.http.responses import error, require_user
 from appliance.domain import employee_csv
-from appliance.errors import PermissionDenied
 from appliance.services import organization
 
 MAX_CSV_BYTES = 10 * 1024 * 1024
@@ -45,10 +44,7 @@ async def import_employees(request: Request) -> Response:
         await form.close()
     if len(data) > MAX_CSV_BYTES:
         return error(413, f"the file is larger than {MAX_CSV_BYTES} bytes")
-    try:
-        report = await run_in_threadpool(organization.import_employees, actor, data)
-    except PermissionDenied as exc:
-        return error(403, str(exc))
+    report = await run_in_threadpool(organization.import_employees, actor, data)
     if report.errors:
         return JSONResponse(
             {

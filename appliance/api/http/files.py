@@ -19,7 +19,6 @@ from appliance.api.http.spreadsheet import write_xlsx
 from appliance.api.http.zipstream import stream_zip
 from appliance.db.audit_queries import AuditFilter
 from appliance.domain.recordings import format_duration
-from appliance.errors import InvalidInput, PermissionDenied
 from appliance.services import audit, exports, recordings
 from appliance.services.context import AppContext, to_local, to_utc_naive
 
@@ -104,13 +103,8 @@ async def download_recordings(request: Request) -> Response:
     fmt = parse_format(request.query_params.get("format"))
     if isinstance(fmt, Response):
         return fmt
-    try:
-        selection = selection_from_query(request.query_params)
-        entries = await run_in_threadpool(exports.archive, actor, selection, fmt)
-    except InvalidInput as exc:
-        return error(400, str(exc), field=exc.field)
-    except PermissionDenied as exc:
-        return error(403, str(exc))
+    selection = selection_from_query(request.query_params)
+    entries = await run_in_threadpool(exports.archive, actor, selection, fmt)
     if not entries:
         return error(404, "no recordings match")
 
@@ -132,10 +126,7 @@ async def export_recordings(request: Request) -> Response:
     if isinstance(actor, Response):
         return actor
     lang = _lang(request)
-    try:
-        selection = selection_from_query(request.query_params)
-    except InvalidInput as exc:
-        return error(400, str(exc), field=exc.field)
+    selection = selection_from_query(request.query_params)
 
     def build() -> str:
         rows = (
@@ -156,10 +147,7 @@ async def export_recordings(request: Request) -> Response:
         )
         return write_xlsx("recordings", RECORDING_HEADERS[lang], rows)
 
-    try:
-        path = await run_in_threadpool(build)
-    except InvalidInput as exc:
-        return error(400, str(exc), field=exc.field)
+    path = await run_in_threadpool(build)
     return _xlsx_response(path, f"recordings_{_stamp()}.xlsx")
 
 
@@ -193,8 +181,5 @@ async def export_audit(request: Request) -> Response:
         )
         return write_xlsx("audit", AUDIT_HEADERS[lang], rows)
 
-    try:
-        path = await run_in_threadpool(build)
-    except PermissionDenied as exc:
-        return error(403, str(exc))
+    path = await run_in_threadpool(build)
     return _xlsx_response(path, f"audit_{_stamp()}.xlsx")

@@ -5,8 +5,17 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from appliance import errors
 from appliance.api.http.auth import resolve_actor
 from appliance.services.context import Actor
+
+STATUS: list[tuple[type[errors.ApplianceError], int]] = [
+    (errors.InvalidInput, 400),
+    (errors.NotFound, 404),
+    (errors.PermissionDenied, 403),
+    (errors.AuthError, 401),
+    (errors.Conflict, 409),
+]
 
 
 def error(status: int, message: str, **extra: object) -> JSONResponse:
@@ -21,3 +30,10 @@ async def require_user(request: Request) -> Actor | JSONResponse:
     if actor.must_change_password:
         return error(403, "the password must be changed before anything else")
     return actor
+
+
+async def appliance_error(request: Request, exc: Exception) -> JSONResponse:
+    """The one mapping of the appliance's errors to HTTP statuses for every endpoint."""
+    assert isinstance(exc, errors.ApplianceError)
+    status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
+    return error(status, str(exc), field=getattr(exc, "field", None))
