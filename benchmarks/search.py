@@ -34,28 +34,39 @@ BATCH = 20_000
 NOW = datetime(2026, 11, 1, tzinfo=UTC).replace(tzinfo=None)
 
 
+def org_of(extension: int) -> int:
+    """Department of an extension; department d records on device d (one branch each)."""
+    return extension % DEVICES + 1
+
+
 def rows(n: int, seed: int = 1):
     rng = random.Random(seed)
     span = 365 * 86400
     for i in range(1, n + 1):
         started = NOW - timedelta(seconds=rng.randrange(span))
-        caller = str(1000 + rng.randrange(EXTENSIONS))
-        callee = str(1000 + rng.randrange(EXTENSIONS)) if rng.random() < 0.5 else f"138{rng.randrange(10**8):08d}"
+        ext = 1000 + rng.randrange(EXTENSIONS)
+        org = org_of(ext)
+        caller = str(ext)
+        if rng.random() < 0.5:  # an internal call to a colleague of the same branch
+            peer = ext + DEVICES * rng.randrange(1, 5)
+            callee, callee_org = str(peer), org_of(peer)
+        else:
+            callee, callee_org = f"138{rng.randrange(10**8):08d}", None
         duration = 0 if rng.random() < 0.02 else rng.randrange(1, 900)
         score = rng.randrange(1, 11) if rng.random() < 0.1 else None
         kind = "voicemail" if rng.random() < 0.05 else "call"
         yield (
-            i, f"{started:%Y%m%d_%H%M%S}_{callee}_{i}", 1 + rng.randrange(DEVICES), f"bench-{i}", kind, None,
+            i, f"{started:%Y%m%d_%H%M%S}_{callee}_{i}", org, f"bench-{i}", kind, None,
             caller, callee, started, duration, duration * 1000, score, 0,
             1 if rng.random() < TAGGED_SHARE else 0, "MP3", f"recordings/x/{i}.mp3.enc",
-            1000, 900, "0" * 64, True, "upload", started, None,
+            1000, 900, "0" * 64, True, "upload", started, None, org, callee_org,
         )
 
 
 COLUMNS = (
     "id, sn, device_id, call_id, kind, direction, caller, callee, started_at, duration, duration_ms, "
     "score, play_count, tag_count, file_format, relpath, disk_size, plain_size, sha256, encrypted, "
-    "source, created_at, deleted_at"
+    "source, created_at, deleted_at, caller_org_id, callee_org_id"
 )
 
 
@@ -78,8 +89,13 @@ def fill(url: str, n: int) -> float:
         f"({','.join([mark] * 13)})",
         [(d, f"gw{d}", "PUSH", f"10.0.{d // 256}.{d % 256}", "v1:x", "", 1, "", "", "", 1, "DAY", NOW) for d in range(1, DEVICES + 1)],
     )
+    cur.executemany(
+        f"INSERT INTO organization (id, name, prefix, device_id, parent_id, created_at) VALUES "
+        f"({','.join([mark] * 6)})",
+        [(d, f"dept{d}", "".join(chr(65 + (d // 26**k) % 26) for k in range(3)), d, None, NOW) for d in range(1, DEVICES + 1)],
+    )
     batch, tags = [], []
-    insert = f"INSERT INTO recording ({COLUMNS}) VALUES ({','.join([mark] * 23)})"
+    insert = f"INSERT INTO recording ({COLUMNS}) VALUES ({','.join([mark] * 25)})"
 
     def to_sql(row):
         if not sqlite:
@@ -133,9 +149,9 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
 
     from appliance.db import recording_queries
     from appliance.db.database import open_database
+    from appliance.domain.organization import EVERYTHING, Scope
     from appliance.domain.recordings import RecordingFilter
     from appliance.services import recordings
-    from appliance.services.context import SYSTEM
 
     open_database(url)
     rng = random.Random(3)
@@ -150,21 +166,34 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
             return RecordingFilter(started_from=start, started_to=start + timedelta(days=7), min_duration=60, max_duration=300)
         return RecordingFilter(tag=f"tag{rng.randrange(TAGS)}")
 
+    def scope(case: str) -> Scope:
+        if case == "manager of 50 depts":
+            return Scope(org_ids=frozenset(rng.sample(range(1, DEVICES + 1), 50)))
+        if case == "employee (own calls)":
+            ext = 1000 + rng.randrange(EXTENSIONS)
+            return Scope(own_device=org_of(ext), own_extension=str(ext))
+        return EVERYTHING
+
     out: dict[str, list[float]] = {}
-    for case in ("no filter", "caller", "time + duration", "tag"):
+    cases = ("no filter", "caller", "time + duration", "tag", "manager of 50 depts", "employee (own calls)")
+    for case in cases:
         pages, totals = [], []
-        recordings.search(SYSTEM, filters(case), 1, 20)  # warm
-        for _ in range(runs):
-            f = filters(case)
+        for run in range(runs + 1):
+            f = filters(case) if scope(case) is EVERYTHING else RecordingFilter()
+            chosen = scope(case)
             t0 = time.perf_counter()
             with db_session:
-                criteria = recordings.criteria_for(f)
+                criteria = recordings.criteria_for(f, chosen)
                 recording_queries.search(criteria, 20, 0)
             t1 = time.perf_counter()
-            _total, _items = recordings.search(SYSTEM, f, 1, 20)
+            with db_session:
+                criteria = recordings.criteria_for(f, chosen)
+                recording_queries.search(criteria, 20, 0)
+                recording_queries.count(criteria)
             t2 = time.perf_counter()
-            pages.append((t1 - t0) * 1000)
-            totals.append((t2 - t1) * 1000)
+            if run:  # the first is the warm-up
+                pages.append((t1 - t0) * 1000)
+                totals.append((t2 - t1) * 1000)
         out[f"{case}: page"] = pages
         out[f"{case}: page + total"] = totals
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -188,30 +188,57 @@ def search_ids(criteria: Criteria, limit: int) -> list[int]:
     return [row[0] for row in _newest_first(criteria, "r.id", limit, 0)]
 
 
-def _only_kind(criteria: Criteria) -> bool:
-    """True when nothing but the tab (kind) and the zero-duration setting narrows the list."""
-    # Compared whole, so any narrowing added to Criteria later (scope!) leaves the fast path.
+def _unfiltered(criteria: Criteria) -> bool:
+    """True when nothing but the tab, the zero-length setting and the scope narrows the list."""
+    # Compared whole, so any narrowing added to Criteria later leaves the fast path.
     plain = Criteria(
         RecordingFilter(kind=criteria.filter.kind),
+        scope=criteria.scope,
         show_zero_duration=criteria.show_zero_duration,
     )
     return criteria == plain
 
 
+def _tally_total(criteria: Criteria) -> int:
+    """The total from the trigger-kept tally, plus an own-calls remainder counted by index."""
+    scope = criteria.scope
+    terms: list[str] = ["1 = 1"]
+    values: list[Any] = []
+    if criteria.filter.kind is not None:
+        terms.append("kind = ?")
+        values.append(criteria.filter.kind.value)
+    if not criteria.show_zero_duration:
+        terms.append("zero = 0")
+    total = 0
+    if scope.everything or scope.org_ids:
+        if not scope.everything:
+            orgs = sorted(scope.org_ids)
+            marks = ",".join("?" * len(orgs))
+            terms.append(f"(caller_org IN ({marks}) OR callee_org IN ({marks}))")
+            values.extend(orgs + orgs)
+        sql = f"SELECT COALESCE(SUM(n), 0) FROM recording_tally WHERE {' AND '.join(terms)}"
+        total = int(scalar(sql, values))
+    if not scope.everything and scope.own_extension is not None:
+        # Own calls that the departments above did not already count.
+        own_only = Scope(own_device=scope.own_device, own_extension=scope.own_extension)
+        built = _build(replace(criteria, scope=own_only))
+        if built is not None:
+            where, params = built.where, list(built.params)
+            if scope.org_ids:
+                orgs = sorted(scope.org_ids)
+                marks = ",".join("?" * len(orgs))
+                where += (
+                    f" AND COALESCE(r.caller_org_id, 0) NOT IN ({marks})"
+                    f" AND COALESCE(r.callee_org_id, 0) NOT IN ({marks})"
+                )
+                params.extend(orgs + orgs)
+            total += int(scalar(f"SELECT COUNT(*) FROM {built.source} WHERE {where}", params))
+    return total
+
+
 def count(criteria: Criteria) -> int:
-    if _only_kind(criteria):
-        terms, values = ["1 = 1"], []
-        if criteria.filter.kind is not None:
-            terms.append("kind = ?")
-            values.append(criteria.filter.kind.value)
-        if not criteria.show_zero_duration:
-            terms.append("zero = 0")
-        return int(
-            scalar(
-                f"SELECT COALESCE(SUM(n), 0) FROM recording_tally WHERE {' AND '.join(terms)}",
-                values,
-            )
-        )
+    if _unfiltered(criteria):
+        return _tally_total(criteria)
     sql = _build(criteria)
     if sql is None:
         return 0

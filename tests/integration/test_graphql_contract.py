@@ -37,6 +37,9 @@ def test_contract_names_of_the_spec_exist():
         "tagRecording(id: ID!, name: String!, offset: Float = null)",
         "deleteRecordings(ids: [ID!]!)",
         "createDevice(input: DeviceInput!)",
+        "createOrganization(input: OrganizationInput!)",
+        "createRole(input: RoleInput!)",
+        "createEmployee(input: EmployeeInput!)",
         "enum RecordingKind",
         "audioUrl: String!",
     ):
@@ -45,9 +48,22 @@ def test_contract_names_of_the_spec_exist():
 
 @pytest.fixture(scope="module")
 def recording(appliance):
+    import random
+    import string
+
     caller = str(uuid.uuid4().int % 10**8)
     r = appliance.upload(wav_bytes(tone_pcm(1.0), 8000), caller=caller)
-    return {"$RECORDING_ID": r.json()["id"], "$CALLER": caller}
+    prefix = "".join(random.choice(string.ascii_uppercase) for _ in range(4))
+    made = appliance.admin.data(
+        "mutation($i: OrganizationInput!) { createOrganization(input: $i) { ... on Organization { id } } }",
+        {"i": {"name": f"ops-{uuid.uuid4().hex[:8]}", "prefix": prefix}},
+    )["createOrganization"]
+    return {
+        "$RECORDING_ID": r.json()["id"],
+        "$CALLER": caller,
+        "$ORG_ID": made["id"],
+        "$PREFIX": "".join(random.choice(string.ascii_uppercase) for _ in range(4)),
+    }
 
 
 @pytest.mark.parametrize("path", OPERATIONS, ids=lambda p: p.stem)

@@ -267,3 +267,40 @@ def test_unscoped_http_paths_refuse_strangers(org):
     assert anon.post("/api/v1/employees/import", files={"file": ("a.csv", b"x")}).status_code == 401
     emp = _login(org, "Sales", "201")
     assert emp.http.post("/api/v1/employees/import", files={"file": ("a.csv", b"x")}).status_code == 403
+
+
+def test_scoped_totals_agree_with_a_scan(org):
+    """The tally path (no filter) and the scan path (a no-op filter) count the same rows."""
+    q = "query($f: RecordingFilter) { recordings(filter: $f) { total } }"
+    people = [org["appliance"].api, _login(org, "HQ", "900"), _login(org, "Sales", "201"), _login(org, "Support", "201")]
+    for person in people:
+        for kind in ("CALL", "VOICEMAIL", None):
+            fast = person.data(q, {"f": {"kind": kind}})["recordings"]["total"]
+            scan = person.data(q, {"f": {"kind": kind, "minDuration": 0}})["recordings"]["total"]
+            assert fast == scan, (kind, fast, scan)
+
+
+def test_moving_an_employee_moves_their_recordings(org):
+    """Party organisations follow the employee: old calls now belong to the new department."""
+    admin = org["appliance"].admin
+    api = org["appliance"].api
+    emp = next(e for e in admin.data("{ employees { id login extension organizationId } }")["employees"]
+               if e["login"] == org["prefixes"]["Sales"] + "202")
+    target = org["ids_by_name"]["east"]
+    moved = admin.data(
+        "mutation($id: ID!, $i: EmployeeInput!) { updateEmployee(id: $id, input: $i) { __typename ... on Employee { login } } }",
+        {"id": emp["id"], "i": {"extension": "202", "name": "李四", "organizationId": target}},
+    )["updateEmployee"]
+    assert moved["login"] == org["prefixes"]["SalesEast"] + "202"
+    rec = api.data("query($id: ID!) { recording(id: $id) { callerOrg } }", {"id": org["ids"][2]})["recording"]
+    assert rec["callerOrg"] == org["names"]["SalesEast"]
+    q = "query($f: RecordingFilter) { recordings(filter: $f) { total } }"
+    mgr = _login(org, "HQ", "900")
+    assert mgr.data(q, {"f": {"kind": "CALL"}})["recordings"]["total"] == mgr.data(q, {"f": {"kind": "CALL", "minDuration": 0}})["recordings"]["total"]
+    # Moved back, the department is Sales again.
+    admin.data(
+        "mutation($id: ID!, $i: EmployeeInput!) { updateEmployee(id: $id, input: $i) { __typename } }",
+        {"id": emp["id"], "i": {"extension": "202", "name": "李四", "organizationId": org["ids_by_name"]["sales"]}},
+    )
+    rec = api.data("query($id: ID!) { recording(id: $id) { callerOrg } }", {"id": org["ids"][2]})["recording"]
+    assert rec["callerOrg"] == org["names"]["Sales"]
