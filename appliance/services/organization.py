@@ -143,9 +143,9 @@ def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
         raise NotFound("no such organisation")
     spec = _check_org(spec, org_id)
     before = owners(Tree.load())
-    old = f"{o.name} ({o.prefix})"
+    old_name, old_prefix = o.name, o.prefix
     o.set(name=spec.name, prefix=spec.prefix, device_id=spec.device_id, parent_id=spec.parent_id)
-    if spec.prefix != old.rsplit("(", 1)[1].rstrip(")"):
+    if spec.prefix != old_prefix:
         for e in org_queries.employees([org_id]):
             new_login = login_of(spec.prefix, e.extension)
             clash = User.get(login=new_login)
@@ -156,7 +156,9 @@ def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
             by_id(User, e.id).login = new_login
     _rebind(before)
     audit.record(
-        actor, AuditType.ORGANIZATION, f"changed organisation {old} -> {spec.name} ({spec.prefix})"
+        actor,
+        AuditType.ORGANIZATION,
+        f"changed organisation {old_name} ({old_prefix}) -> {spec.name} ({spec.prefix})",
     )
     return _org_view(o)
 

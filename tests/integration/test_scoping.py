@@ -304,3 +304,25 @@ def test_moving_an_employee_moves_their_recordings(org):
     )
     rec = api.data("query($id: ID!) { recording(id: $id) { callerOrg } }", {"id": org["ids"][2]})["recording"]
     assert rec["callerOrg"] == org["names"]["Sales"]
+
+
+def test_new_prefix_renames_logins(org):
+    admin = org["appliance"].admin
+    support = org["ids_by_name"]["support"]
+    new_prefix = "".join(reversed(org["prefixes"]["Support"]))
+    if new_prefix == org["prefixes"]["Support"]:
+        new_prefix = "QZQZ"
+    r = admin.data(
+        "mutation($id: ID!, $i: OrganizationInput!) { updateOrganization(id: $id, input: $i) { __typename ... on Organization { prefix } ... on UserError { message } } }",
+        {"id": support, "i": {"name": org["names"]["Support"], "prefix": new_prefix, "parentId": org["ids_by_name"]["branch"]}},
+    )["updateOrganization"]
+    assert r == {"__typename": "Organization", "prefix": new_prefix}
+    try:
+        c = Client(org["appliance"].server.url)
+        assert c.login(new_prefix + "201", PASSWORD)["__typename"] == "LoginSuccess"
+        assert Client(org["appliance"].server.url).login(org["prefixes"]["Support"] + "201", PASSWORD)["__typename"] == "LoginError"
+    finally:
+        admin.data(
+            "mutation($id: ID!, $i: OrganizationInput!) { updateOrganization(id: $id, input: $i) { __typename } }",
+            {"id": support, "i": {"name": org["names"]["Support"], "prefix": org["prefixes"]["Support"], "parentId": org["ids_by_name"]["branch"]}},
+        )
