@@ -72,13 +72,7 @@ def _rebind(before: Owners) -> None:
 # --- organisations -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OrgView:
-    id: int
-    name: str
-    prefix: str
-    device_id: int | None
-    parent_id: int | None
+OrgView = org_queries.OrgRow
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ def _org_view(o: Organization) -> OrgView:
 
 @db_session
 def list_orgs(actor: Actor) -> list[OrgView]:
-    return [OrgView(r.id, r.name, r.prefix, r.device_id, r.parent_id) for r in org_queries.tree()]
+    return org_queries.tree()
 
 
 def _check_org(spec: OrgSpec, org_id: int | None) -> OrgSpec:

@@ -158,13 +158,18 @@ async def _run(fn: Any, wrap: Any, *args: Any) -> Any:
     return result if isinstance(result, UserError) else wrap(result)
 
 
-def _target(raw: strawberry.ID, what: str) -> int | UserError:
-    parsed = parse_id(raw)
-    return (
-        parsed
-        if parsed is not None
-        else UserError(code="NOT_FOUND", message=f"no such {what}", field="id")
-    )
+async def _run_on(
+    raw_id: strawberry.ID, what: str, fn: Any, wrap: Any, actor: Any, *args: Any
+) -> Any:
+    """_run for a use case on one existing object; an id that cannot exist is NOT_FOUND."""
+    target = parse_id(raw_id)
+    if target is None:
+        return UserError(code="NOT_FOUND", message=f"no such {what}", field="id")
+    return await _run(fn, wrap, actor, target, *args)
+
+
+def _deleted(_: object) -> DeleteResult:
+    return DeleteResult(deleted=1)
 
 
 @strawberry.type
@@ -195,68 +200,46 @@ class OrganizationQueries:
 class OrganizationMutations:
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_organization(self, info: Info, input: OrganizationInput) -> OrganizationResult:
-        return await _run(service.create_org, Organization.of, actor_of(info), input.to_spec)  # type: ignore[no-any-return]
+        return await _run(service.create_org, Organization.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def update_organization(
         self, info: Info, id: strawberry.ID, input: OrganizationInput
     ) -> OrganizationResult:
-        target = _target(id, "organisation")
-        if isinstance(target, UserError):
-            return target
-        return await _run(
-            service.update_org, Organization.of, actor_of(info), target, input.to_spec
-        )  # type: ignore[no-any-return]
+        return await _run_on(
+            id, "organisation", service.update_org, Organization.of, actor_of(info), input.to_spec
+        )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_organization(self, info: Info, id: strawberry.ID) -> DeleteOutcome:
-        target = _target(id, "organisation")
-        if isinstance(target, UserError):
-            return target
-        return await _run(
-            service.delete_org, lambda _: DeleteResult(deleted=1), actor_of(info), target
-        )  # type: ignore[no-any-return]
+        return await _run_on(id, "organisation", service.delete_org, _deleted, actor_of(info))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_role(self, info: Info, input: RoleInput) -> RoleResult:
-        return await _run(service.create_role, Role.of, actor_of(info), input.to_spec)  # type: ignore[no-any-return]
+        return await _run(service.create_role, Role.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def update_role(self, info: Info, id: strawberry.ID, input: RoleInput) -> RoleResult:
-        target = _target(id, "role")
-        if isinstance(target, UserError):
-            return target
-        return await _run(service.update_role, Role.of, actor_of(info), target, input.to_spec)  # type: ignore[no-any-return]
+        return await _run_on(
+            id, "role", service.update_role, Role.of, actor_of(info), input.to_spec
+        )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_role(self, info: Info, id: strawberry.ID) -> DeleteOutcome:
-        target = _target(id, "role")
-        if isinstance(target, UserError):
-            return target
-        return await _run(
-            service.delete_role, lambda _: DeleteResult(deleted=1), actor_of(info), target
-        )  # type: ignore[no-any-return]
+        return await _run_on(id, "role", service.delete_role, _deleted, actor_of(info))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_employee(self, info: Info, input: EmployeeInput) -> EmployeeResult:
-        return await _run(service.create_employee, Employee.of, actor_of(info), input.to_spec)  # type: ignore[no-any-return]
+        return await _run(service.create_employee, Employee.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def update_employee(
         self, info: Info, id: strawberry.ID, input: EmployeeInput
     ) -> EmployeeResult:
-        target = _target(id, "employee")
-        if isinstance(target, UserError):
-            return target
-        return await _run(
-            service.update_employee, Employee.of, actor_of(info), target, input.to_spec
-        )  # type: ignore[no-any-return]
+        return await _run_on(
+            id, "employee", service.update_employee, Employee.of, actor_of(info), input.to_spec
+        )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_employee(self, info: Info, id: strawberry.ID) -> DeleteOutcome:
-        target = _target(id, "employee")
-        if isinstance(target, UserError):
-            return target
-        return await _run(
-            service.delete_employee, lambda _: DeleteResult(deleted=1), actor_of(info), target
-        )  # type: ignore[no-any-return]
+        return await _run_on(id, "employee", service.delete_employee, _deleted, actor_of(info))
