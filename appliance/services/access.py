@@ -88,11 +88,6 @@ def access_of(actor: Actor) -> Access:
     return Access(scope, frozenset(actions))
 
 
-def require_admin(actor: Actor) -> None:
-    if not actor.is_admin:
-        raise PermissionDenied("only administrators may do this")
-
-
 @dataclass(frozen=True)
 class Profile:
     extension: str | None

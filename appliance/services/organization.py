@@ -26,7 +26,7 @@ from appliance.domain.organization import (
 )
 from appliance.errors import Conflict, InvalidInput, NotFound
 from appliance.services import audit
-from appliance.services.access import Tree, require_admin
+from appliance.services.access import Tree
 from appliance.services.context import Actor, utcnow
 
 _hasher = PasswordHasher()
@@ -114,7 +114,7 @@ def _check_org(spec: OrgSpec, org_id: int | None) -> OrgSpec:
 
 @db_session
 def create_org(actor: Actor, spec: OrgSpec) -> OrgView:
-    require_admin(actor)
+    actor.require_admin()
     spec = _check_org(spec, None)
     o = Organization(
         name=spec.name,
@@ -131,7 +131,7 @@ def create_org(actor: Actor, spec: OrgSpec) -> OrgView:
 @db_session
 def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
     """Rename, re-prefix (employees' logins follow), rebind or move an organisation."""
-    require_admin(actor)
+    actor.require_admin()
     o = Organization.get(id=org_id)
     if o is None:
         raise NotFound("no such organisation")
@@ -159,7 +159,7 @@ def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
 
 @db_session
 def delete_org(actor: Actor, org_id: int) -> None:
-    require_admin(actor)
+    actor.require_admin()
     o = Organization.get(id=org_id)
     if o is None:
         raise NotFound("no such organisation")
@@ -216,13 +216,13 @@ def _check_role(spec: RoleSpec, role_id: int | None) -> RoleSpec:
 
 @db_session
 def list_roles(actor: Actor) -> list[RoleView]:
-    require_admin(actor)
+    actor.require_admin()
     return [_role_view(rid) for rid, _, _ in org_queries.roles()]
 
 
 @db_session
 def create_role(actor: Actor, spec: RoleSpec) -> RoleView:
-    require_admin(actor)
+    actor.require_admin()
     spec = _check_role(spec, None)
     r = Role(name=spec.name, actions=",".join(a.value for a in spec.actions), created_at=utcnow())
     flush()
@@ -233,7 +233,7 @@ def create_role(actor: Actor, spec: RoleSpec) -> RoleView:
 
 @db_session
 def update_role(actor: Actor, role_id: int, spec: RoleSpec) -> RoleView:
-    require_admin(actor)
+    actor.require_admin()
     r = Role.get(id=role_id)
     if r is None:
         raise NotFound("no such role")
@@ -246,7 +246,7 @@ def update_role(actor: Actor, role_id: int, spec: RoleSpec) -> RoleView:
 
 @db_session
 def delete_role(actor: Actor, role_id: int) -> None:
-    require_admin(actor)
+    actor.require_admin()
     r = Role.get(id=role_id)
     if r is None:
         raise NotFound("no such role")
@@ -296,7 +296,7 @@ def _employee_view(u: User) -> EmployeeView:
 def list_employees(
     actor: Actor, org_id: int | None, include_below: bool = True
 ) -> list[EmployeeView]:
-    require_admin(actor)
+    actor.require_admin()
     tree = Tree.load()
     orgs = None if org_id is None else (tree.below([org_id]) if include_below else {org_id})
     found = org_queries.employees(orgs)
@@ -369,7 +369,7 @@ def _known_roles() -> set[int]:
 
 @db_session
 def create_employee(actor: Actor, spec: EmployeeSpec) -> EmployeeView:
-    require_admin(actor)
+    actor.require_admin()
     tree = Tree.load()
     before = owners(tree)
     spec, login = _checked_employee(spec, tree, _known_roles(), None)
@@ -381,7 +381,7 @@ def create_employee(actor: Actor, spec: EmployeeSpec) -> EmployeeView:
 
 @db_session
 def update_employee(actor: Actor, user_id: int, spec: EmployeeSpec) -> EmployeeView:
-    require_admin(actor)
+    actor.require_admin()
     user = User.get(id=user_id)
     if user is None or user.organization_id is None:
         raise NotFound("no such employee")
@@ -397,7 +397,7 @@ def update_employee(actor: Actor, user_id: int, spec: EmployeeSpec) -> EmployeeV
 
 @db_session
 def delete_employee(actor: Actor, user_id: int) -> None:
-    require_admin(actor)
+    actor.require_admin()
     user = User.get(id=user_id)
     if user is None or user.organization_id is None:
         raise NotFound("no such employee")
@@ -421,7 +421,7 @@ class ImportReport:
 @db_session
 def import_employees(actor: Actor, data: bytes) -> ImportReport:
     """All rows or none: any bad row is reported with its line and nothing is imported."""
-    require_admin(actor)
+    actor.require_admin()
     try:
         text = employee_csv.decode(data)
     except ValueError as exc:
