@@ -7,6 +7,7 @@ import getpass
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from appliance import __version__
 from appliance.config import Config, load_config
@@ -25,25 +26,53 @@ def _context(config: Config):  # type: ignore[no-untyped-def]
 
 
 def serve_api(config: Config) -> int:
+    import asyncio
+
     import uvicorn
 
+    from appliance import sd
     from appliance.api.http.app import create_app
 
     ctx = _context(config)
     app = create_app(ctx)
     url = f"http://{config.http_host}:{config.http_port}/"
-    print(
-        f"recorder {__version__}: console and GraphQL at {url} (data in {config.data_dir})",
-        flush=True,
+
+    class NotifyingServer(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # uvicorn re-raises SIGTERM once it has stopped, so say it before stopping.
+            sd.notify("STOPPING=1")
+            await super().shutdown(sockets)
+
+    server = NotifyingServer(
+        uvicorn.Config(
+            app,
+            host=config.http_host,
+            port=config.http_port,
+            log_level="info",
+            proxy_headers=False,
+            server_header=False,
+        )
     )
-    uvicorn.run(
-        app,
-        host=config.http_host,
-        port=config.http_port,
-        log_level="info",
-        proxy_headers=False,
-        server_header=False,
-    )
+
+    async def run() -> None:
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                await serving  # start-up failed (port taken...): raise its error
+                return
+            await asyncio.sleep(0.05)
+        print(
+            f"recorder {__version__}: console and GraphQL at {url} (data in {config.data_dir})",
+            flush=True,
+        )
+        sd.notify(f"READY=1\nSTATUS=serving {url}")
+        watchdog = asyncio.create_task(sd.keep_watchdog_fed())
+        try:
+            await serving
+        finally:
+            watchdog.cancel()
+
+    asyncio.run(run())
     return 0
 
 
