@@ -9,7 +9,7 @@ APT_TEST_PACKAGES := espeak-ng postgresql systemd
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install test check lint typecheck schema bench-search clean apt-test
+.PHONY: run install test check lint typecheck schema bench-search clean apt-test binary
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,3 +56,27 @@ bench-search: install apt-test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# The single binary (Nuitka). Caches live outside the clone so rebuilds, and CI on the
+# same machine, take minutes instead of a quarter of an hour.
+BUILD_CACHE ?= /var/cache/recorder-build
+# Pony builds SQL by decompiling Python bytecode, which compiled modules lack (Nuitka
+# issue #44): it ships as plain Python inside the binary instead of being compiled.
+PONY_DIR = $(shell $(PY) -c 'import pony, os; print(os.path.dirname(pony.__file__))' 2>/dev/null)
+NUITKA_FLAGS := --onefile --python-flag=no_site \
+	--include-package=appliance --include-package-data=appliance \
+	--include-package=uvicorn --include-package-data=captcha \
+	--nofollow-import-to=pony --include-raw-dir=$(PONY_DIR)=pony --include-module=psycopg2 \
+	--nofollow-import-to=pytest --nofollow-import-to=numpy --nofollow-import-to=mypy \
+	--output-dir=build/nuitka --output-filename=recorder
+
+binary: dist/recorder
+
+dist/recorder: install $(shell git ls-files appliance 2>/dev/null)
+	command -v patchelf >/dev/null && command -v ccache >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get install -y -qq patchelf ccache; }
+	$(PY) -m pip install --quiet 'nuitka[onefile]>=2.4'
+	mkdir -p dist $(BUILD_CACHE)/ccache $(BUILD_CACHE)/nuitka
+	CCACHE_DIR=$(BUILD_CACHE)/ccache NUITKA_CACHE_DIR=$(BUILD_CACHE)/nuitka \
+	  $(PY) -m nuitka $(NUITKA_FLAGS) appliance/__main__.py
+	cp build/nuitka/recorder dist/recorder

@@ -72,7 +72,10 @@ def serve_api(config: Config) -> int:
         finally:
             watchdog.cancel()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:  # the onefile binary passes SIGTERM on as SIGINT
+        pass
     return 0
 
 

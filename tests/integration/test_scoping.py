@@ -326,3 +326,22 @@ def test_new_prefix_renames_logins(org):
             "mutation($id: ID!, $i: OrganizationInput!) { updateOrganization(id: $id, input: $i) { __typename } }",
             {"id": support, "i": {"name": org["names"]["Support"], "prefix": org["prefixes"]["Support"], "parentId": org["ids_by_name"]["branch"]}},
         )
+
+
+def test_manager_guessing_ids_outside_the_departments(org):
+    mgr = _login(org, "HQ", "900")
+    foreign = org["ids"][5]  # device B's support call
+    assert mgr.data("query($id: ID!) { recording(id: $id) { id } }", {"id": foreign})["recording"] is None
+    assert mgr.http.get(f"/api/v1/recordings/{foreign}/audio").status_code == 404
+    assert mgr.http.get("/api/v1/recordings/archive.zip", params={"ids": foreign}).status_code == 404
+    sheet = mgr.http.get("/api/v1/recordings/export.xlsx", params={"ids": f"{foreign},{org['ids'][0]}"})
+    rows = list(openpyxl.load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))[1:]
+    assert len(rows) == 1
+    for mutation in (
+        'mutation($id: ID!) { tagRecording(id: $id, name: "x") { __typename ... on UserError { code } } }',
+        'mutation($id: ID!) { untagRecording(id: $id, name: "x") { __typename ... on UserError { code } } }',
+        'mutation($id: ID!) { scoreRecording(id: $id, score: 1) { __typename ... on UserError { code } } }',
+    ):
+        assert mgr.data(mutation, {"id": foreign}) == {next(iter(mgr.data(mutation, {"id": foreign}))): {"__typename": "UserError", "code": "NOT_FOUND"}}
+    body = org["appliance"].api.data("query($id: ID!) { recording(id: $id) { id } }", {"id": foreign})
+    assert body["recording"]["id"] == foreign  # it exists; the manager just cannot see it

@@ -17,6 +17,8 @@ import httpx
 from tests.support.ports import free_port
 
 DEFAULT_PASSWORD = "JSJZXWLGLY358"
+# RECORDER_TEST_BINARY=dist/recorder runs the same tests against the compiled binary.
+COMMAND = [os.environ["RECORDER_TEST_BINARY"]] if os.environ.get("RECORDER_TEST_BINARY") else [sys.executable, "-m", "appliance"]
 ADMIN_PASSWORD = "Test-Admin-2024"
 
 
@@ -41,7 +43,7 @@ class ApplianceServer:
     def start(self) -> ApplianceServer:
         log = (self.root / "server.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "all"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [*COMMAND, "all"], env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -56,7 +58,7 @@ class ApplianceServer:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "appliance", *args], env=self.env, capture_output=True, text=True, check=check
+            [*COMMAND, *args], env=self.env, capture_output=True, text=True, check=check
         )
 
     def stop(self) -> None:
