@@ -9,7 +9,7 @@ APT_TEST_PACKAGES := espeak-ng postgresql systemd
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install test check lint typecheck schema bench-search clean apt-test binary
+.PHONY: run install test check lint typecheck schema bench-search clean apt-test binary test-binary
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,7 @@ apt-test:
 
 test: install apt-test lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(MAKE) test-binary
 
 check: install
 	$(PY) -m ruff check appliance tests benchmarks
@@ -62,11 +63,16 @@ clean:
 BUILD_CACHE ?= /var/cache/recorder-build
 # Pony builds SQL by decompiling Python bytecode, which compiled modules lack (Nuitka
 # issue #44): it ships as plain Python inside the binary instead of being compiled.
+# The standard-library modules Pony imports, which nothing compiled may pull in.
+PONY_STDLIB := ast dis opcode pickle pprint textwrap decimal sqlite3 inspect binascii platform uuid \
+	random copy json signal hashlib io itertools operator types weakref warnings threading \
+	xml.etree.cElementTree psycopg2.extras psycopg2.extensions contextlib collections logging
 PONY_DIR = $(shell $(PY) -c 'import pony, os; print(os.path.dirname(pony.__file__))' 2>/dev/null)
 NUITKA_FLAGS := --onefile --python-flag=no_site \
 	--include-package=appliance --include-package-data=appliance \
 	--include-package=uvicorn --include-package-data=captcha \
-	--nofollow-import-to=pony --include-raw-dir=$(PONY_DIR)=pony --include-module=psycopg2 \
+	--nofollow-import-to=pony --include-raw-dir=$(PONY_DIR)=pony --no-deployment-flag=excluded-module-usage \
+	$(foreach m,$(PONY_STDLIB),--include-module=$(m)) --include-module=psycopg2 \
 	--nofollow-import-to=pytest --nofollow-import-to=numpy --nofollow-import-to=mypy \
 	--output-dir=build/nuitka --output-filename=recorder
 
@@ -80,3 +86,10 @@ dist/recorder: install $(shell git ls-files appliance 2>/dev/null)
 	CCACHE_DIR=$(BUILD_CACHE)/ccache NUITKA_CACHE_DIR=$(BUILD_CACHE)/nuitka \
 	  $(PY) -m nuitka $(NUITKA_FLAGS) appliance/__main__.py
 	cp build/nuitka/recorder dist/recorder
+
+# The same API tests against the compiled binary, on SQLite and PostgreSQL.
+BINARY_TESTS := tests/integration/test_smoke.py tests/integration/test_recordings_audio.py \
+	tests/integration/test_scoping.py tests/integration/test_auth.py tests/integration/test_systemd.py
+
+test-binary: dist/recorder apt-test
+	RECORDER_TEST_BINARY=$(CURDIR)/dist/recorder $(PY) -m pytest -q -p no:cacheprovider $(BINARY_TESTS)
