@@ -65,7 +65,7 @@ BUILD_CACHE ?= /var/cache/recorder-build
 # issue #44): it ships as plain Python inside the binary instead of being compiled.
 # The standard-library modules Pony imports, which nothing compiled may pull in.
 PONY_STDLIB := ast dis opcode pickle pprint textwrap decimal sqlite3 inspect binascii platform uuid \
-	random copy json signal hashlib io itertools operator types weakref warnings threading \
+	random copy json signal hashlib io operator types weakref warnings threading \
 	xml.etree.cElementTree psycopg2.extras psycopg2.extensions contextlib collections logging
 PONY_DIR = $(shell $(PY) -c 'import pony, os; print(os.path.dirname(pony.__file__))' 2>/dev/null)
 NUITKA_FLAGS := --onefile --python-flag=no_site \
@@ -83,7 +83,8 @@ dist/recorder: install $(shell git ls-files appliance 2>/dev/null)
 	  { [ "$$(id -u)" = 0 ] && apt-get install -y -qq patchelf ccache; }
 	$(PY) -m pip install --quiet 'nuitka[onefile]>=2.4'
 	mkdir -p dist $(BUILD_CACHE)/ccache $(BUILD_CACHE)/nuitka
-	CCACHE_DIR=$(BUILD_CACHE)/ccache NUITKA_CACHE_DIR=$(BUILD_CACHE)/nuitka \
+	CCACHE_DIR=$(BUILD_CACHE)/ccache CCACHE_BASEDIR=$(CURDIR) CCACHE_NOHASHDIR=1 \
+	  NUITKA_CACHE_DIR=$(BUILD_CACHE)/nuitka \
 	  $(PY) -m nuitka $(NUITKA_FLAGS) appliance/__main__.py
 	cp build/nuitka/recorder dist/recorder
 
