@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from appliance.api.http.ranges import RangeNotSatisfiable, parse_range
 from appliance.api.http.responses import error, require_user
 from appliance.domain.settings import FileFormat
-from appliance.errors import AudioDecodeError, IntegrityError, NotFound
+from appliance.errors import AudioDecodeError, IntegrityError, InvalidInput, NotFound
 from appliance.media.codec import EXTENSIONS, MEDIA_TYPES
 from appliance.services import recordings
 from appliance.services.context import AppContext
 
 
-def parse_format(raw: str | None) -> FileFormat | JSONResponse | None:
+def parse_format(raw: str | None) -> FileFormat | None:
+    """The ?format= of a download; a bad value is a 400 through the app's error mapping."""
     if not raw:
         return None
     try:
         return FileFormat(raw.upper())
     except ValueError:
-        return error(400, "format must be mp3 or wav", field="format")
+        raise InvalidInput("format must be mp3 or wav", field="format") from None
 
 
 async def recording_audio(request: Request) -> Response:
@@ -30,8 +31,6 @@ async def recording_audio(request: Request) -> Response:
     if isinstance(actor, Response):
         return actor
     fmt = parse_format(request.query_params.get("format"))
-    if isinstance(fmt, Response):
-        return fmt
     raw_id = request.path_params["id"]
     if not raw_id.isdigit() or len(raw_id) > 18:
         return error(404, "no such recording")

@@ -101,8 +101,6 @@ async def download_recordings(request: Request) -> Response:
     if isinstance(actor, Response):
         return actor
     fmt = parse_format(request.query_params.get("format"))
-    if isinstance(fmt, Response):
-        return fmt
     selection = selection_from_query(request.query_params)
     entries = await run_in_threadpool(exports.archive, actor, selection, fmt)
     if not entries:
