@@ -7,7 +7,6 @@ import getpass
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from appliance import __version__
 from appliance.config import Config, load_config
@@ -25,58 +24,34 @@ def _context(config: Config):  # type: ignore[no-untyped-def]
     return ctx
 
 
-def serve_api(config: Config) -> int:
-    import asyncio
+SERVICES = ("api", "capture", "scheduler", "failover")
 
-    import uvicorn
 
-    from appliance import sd
-    from appliance.api.http.app import create_app
+def serve(config: Config, names: tuple[str, ...]) -> int:
+    """Run the named long-lived services in this process until SIGTERM."""
+    from appliance import runtime, sd
 
+    sd.use_journal_when_present()
     ctx = _context(config)
-    app = create_app(ctx)
-    url = f"http://{config.http_host}:{config.http_port}/"
+    services: list[runtime.Service] = []
+    if "api" in names:
+        from appliance.api.http.service import HttpService
 
-    class NotifyingServer(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            # uvicorn re-raises SIGTERM once it has stopped, so say it before stopping.
-            sd.notify("STOPPING=1")
-            await super().shutdown(sockets)
+        services.append(HttpService(ctx))
+    if "capture" in names:
+        from appliance.capture.service import CaptureService
 
-    server = NotifyingServer(
-        uvicorn.Config(
-            app,
-            host=config.http_host,
-            port=config.http_port,
-            log_level="info",
-            proxy_headers=False,
-            server_header=False,
-        )
-    )
+        services.append(CaptureService(ctx))
+    if "scheduler" in names:
+        from appliance.scheduler.service import SchedulerService
 
-    async def run() -> None:
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            if serving.done():
-                await serving  # start-up failed (port taken...): raise its error
-                return
-            await asyncio.sleep(0.05)
-        print(
-            f"recorder {__version__}: console and GraphQL at {url} (data in {config.data_dir})",
-            flush=True,
-        )
-        sd.notify(f"READY=1\nSTATUS=serving {url}")
-        watchdog = asyncio.create_task(sd.keep_watchdog_fed())
-        try:
-            await serving
-        finally:
-            watchdog.cancel()
+        services.append(SchedulerService(ctx))
+    if "failover" in names:
+        from appliance.ha.service import FailoverService
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:  # the onefile binary passes SIGTERM on as SIGINT
-        pass
-    return 0
+        services.append(FailoverService())
+    log.info("recorder %s starting %s", __version__, ", ".join(names))
+    return runtime.run(services)
 
 
 def admin_migrate(config: Config, _: argparse.Namespace) -> int:
@@ -85,6 +60,19 @@ def admin_migrate(config: Config, _: argparse.Namespace) -> int:
 
     applied = migrate(DatabaseUrl.parse(config.database_url))
     print(f"schema at version {LATEST}; applied: {applied or 'nothing'}")
+    return 0
+
+
+def admin_init(config: Config, _: argparse.Namespace) -> int:
+    from appliance import provision
+
+    _context(config)  # the master key, the schema and the default administrator
+    provision.share_with_group_of(config.key_file, config.config_dir)
+    made = provision.ensure_certificate(config.tls_cert, config.tls_key)
+    identity = provision.ensure_identity(config.config_dir)
+    print(f"master key {config.key_file}")
+    print(f"TLS certificate {config.tls_cert} ({'made now' if made else 'kept'})")
+    print(f"appliance identity {identity}")
     return 0
 
 
@@ -164,12 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("all", help="every service in one process (the embedded default)")
     sub.add_parser("api", help="GraphQL, HTTP and the console")
+    sub.add_parser("capture", help="the SIP recording server")
+    sub.add_parser("scheduler", help="circular recording and other periodic jobs")
+    sub.add_parser("failover", help="primary/standby role")
     admin = sub.add_parser("admin", help="maintenance tools").add_subparsers(
         dest="admin_command", required=True
     )
     admin.add_parser("migrate", help="apply pending schema migrations").set_defaults(
         handler=admin_migrate
     )
+    admin.add_parser(
+        "init", help="make what is missing: keys, TLS certificate, identity, schema (first boot)"
+    ).set_defaults(handler=admin_init)
     export = admin.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("--output", "-o", default="graphql/schema.graphql", help="file, or -")
     export.set_defaults(handler=admin_export_schema)
@@ -201,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config()
-        if args.command in ("all", "api"):
-            return serve_api(config)
+        if args.command == "all":
+            return serve(config, SERVICES)
+        if args.command in SERVICES:
+            return serve(config, (args.command,))
         return int(args.handler(config, args))
     except ApplianceError as exc:
         print(f"recorder: {exc}", file=sys.stderr)

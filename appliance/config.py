@@ -23,8 +23,12 @@ class Config:
     database_url: str
     http_host: str
     http_port: int
+    https_port: int | None
+    tls_cert: Path
+    tls_key: Path
     sip_port: int | None
     key_file: Path
+    config_dir: Path
     login_captcha: bool
     max_upload_bytes: int
     config_file: Path | None
@@ -81,22 +85,28 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         return file_values.get(key, default)
 
     data_dir = Path(str(get("data_dir", "./var/data"))).resolve()
-    default_key = (
-        config_file.parent / "master.key" if config_file else data_dir.parent / "etc" / "master.key"
-    )
+    # Keys and certificates live with the configuration, never beside the data.
+    config_dir = (config_file.parent if config_file else data_dir.parent / "etc").resolve()
     database_url = str(get("database_url", f"sqlite:///{data_dir / 'recorder.db'}"))
     if not database_url.startswith(("sqlite:///", "postgres://", "postgresql://")):
         raise ConfigError(
             f"RECORDER_DATABASE_URL: expected sqlite:///path or postgres://..., got {database_url!r}"
         )
     sip_raw = get("sip_port", None)
+    https_raw = get("https_port", None)
     return Config(
         data_dir=data_dir,
         database_url=database_url,
         http_host=str(get("http_host", "127.0.0.1")),
         http_port=_as_int("RECORDER_HTTP_PORT", get("http_port", 8080), 1, 65535),
+        https_port=(
+            None if https_raw in (None, "") else _as_int("RECORDER_HTTPS_PORT", https_raw, 1, 65535)
+        ),
+        tls_cert=Path(str(get("tls_cert", config_dir / "tls" / "cert.pem"))).resolve(),
+        tls_key=Path(str(get("tls_key", config_dir / "tls" / "key.pem"))).resolve(),
         sip_port=None if sip_raw in (None, "") else _as_int("RECORDER_SIP_PORT", sip_raw, 1, 65535),
-        key_file=Path(str(get("key_file", default_key))).resolve(),
+        key_file=Path(str(get("key_file", config_dir / "master.key"))).resolve(),
+        config_dir=config_dir,
         login_captcha=_as_bool("RECORDER_LOGIN_CAPTCHA", get("login_captcha", True)),
         max_upload_bytes=_as_int(
             "RECORDER_MAX_UPLOAD_BYTES", get("max_upload_bytes", 200 * 1024 * 1024), 1024, 2**40

@@ -232,6 +232,13 @@ V5_POSTGRES = [
     "caller_org_id, callee_org_id ON recording FOR EACH ROW EXECUTE FUNCTION recording_tally_fn()",
 ]
 
+# The scheduler's orphan sweep asks which files of one day directory have rows, and
+# circular recording deletes the oldest live recordings first.
+V6 = [
+    "CREATE INDEX recording_relpath ON recording (relpath)",
+    f"CREATE INDEX recording_age ON recording (started_at, id) {LIVE}",
+]
+
 
 @dataclass(frozen=True)
 class Step:
@@ -252,6 +259,7 @@ STEPS: list[Step] = [
         V5_COMMON,
         {"sqlite": V5_SQLITE, "postgres": V5_POSTGRES},
     ),
+    Step(6, "recordings findable by file and by age", V6),
 ]
 
 LATEST = STEPS[-1].version

@@ -298,6 +298,24 @@ def live_files(after_id: int, limit: int) -> list[tuple[Any, ...]]:
     )
 
 
+def oldest_live(limit: int) -> list[int]:
+    """Ids of the oldest live recordings, for circular recording."""
+    found = rows(
+        "SELECT id FROM recording WHERE deleted_at IS NULL ORDER BY started_at, id LIMIT ?", [limit]
+    )
+    return [r[0] for r in found]
+
+
+def relpaths_under(directory: str) -> set[str]:
+    """Files that recordings (live or deleted) name inside one store directory."""
+    prefix = directory.rstrip("/") + "/"
+    found = rows(
+        "SELECT relpath FROM recording WHERE relpath >= ? AND relpath < ?",
+        [prefix, prefix[:-1] + "0"],  # '0' sorts right after '/'
+    )
+    return {r[0] for r in found}
+
+
 def recent_play(recording_id: int, user_id: int | None, since: datetime) -> bool:
     sql = (
         "SELECT 1 FROM play_event WHERE recording_id = ? AND COALESCE(user_id, 0) = ? "

@@ -294,8 +294,9 @@ def tag_suggestions(actor: Actor, prefix: str, limit: int = 20) -> list[str]:
     return recording_queries.tag_suggestions(prefix.strip(), max(1, min(limit, 100)), scope)
 
 
-def delete(ctx: AppContext, actor: Actor, ids: list[int]) -> int:
+def delete(ctx: AppContext, actor: Actor, ids: list[int], reason: str = "") -> int:
     """Mark deleted (the row stays for the standby and the audit) and remove the files."""
+    why = f" by {reason}" if reason else ""
     removed: list[str] = []
     with db_session:
         access = access_of(actor)
@@ -305,7 +306,7 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int]) -> int:
             r = by_id(Recording, row.id)
             r.deleted_at = now
             removed.append(r.relpath)
-            audit.record(actor, AuditType.DELETE, f"deleted {r.sn} ({r.caller} -> {r.callee})")
+            audit.record(actor, AuditType.DELETE, f"deleted {r.sn} ({r.caller} -> {r.callee}){why}")
         commit()
     for relpath in removed:
         ctx.store.remove(relpath)

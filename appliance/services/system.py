@@ -12,9 +12,11 @@ from pathlib import Path
 from pony.orm import db_session
 
 from appliance import __version__
+from appliance.config import Config
 from appliance.db import device_queries, recording_queries
 from appliance.db.database import provider
 from appliance.media.store import StoredFile
+from appliance.provision import identity_file
 from appliance.services.context import AppContext
 
 MAX_CONCURRENT_CHANNELS = 1000
@@ -30,14 +32,13 @@ class SystemInfo:
     machine_id: str
 
 
-def machine_id(data_dir: Path) -> str:
-    """The host's identity: systemd's machine-id, else one made once and kept with the data."""
-    etc = Path("/etc/machine-id")
-    if etc.is_file():
-        text = etc.read_text().strip()
-        if text:
+def machine_id(config: Config) -> str:
+    """The appliance's identity: the one provisioning kept with the configuration, else
+    systemd's machine-id, else one made once and kept with the data."""
+    for path in (identity_file(config.config_dir), Path("/etc/machine-id")):
+        if path.is_file() and (text := path.read_text().strip()):
             return text
-    own = data_dir / "machine-id"
+    own = config.data_dir / "machine-id"
     if not own.exists():
         own.write_text(uuid.uuid4().hex + "\n")
     return own.read_text().strip()
@@ -64,7 +65,7 @@ def info(ctx: AppContext) -> SystemInfo:
         components,
         MAX_CONCURRENT_CHANNELS,
         device_queries.count(),
-        machine_id(ctx.config.data_dir),
+        machine_id(ctx.config),
     )
 
 

@@ -26,6 +26,7 @@ class ApplianceServer:
     def __init__(self, database_url: str | None = None, captcha: bool = False) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="recorder-test-"))
         self.port = free_port()
+        self.sip_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("RECORDER_")}
         self.env = {
@@ -34,6 +35,7 @@ class ApplianceServer:
             "RECORDER_KEY_FILE": str(self.root / "etc" / "master.key"),
             "RECORDER_HTTP_HOST": "127.0.0.1",
             "RECORDER_HTTP_PORT": str(self.port),
+            "RECORDER_SIP_PORT": str(self.sip_port),
             "RECORDER_LOGIN_CAPTCHA": "1" if captcha else "0",
         }
         if database_url:

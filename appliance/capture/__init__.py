@@ -1,0 +1,1 @@
+"""Capture: the SIPREC server and its RTP receivers."""

@@ -1,0 +1,54 @@
+"""`recorder capture`: the SIP listener on UDP and TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+from pony.orm import db_session
+
+from appliance.capture.sip.server import SipHandler
+from appliance.capture.sip.transport import UdpTransport, serve_tcp_connection
+from appliance.services import settings
+from appliance.services.context import AppContext
+
+log = logging.getLogger(__name__)
+
+
+class CaptureService:
+    name = "capture"
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.handler = SipHandler()
+        self.port = 0
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+
+    def _port(self) -> int:
+        if self.ctx.config.sip_port is not None:
+            return self.ctx.config.sip_port
+        with db_session:
+            return settings.current().sip_port
+
+    async def start(self) -> asyncio.Task[None]:
+        loop = asyncio.get_running_loop()
+        self.port = await asyncio.to_thread(self._port)
+        host = self.ctx.config.http_host
+        self._udp, _ = await loop.create_datagram_endpoint(
+            lambda: UdpTransport(self.handler), local_addr=(host, self.port)
+        )
+        self._tcp = await asyncio.start_server(
+            functools.partial(serve_tcp_connection, self.handler), host, self.port
+        )
+        return asyncio.create_task(self._tcp.serve_forever())
+
+    async def stop(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+        if self._tcp is not None:
+            self._tcp.close()
+
+    def status(self) -> str:
+        return f"SIP on UDP and TCP port {self.port}"

@@ -1,0 +1,1 @@
+"""SIP: message parsing, transports and the recording server's answers."""

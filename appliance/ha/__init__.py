@@ -1,0 +1,1 @@
+"""Primary and standby: sync, heartbeat and takeover."""

@@ -1,0 +1,94 @@
+"""First-boot provisioning: the TLS certificate, the appliance's identity, file ownership.
+
+`recorder admin init` runs it as root before the services start; it makes only what is
+missing, so an administrator's own certificate (same paths) is never replaced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import socket
+import uuid
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+CERT_YEARS = 10
+SYSTEMD_MACHINE_ID = Path("/etc/machine-id")
+
+
+def share_with_group_of(path: Path, directory: Path) -> None:
+    """Readable by the group owning the configuration directory (the service user's)."""
+    if os.geteuid() == 0:
+        os.chown(path, 0, directory.stat().st_gid)
+    path.chmod(0o640)
+
+
+def ensure_certificate(cert: Path, key: Path, hostname: str | None = None) -> bool:
+    """Make a self-signed certificate for the console when none is there; True if made."""
+    if cert.exists() and key.exists():
+        return False
+    host = hostname or socket.gethostname()
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, host),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Call recorder appliance"),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    alt_names: list[x509.GeneralName] = [
+        x509.DNSName(host),
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365 * CERT_YEARS))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(private, hashes.SHA256())
+    )
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    key_bytes = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key_bytes)
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    for path in (cert, key):
+        share_with_group_of(path, cert.parent)
+    return True
+
+
+def identity_file(config_dir: Path) -> Path:
+    return config_dir / "machine-id"
+
+
+def ensure_identity(config_dir: Path) -> str:
+    """The appliance's identity, kept with the configuration so upgrades keep it."""
+    path = identity_file(config_dir)
+    if path.exists():
+        return path.read_text().strip()
+    made = ""
+    if SYSTEMD_MACHINE_ID.is_file():
+        made = SYSTEMD_MACHINE_ID.read_text().strip()
+    if len(made) != 32 or made == "uninitialized":
+        made = uuid.uuid4().hex
+    config_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(made + "\n")
+    share_with_group_of(path, config_dir)
+    return made
