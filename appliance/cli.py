@@ -98,6 +98,16 @@ def admin_check_storage(config: Config, _: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def admin_sweep_orphans(config: Config, _: argparse.Namespace) -> int:
+    from appliance.services.housekeeping import sweep_orphans
+
+    removed = sweep_orphans(_context(config))
+    for relpath in removed:
+        print(f"removed {relpath}")
+    print(f"{len(removed)} orphaned files removed")
+    return 0
+
+
 def admin_token_create(config: Config, args: argparse.Namespace) -> int:
     from appliance.services import accounts
     from appliance.services.context import SYSTEM
@@ -170,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_parser(
         "check-storage", help="report recordings whose files are missing or corrupt"
     ).set_defaults(handler=admin_check_storage)
+    admin.add_parser(
+        "sweep-orphans", help="remove stored files no recording refers to (older than an hour)"
+    ).set_defaults(handler=admin_sweep_orphans)
     reset = admin.add_parser("reset-password", help="set a user's password")
     reset.add_argument("login")
     reset.add_argument("--password", help="the new password (prompted when omitted)")

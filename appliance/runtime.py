@@ -72,7 +72,9 @@ async def _supervise(services: list[Service]) -> int:
             await asyncio.wait(tasks, timeout=STOP_GRACE_S)
         for task in tasks:
             if not task.done():
-                log.warning("%s did not stop in %d s; cancelling it", tasks[task].name, STOP_GRACE_S)
+                log.warning(
+                    "%s did not stop in %d s; cancelling it", tasks[task].name, STOP_GRACE_S
+                )
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return status

@@ -34,31 +34,53 @@ class CircularResult:
     usage_after: float
 
 
+def delete_oldest_until(
+    limit: float,
+    usage: Callable[[], float],
+    oldest: Callable[[int], list[int]],
+    delete: Callable[[int], int],
+) -> CircularResult:
+    """Delete oldest first, one at a time, until usage is at or under the limit."""
+    before = now = usage()
+    deleted = 0
+    while now > limit:
+        batch = oldest(DELETE_BATCH)
+        if not batch:
+            log.warning("disk at %.1f%% (limit %g%%) with no recordings left", now, limit)
+            break
+        for recording_id in batch:
+            deleted += delete(recording_id)
+            now = usage()
+            if now <= limit:
+                break
+    return CircularResult(deleted, before, now)
+
+
 def enforce_disk_limit(
     ctx: AppContext, usage: Callable[[Path], float] = disk_usage_percent
 ) -> CircularResult:
-    """Delete the oldest recordings until the data disk is under the usage limit."""
+    """Circular recording: keep the data disk under the administrator's usage limit."""
     with db_session:
         limit = settings.current().disk_usage_limit
-    before = now = usage(ctx.config.data_dir)
-    deleted = 0
-    while now > limit:
+
+    def oldest(n: int) -> list[int]:
         with db_session:
-            oldest = recording_queries.oldest_live(DELETE_BATCH)
-        if not oldest:
-            log.warning("disk at %.1f%% (limit %d%%) with no recordings left", now, limit)
-            break
-        # One at a time: stop as soon as the disk is under the limit.
-        for recording_id in oldest:
-            deleted += recordings.delete(ctx, SYSTEM, [recording_id], reason="circular recording")
-            now = usage(ctx.config.data_dir)
-            if now <= limit:
-                break
-    if deleted:
+            return recording_queries.oldest_live(n)
+
+    result = delete_oldest_until(
+        limit,
+        lambda: usage(ctx.config.data_dir),
+        oldest,
+        lambda rid: recordings.delete(ctx, SYSTEM, [rid], reason="circular recording"),
+    )
+    if result.deleted:
         log.info(
-            "circular recording: deleted %d recordings, disk %.1f%% -> %.1f%%", deleted, before, now
+            "circular recording: deleted %d recordings, disk %.1f%% -> %.1f%%",
+            result.deleted,
+            result.usage_before,
+            result.usage_after,
         )
-    return CircularResult(deleted, before, now)
+    return result
 
 
 def sweep_orphans(ctx: AppContext, min_age_s: float = ORPHAN_MIN_AGE_S) -> list[str]:
@@ -79,7 +101,11 @@ def sweep_orphans(ctx: AppContext, min_age_s: float = ORPHAN_MIN_AGE_S) -> list[
         for name in filenames:
             relpath = f"{relative_dir}/{name}"
             path = directory / name
-            if relpath not in known and path.stat().st_mtime < cutoff:
+            try:
+                young = path.stat().st_mtime >= cutoff
+            except FileNotFoundError:
+                continue
+            if relpath not in known and not young:
                 path.unlink(missing_ok=True)
                 removed.append(relpath)
     for relpath in removed:

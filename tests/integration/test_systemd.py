@@ -41,21 +41,41 @@ def test_units_verify_clean(tmp_path):
     assert result.stderr.strip() == ""
 
 
+LONG_RUNNING = ["recorder-api", "recorder-capture", "recorder-failover", "recorder-scheduler"]
+
+
+def _exposure(unit: Path) -> float:
+    text = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(unit)], capture_output=True, text=True
+    ).stdout
+    return float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", text).group(1))
+
+
 @needs_systemd
 def test_services_are_hardened(tmp_path):
-    for unit in _units_in(tmp_path):
-        if unit.suffix != ".service":
-            continue
-        text = subprocess.run(
-            ["systemd-analyze", "security", "--offline=yes", str(unit)], capture_output=True, text=True
-        ).stdout
-        exposure = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", text).group(1))
-        assert exposure <= 2.0, text
+    units = {u.stem: u for u in _units_in(tmp_path) if u.suffix == ".service"}
+    assert sorted(units) == sorted([*LONG_RUNNING, "recorder-init"])
+    for name in LONG_RUNNING:
+        unit = units[name]
+        assert _exposure(unit) <= 2.0, name
         body = unit.read_text()
-        for line in ("Type=notify", "WatchdogSec=", "ProtectSystem=strict", "ReadWritePaths=/var/lib/recorder",
-                     "NoNewPrivileges=yes", "User=recorder"):
+        for line in ("Type=notify", "WatchdogSec=", "Restart=always", "ProtectSystem=strict",
+                     "ReadWritePaths=/var/lib/recorder", "ReadOnlyPaths=/etc/recorder",
+                     "NoNewPrivileges=yes", "User=recorder", "Requires=recorder-init.service",
+                     f"ExecStart=/usr/bin/recorder {name.removeprefix('recorder-')}".replace(
+                         "/usr/bin/recorder", str(tmp_path / "recorder"))):
             assert line in body, (unit.name, line)
         assert "DynamicUser" not in body
+        # Only the console's unit may bind ports below 1024.
+        caps = re.search(r"^CapabilityBoundingSet=(.*)$", body, re.M).group(1)
+        assert caps == ("CAP_NET_BIND_SERVICE" if name == "recorder-api" else ""), name
+    # First-boot provisioning writes /etc/recorder, so it runs as root, once, still fenced in.
+    init = units["recorder-init"].read_text()
+    assert "Type=oneshot" in init and "ProtectSystem=strict" in init and "User=" not in init
+    assert _exposure(units["recorder-init"]) <= 2.5
+    target = (UNITS / "recorder.target").read_text()
+    for name in [*LONG_RUNNING, "recorder-init"]:
+        assert f"{name}.service" in target
 
 
 @pytest.mark.skipif(shutil.which("systemd-sysusers") is None, reason="systemd-sysusers not installed")
