@@ -67,6 +67,10 @@ def admin_init(config: Config, _: argparse.Namespace) -> int:
     from appliance import provision
 
     _context(config)  # the master key, the schema and the default administrator
+    from appliance.db.database import close_database
+
+    close_database()
+    provision.give_to_owner_of(config.data_dir)
     provision.share_with_group_of(config.key_file, config.config_dir)
     made = provision.ensure_certificate(config.tls_cert, config.tls_key)
     identity = provision.ensure_identity(config.config_dir)

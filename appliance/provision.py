@@ -23,10 +23,22 @@ SYSTEMD_MACHINE_ID = Path("/etc/machine-id")
 
 
 def share_with_group_of(path: Path, directory: Path) -> None:
-    """Readable by the group owning the configuration directory (the service user's)."""
+    """Readable (a folder: enterable) by the group owning the configuration directory, which
+    is the service user's; writable by root only."""
     if os.geteuid() == 0:
         os.chown(path, 0, directory.stat().st_gid)
-    path.chmod(0o640)
+    path.chmod(0o750 if path.is_dir() else 0o640)
+
+
+def give_to_owner_of(directory: Path) -> None:
+    """Files root just made in the data directory (the SQLite database) go to its owner,
+    the service user, who must write them."""
+    if os.geteuid() != 0:
+        return
+    owner = directory.stat()
+    for path in [directory, *directory.iterdir()]:
+        if path.stat().st_uid == 0 != owner.st_uid:
+            os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def ensure_certificate(cert: Path, key: Path, hostname: str | None = None) -> bool:
@@ -59,7 +71,9 @@ def ensure_certificate(cert: Path, key: Path, hostname: str | None = None) -> bo
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(private, hashes.SHA256())
     )
-    cert.parent.mkdir(parents=True, exist_ok=True)
+    if not cert.parent.exists():
+        cert.parent.mkdir(parents=True)
+        share_with_group_of(cert.parent, cert.parent.parent)
     key_bytes = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -70,7 +84,7 @@ def ensure_certificate(cert: Path, key: Path, hostname: str | None = None) -> bo
         fh.write(key_bytes)
     cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     for path in (cert, key):
-        share_with_group_of(path, cert.parent)
+        share_with_group_of(path, cert.parent.parent)
     return True
 
 

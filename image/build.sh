@@ -37,12 +37,22 @@ SOURCES=/etc/apt/sources.list.d/debian.sources
 [ -f "$SOURCES" ] || SOURCES=/etc/apt/sources.list  # this machine's own apt sources
 log "mmdebstrap $VERSION_CODENAME (minbase) from $SOURCES"
 mmdebstrap --variant=minbase --mode=root --quiet \
-  --include=systemd,systemd-sysv,udev,dbus,kmod,linux-image-amd64,initramfs-tools,qemu-guest-agent,e2fsprogs,fdisk,iproute2,ca-certificates,less,procps \
+  --include=systemd,systemd-sysv,udev,dbus,kmod,linux-image-amd64,initramfs-tools,qemu-guest-agent,openssh-server,e2fsprogs,fdisk,iproute2,ca-certificates,less,procps \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
   --dpkgopt='path-exclude=/usr/share/info/*' \
-  --essential-hook='echo "MODULES=most" > "$1/etc/initramfs-tools/conf.d/recorder"' \
   "$VERSION_CODENAME" "$ROOT" "$SOURCES"
+
+log "trimming kernel modules a headless recording server never loads"
+KDIR=$(echo "$ROOT"/usr/lib/modules/*)
+for d in sound drivers/gpu drivers/media drivers/net/wireless net/wireless net/mac80211 \
+  drivers/bluetooth net/bluetooth drivers/infiniband drivers/iio drivers/staging drivers/comedi \
+  drivers/isdn drivers/nfc net/nfc drivers/net/can net/can drivers/input/touchscreen \
+  drivers/input/joystick; do
+  rm -rf "$KDIR/kernel/$d"
+done
+chroot "$ROOT" depmod -a "$(basename "$KDIR")"
+chroot "$ROOT" update-initramfs -u -k all >/dev/null
 
 log "installing the recorder"
 install -d "$ROOT/usr/lib/recorder"
@@ -57,6 +67,7 @@ systemd-sysusers --root="$ROOT" "$ROOT/usr/lib/sysusers.d/recorder.conf"
 RECORDER_UID=$(awk -F: '$1=="recorder"{print $3}' "$ROOT/etc/passwd")
 RECORDER_GID=$(awk -F: '$1=="recorder"{print $3}' "$ROOT/etc/group")
 
+rm -f "$ROOT"/etc/ssh/ssh_host_*  # made per machine at first boot
 echo recorder > "$ROOT/etc/hostname"
 printf '127.0.1.1\trecorder\n' >> "$ROOT/etc/hosts"
 # An empty machine-id: systemd makes the host's identity on first boot.
@@ -102,7 +113,7 @@ search --no-floppy --label --set=root recorder-root
 set prefix=($root)/boot/grub
 configfile ($root)/boot/grub/grub.cfg
 EOF
-GRUB_MODULES="part_gpt part_msdos ext2 search search_label normal linux configfile echo test gzio"
+GRUB_MODULES="part_gpt part_msdos ext2 search search_label normal linux configfile echo test gzio serial terminal"
 grub-mkimage -O i386-pc -o "$WORK/core.img" -p /boot/grub -c "$WORK/early.cfg" \
   biosdisk $GRUB_MODULES
 grub-mkimage -O x86_64-efi -o "$WORK/BOOTX64.EFI" -p /boot/grub -c "$WORK/early.cfg" \

@@ -36,3 +36,8 @@ def open_database(url: str) -> DatabaseUrl:
 def provider() -> str:
     assert _bound is not None, "open_database() first"
     return _bound.provider
+
+
+def close_database() -> None:
+    """Close this thread's connection (SQLite then checkpoints and drops its WAL files)."""
+    db.disconnect()

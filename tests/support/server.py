@@ -80,9 +80,9 @@ class ApplianceServer:
 class Client:
     """An httpx client with GraphQL helpers; cookies persist like a browser's."""
 
-    def __init__(self, base_url: str, token: str | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None = None, verify: Any = True) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=60)
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=60, verify=verify)
 
     def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         r = self.http.post("/graphql", json={"query": query, "variables": variables or {}})
@@ -103,9 +103,9 @@ class Client:
         )["login"]
 
 
-def prepare_admin(server: ApplianceServer) -> tuple[Client, str]:
-    """Change the default password as a first login must, then make an integrator token."""
-    admin = Client(server.url)
+def first_login(url: str, **client: Any) -> Client:
+    """Sign in as the default administrator and change the password, as a first login must."""
+    admin = Client(url, **client)
     first = admin.login("admin", DEFAULT_PASSWORD)
     assert first["user"]["mustChangePassword"] is True
     changed = admin.data(
@@ -114,6 +114,12 @@ def prepare_admin(server: ApplianceServer) -> tuple[Client, str]:
         {"o": DEFAULT_PASSWORD, "n": ADMIN_PASSWORD},
     )
     assert changed["changePassword"]["__typename"] == "Ok", changed
+    return admin
+
+
+def prepare_admin(server: ApplianceServer) -> tuple[Client, str]:
+    """The first login, then an integrator token made with the command line."""
+    admin = first_login(server.url)
     out = server.cli("admin", "token", "create", "--name", "tests")
     token = out.stdout.strip().splitlines()[-1]
     return admin, token
