@@ -46,13 +46,16 @@ class GuestAgent:
 
     def _line(self) -> dict:
         sock = self._connect()
-        while b"\n" not in self.buffer:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("guest agent closed the socket")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return json.loads(line)
+        while True:
+            while b"\n" not in self.buffer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("guest agent closed the socket")
+                self.buffer += chunk
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            line = line.strip(b"\xff \r\t")  # 0xFF is guest-sync-delimited's marker
+            if line:
+                return json.loads(line)
 
     def call(self, command: str, **arguments: object) -> object:
         sock = self._connect()
@@ -71,7 +74,6 @@ class GuestAgent:
                 self._connect().sendall(json.dumps(
                     {"execute": "guest-sync-delimited", "arguments": {"id": token}}).encode())
                 while True:
-                    self.buffer = self.buffer.lstrip(b"\xff")
                     reply = self._line()
                     if reply.get("return") == token:
                         return
