@@ -91,7 +91,8 @@ NUITKA_FLAGS := --onefile --python-flag=no_site \
 
 binary: dist/recorder
 
-dist/recorder: install $(shell git ls-files appliance 2>/dev/null)
+# A file prerequisite, not the phony install: otherwise every make invocation rebuilds.
+dist/recorder: $(STAMP) $(shell git ls-files appliance 2>/dev/null)
 	command -v patchelf >/dev/null && command -v ccache >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && apt-get install -y -qq patchelf ccache; }
 	$(PY) -m pip install --quiet 'nuitka[onefile]>=2.4'

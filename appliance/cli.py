@@ -65,10 +65,9 @@ def admin_migrate(config: Config, _: argparse.Namespace) -> int:
 
 def admin_init(config: Config, _: argparse.Namespace) -> int:
     from appliance import provision
-
-    _context(config)  # the master key, the schema and the default administrator
     from appliance.db.database import close_database
 
+    _context(config)  # the master key, the schema and the default administrator
     close_database()
     provision.give_to_owner_of(config.data_dir)
     provision.share_with_group_of(config.key_file, config.config_dir)
