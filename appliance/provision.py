@@ -36,8 +36,8 @@ def give_to_owner_of(directory: Path) -> None:
     if os.geteuid() != 0:
         return
     owner = directory.stat()
-    for path in [directory, *directory.iterdir()]:
-        if path.stat().st_uid == 0 != owner.st_uid:
+    for path in directory.iterdir():
+        if path.name != "lost+found" and path.stat().st_uid == 0 != owner.st_uid:
             os.chown(path, owner.st_uid, owner.st_gid)
 
 

@@ -151,7 +151,7 @@ class BootedImage:
                             "-F", "raw", str(overlay), f"{self.disk_gib}G"], check=True)
         return f"file={overlay},format=qcow2,if=virtio"
 
-    def start(self, timeout: float = 420) -> BootedImage:
+    def start(self, timeout: float = 300) -> BootedImage:
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
                                      stderr=open(self.dir / "qemu.log", "wb"))
@@ -170,9 +170,17 @@ class BootedImage:
         raise TimeoutError(f"no console after {timeout} s: {self.diagnostics()}")
 
     def diagnostics(self) -> str:
-        serial = (self.dir / "serial.log")
-        tail = serial.read_text(errors="replace")[-4000:] if serial.exists() else "(no serial log)"
-        return f"serial console (last lines):\n{tail}"
+        """What went wrong inside: failed units and the journal's warnings, else the console."""
+        try:
+            self.agent.sync(timeout=20)
+            failed = self.agent.run("/bin/systemctl", "list-units", "--failed", "--plain").out
+            journal = self.agent.run("/bin/journalctl", "-b", "-p", "warning", "-n", "60",
+                                     "--no-pager").out
+            return f"failed units:\n{failed}\njournal (warnings):\n{journal}"
+        except (OSError, ValueError, RuntimeError, TimeoutError):
+            serial = self.dir / "serial.log"
+            tail = serial.read_text(errors="replace")[-3000:] if serial.exists() else "(none)"
+            return f"no guest agent; serial console (last lines):\n{tail}"
 
     def stop(self) -> None:
         self.agent.close()

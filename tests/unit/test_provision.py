@@ -18,8 +18,10 @@ def test_files_root_made_in_the_data_dir_go_to_its_owner(tmp_path):
     os.chown(data, 4321, 4321)  # the service user, as the image's data partition is
     db = data / "recorder.db"
     db.write_bytes(b"x")
+    (data / "lost+found").mkdir()  # the file system's own, left as it is
     provision.give_to_owner_of(data)
     assert (db.stat().st_uid, db.stat().st_gid) == (4321, 4321)
+    assert (data / "lost+found").stat().st_uid == 0
 
 
 @root_only
