@@ -125,9 +125,11 @@ class BootedImage:
 
     def command(self) -> list[str]:
         # restrict=on: the guest reaches nothing outside; only these forwards reach it.
+        # (SIP is forwarded over TCP: under restrict=on a UDP answer counts as the guest
+        # contacting the host, and slirp drops it.)
         forwards = (f"hostfwd=tcp:127.0.0.1:{self.http_port}-:80,"
                     f"hostfwd=tcp:127.0.0.1:{self.https_port}-:443,"
-                    f"hostfwd=udp:127.0.0.1:{self.sip_port}-:1311")
+                    f"hostfwd=tcp:127.0.0.1:{self.sip_port}-:1311")
         cmd = [
             "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-cpu", "max",
             "-smp", "2", "-m", "2048", "-display", "none", "-monitor", "none",
@@ -150,6 +152,18 @@ class BootedImage:
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(self.image),
                             "-F", "raw", str(overlay), f"{self.disk_gib}G"], check=True)
         return f"file={overlay},format=qcow2,if=virtio"
+
+    def wait_serving(self, timeout: float = 180) -> float:
+        """Seconds until /health answers."""
+        started = time.monotonic()
+        while time.monotonic() < started + timeout:
+            try:
+                if httpx.get(self.url + "/health", timeout=3).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"the console did not answer in {timeout} s: {self.diagnostics()}")
 
     def start(self, timeout: float = 300) -> BootedImage:
         self.started_at = time.monotonic()
