@@ -9,7 +9,8 @@ set -euo pipefail
 RAW=$(realpath "$1"); BOX_VAGRANTFILE=$(realpath "$2"); OUT=$(realpath -m "$3")
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 
-(cd "$WORK" && apt-get download vagrant >/dev/null && dpkg-deb -x vagrant_*.deb pkg)
+chmod 0755 "$WORK" && install -d -m 0777 "$WORK/deb"  # apt downloads as its own _apt user
+(cd "$WORK/deb" && apt-get download vagrant >/dev/null && dpkg-deb -x vagrant_*.deb "$WORK/pkg")
 KEY=$(find "$WORK/pkg" -path '*/keys/vagrant.pub' | head -n1)
 [ -n "$KEY" ] || { echo "vagrant.pub not found in Debian's vagrant package" >&2; exit 1; }
 
