@@ -169,4 +169,5 @@ python3 "$HERE/grub_bios.py" "$RAW" /usr/lib/grub/i386-pc/boot.img "$WORK/core.i
 log "qcow2"
 mv "$RAW" "$OUT/recorder-appliance.raw"
 qemu-img convert -c -O qcow2 "$OUT/recorder-appliance.raw" "$OUT/recorder-appliance.qcow2"
+rm -rf "$WORK"  # a few GB of intermediate file systems
 log "done: $(du -h --apparent-size "$OUT/recorder-appliance.raw" | cut -f1) raw, $(du -h "$OUT/recorder-appliance.qcow2" | cut -f1) qcow2"

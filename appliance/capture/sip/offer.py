@@ -1,0 +1,93 @@
+"""A SIPREC offer understood: the streams to receive and who speaks on each."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from appliance.capture.sip.message import SipParseError, SipRequest
+from appliance.capture.sip.metadata import Metadata, Participant, parse_metadata, user_part
+from appliance.capture.sip.multipart import split
+from appliance.capture.sip.sdp import Media, SessionDescription, parse_sdp
+
+log = logging.getLogger(__name__)
+
+METADATA_TYPES = ("application/rs-metadata+xml", "application/rs-metadata")
+
+
+@dataclass
+class Leg:
+    media: Media
+    speaker: Participant | None
+
+
+@dataclass
+class RecordingOffer:
+    sdp: SessionDescription
+    metadata: Metadata | None
+    caller: str
+    callee: str
+    legs: list[Leg] = field(default_factory=list)
+
+
+def _is_metadata(content_type: str, disposition: str, body: bytes) -> bool:
+    if content_type in METADATA_TYPES or "recording-session" in disposition.lower():
+        return True
+    return content_type.endswith("xml") and b"recording" in body[:400]
+
+
+def parse_offer(request: SipRequest) -> RecordingOffer:
+    """The offer's SDP is required; metadata is optional, and unreadable metadata is
+    logged and ignored rather than losing the call."""
+    parts = split(request.body, request.header("content-type"))
+    sdp_part = next((p for p in parts if p.content_type == "application/sdp"), None)
+    if sdp_part is None:
+        sdp_part = next((p for p in parts if p.body.lstrip().startswith(b"v=0")), None)
+    if sdp_part is None:
+        raise SipParseError("the INVITE carries no SDP")
+    sdp = parse_sdp(sdp_part.body)
+    if not sdp.audio:
+        raise SipParseError("the SDP offers no audio stream")
+    metadata = None
+    for part in parts:
+        if part is not sdp_part and _is_metadata(
+            part.content_type, part.headers.get("content-disposition", ""), part.body
+        ):
+            try:
+                metadata = parse_metadata(part.body)
+            except SipParseError as exc:
+                log.warning("ignoring recording metadata (Call-ID %s): %s", request.call_id, exc)
+            break
+    legs = [
+        Leg(m, metadata.sender_of(m.label) if metadata and m.label is not None else None)
+        for m in sdp.audio
+    ]
+    if (
+        metadata
+        and all(leg.speaker is None for leg in legs)
+        and len(legs) == len(metadata.participants)
+    ):
+        # Metadata with participants and streams but no association (Connectel): the
+        # streams come in the participants' order.
+        for leg, participant in zip(legs, metadata.participants, strict=True):
+            leg.speaker = participant
+    caller, callee = _parties(request, metadata, legs)
+    return RecordingOffer(sdp, metadata, caller, callee, legs)
+
+
+def _parties(request: SipRequest, metadata: Metadata | None, legs: list[Leg]) -> tuple[str, str]:
+    """Caller and callee numbers: the speakers of the first two streams, else the first two
+    participants, else the INVITE's From and To."""
+    speakers = [leg.speaker for leg in legs if leg.speaker is not None]
+    if metadata is not None:
+        for p in metadata.participants:
+            if p not in speakers:
+                speakers.append(p)
+    numbers = [p.number or p.name for p in speakers if p.number or p.name]
+    if len(numbers) >= 2:
+        return numbers[0], numbers[1]
+    from_ = user_part((request.header("from") or "").split(";")[0].split("<")[-1])
+    to = user_part((request.header("to") or "").split(";")[0].split("<")[-1])
+    if len(numbers) == 1:
+        return numbers[0], to
+    return from_, to
