@@ -1,0 +1,1 @@
+"""RTP: packets and the per-stream buffer that puts them in order."""
