@@ -53,11 +53,9 @@ async def _supervise(services: list[Service]) -> int:
         stopping = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
         watchdog.cancel()
-        for task in done:
-            if task is not stopping:
-                failed = tasks[task]
-                exc = task.exception()
-                log.error("%s stopped unexpectedly: %r", failed.name, exc)
+        for task, service in tasks.items():
+            if task in done:
+                log.error("%s stopped unexpectedly: %r", service.name, task.exception())
                 status = 1
         stopping.cancel()
     finally:
