@@ -20,8 +20,6 @@ class Job:
     period_s: float
     run: Callable[[], object]
     first_after_s: float = 0.0
-    last_ok: float | None = None
-    last_error: str | None = None
 
 
 def jobs_for(ctx: AppContext) -> list[Job]:
@@ -49,9 +47,7 @@ class SchedulerService:
                     # Jobs use the database and the disk: keep them off the loop that pings
                     # the watchdog, so a long sweep is not mistaken for a hang.
                     await asyncio.to_thread(job.run)
-                    job.last_ok, job.last_error = time.time(), None
-                except Exception as exc:  # one failing job must not stop the others
-                    job.last_error = repr(exc)
+                except Exception:  # one failing job must not stop the others
                     log.exception("scheduled job %s failed", job.name)
                 due[job.name] = time.monotonic() + job.period_s
             next_due = min(due.values()) - time.monotonic()

@@ -49,6 +49,16 @@ def _main_pid(vm: BootedImage, unit: str) -> int:
     return int(vm.agent.run("/bin/systemctl", "show", "-P", "MainPID", f"{unit}.service").out.strip())
 
 
+def _restarted(vm: BootedImage, unit: str, old_pid: int, timeout: float = 120) -> int:
+    """The unit's new main process, once systemd has replaced old_pid."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _main_pid(vm, unit) in (old_pid, 0):
+        time.sleep(1)
+    new_pid = _main_pid(vm, unit)
+    assert new_pid not in (old_pid, 0), f"{unit} was not restarted"
+    return new_pid
+
+
 def test_every_recorder_unit_is_active_and_none_failed(vm):
     for unit in UNITS:
         state = vm.agent.run("/bin/systemctl", "is-active", f"{unit}.service").out.strip()
@@ -114,10 +124,7 @@ def test_sigkill_of_the_api_is_restarted_by_systemd(vm):
         pytest.skip("once is enough: the restart is the same under either firmware")
     before = _main_pid(vm, "recorder-api")
     assert vm.agent.run("/bin/kill", "-KILL", str(before)).code == 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and _main_pid(vm, "recorder-api") in (before, 0):
-        time.sleep(1)
-    assert _main_pid(vm, "recorder-api") not in (before, 0)
+    _restarted(vm, "recorder-api", before)
     vm.wait_serving()
     restarts = vm.agent.run("/bin/systemctl", "show", "-P", "NRestarts", "recorder-api.service").out
     assert int(restarts) >= 1
@@ -136,10 +143,7 @@ def test_a_hung_event_loop_is_restarted_by_the_watchdog(vm):
     hung = _main_pid(vm, "recorder-scheduler")
     # SIGSTOP freezes the process like a loop stuck in a call: no more WATCHDOG=1.
     assert vm.agent.run("/bin/kill", "-STOP", str(hung)).code == 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and _main_pid(vm, "recorder-scheduler") in (hung, 0):
-        time.sleep(1)
-    assert _main_pid(vm, "recorder-scheduler") not in (hung, 0)
+    _restarted(vm, "recorder-scheduler", hung)
     journal = vm.agent.run("/bin/journalctl", "-u", "recorder-scheduler.service", "--no-pager").out
     assert "Watchdog timeout" in journal, journal[-2000:]
     deadline = time.monotonic() + 120

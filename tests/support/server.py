@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 
 from tests.support.ports import free_port
+from tests.support.processes import stop_process
 
 DEFAULT_PASSWORD = "JSJZXWLGLY358"
 # RECORDER_TEST_BINARY=dist/recorder runs the same tests against the compiled binary.
@@ -64,13 +64,7 @@ class ApplianceServer:
         )
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     @property
     def data_dir(self) -> Path:

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.ports import free_port
+from tests.support.processes import stop_process
 
 OVMF = Path("/usr/share/ovmf/OVMF.fd")
 
@@ -198,12 +198,6 @@ class BootedImage:
 
     def stop(self) -> None:
         self.agent.close()
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if os.environ.get("RECORDER_KEEP_VM_LOGS") is None:
             shutil.rmtree(self.dir, ignore_errors=True)

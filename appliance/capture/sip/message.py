@@ -81,12 +81,20 @@ class SipResponse(SipMessage):
     reason: str = ""
 
 
-def _split_head(data: bytes) -> tuple[bytes, bytes]:
+def blank_line(data: bytes, start: int = 0) -> tuple[int, int] | None:
+    """Where the headers end and the body begins (CRLF or, from sloppy senders, bare LF)."""
     for sep in (b"\r\n\r\n", b"\n\n"):
-        at = data.find(sep)
+        at = data.find(sep, start)
         if at >= 0:
-            return data[:at], data[at + len(sep) :]
-    raise SipParseError("no blank line after the headers")
+            return at, at + len(sep)
+    return None
+
+
+def _split_head(data: bytes) -> tuple[bytes, bytes]:
+    found = blank_line(data)
+    if found is None:
+        raise SipParseError("no blank line after the headers")
+    return data[: found[0]], data[found[1] :]
 
 
 def _unfold(head: bytes) -> list[bytes]:
@@ -143,15 +151,12 @@ def parse(data: bytes) -> SipMessage:
 def frame_length(buffer: bytes) -> int | None:
     """Bytes of the first whole message in a TCP stream buffer; None while incomplete."""
     start = len(buffer) - len(buffer.lstrip(b"\r\n"))  # keep-alive CRLFs between messages
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        at = buffer.find(sep, start)
-        if at >= 0:
-            head_end = at + len(sep)
-            break
-    else:
+    found = blank_line(buffer, start)
+    if found is None:
         if len(buffer) > MAX_MESSAGE_BYTES:
             raise SipParseError("headers exceed the size limit")
         return None
+    head_end = found[1]
     match = re.search(
         rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*\r?$", buffer[start:head_end]
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from appliance.capture.sip.message import blank_line
+
 
 @dataclass
 class Part:
@@ -38,9 +40,8 @@ def _guess_boundary(body: bytes) -> str | None:
 
 def _part(raw: bytes) -> Part:
     raw = raw.lstrip(b"\r\n") if raw.startswith((b"\r\n", b"\n")) else raw
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = raw.partition(b"\n\n")
+    found = blank_line(raw)
+    head, body = (raw[: found[0]], raw[found[1] :]) if found else (raw, b"")
     part = Part()
     for line in re.split(rb"\r?\n", head):
         name, colon, value = line.partition(b":")
