@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import resource
 
 from pony.orm import db_session
 
+from appliance.capture.sessions import Sessions
 from appliance.capture.sip.server import SipHandler
 from appliance.capture.sip.transport import UdpTransport, serve_tcp_connection
 from appliance.services import settings
@@ -22,6 +24,8 @@ class CaptureService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.handler = SipHandler()
+        self.sessions = Sessions(ctx, self.handler.remember)
+        self.handler.sessions = self.sessions
         self.port = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -34,6 +38,7 @@ class CaptureService:
 
     async def start(self) -> asyncio.Task[None]:
         loop = asyncio.get_running_loop()
+        _allow_many_files()
         self.port = await asyncio.to_thread(self._port)
         host = self.ctx.config.http_host
         self._udp, _ = await loop.create_datagram_endpoint(
@@ -42,13 +47,22 @@ class CaptureService:
         self._tcp = await asyncio.start_server(
             functools.partial(serve_tcp_connection, self.handler), host, self.port
         )
+        await self.sessions.start(self.port)
         return asyncio.create_task(self._tcp.serve_forever())
 
     async def stop(self) -> None:
+        await self.sessions.stop()
         if self._udp is not None:
             self._udp.close()
         if self._tcp is not None:
             self._tcp.close()
 
     def status(self) -> str:
-        return f"SIP on UDP and TCP port {self.port}"
+        return f"SIP on UDP and TCP port {self.port}, {self.sessions.active()} call(s) recording"
+
+
+def _allow_many_files() -> None:
+    """Each call holds a socket and a spool file per stream: 1000 calls need 4000 files."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -31,3 +31,9 @@ def count() -> int:
 
 def has_recordings(device_id: int) -> bool:
     return bool(rows("SELECT 1 FROM recording WHERE device_id = ? LIMIT 1", [device_id]))
+
+
+def push_addresses() -> list[tuple[int, str, str]]:
+    """(id, address, cache address) of every push device, oldest first."""
+    found = rows("SELECT id, address, cache_address FROM device WHERE mode = 'PUSH' ORDER BY id")
+    return [(r[0], r[1], r[2]) for r in found]

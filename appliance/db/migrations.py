@@ -239,6 +239,15 @@ V6 = [
     f"CREATE INDEX recording_age ON recording (started_at, id) {LIVE}",
 ]
 
+# Calls being captured, written by `recorder capture` and read by the API (activeCalls):
+# the processes share only the database.
+V7 = [
+    """CREATE TABLE active_call (
+        call_key TEXT PRIMARY KEY, device_id INTEGER REFERENCES device(id),
+        caller TEXT NOT NULL, callee TEXT NOT NULL, caller_org_id INTEGER, callee_org_id INTEGER,
+        started_at {ts} NOT NULL)""",
+]
+
 
 @dataclass(frozen=True)
 class Step:
@@ -260,6 +269,7 @@ STEPS: list[Step] = [
         {"sqlite": V5_SQLITE, "postgres": V5_POSTGRES},
     ),
     Step(6, "recordings findable by file and by age", V6),
+    Step(7, "calls being captured", V7),
 ]
 
 LATEST = STEPS[-1].version

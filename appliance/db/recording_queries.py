@@ -65,7 +65,7 @@ def _in(column: str, values: Iterable[Any], where: list[str], params: list[Any])
     params.extend(listed)
 
 
-def _scope(scope: Scope, where: list[str], params: list[Any]) -> bool:
+def scope_condition(scope: Scope, where: list[str], params: list[Any]) -> bool:
     """Add the scope's condition; False when the scope sees nothing at all."""
     if scope.everything:
         return True
@@ -125,7 +125,7 @@ def _build(criteria: Criteria) -> _Sql | None:
         if f.started_to:
             where.append("t.started_at <= ?")
             params.append(to_db_time(f.started_to))
-    if not _scope(criteria.scope, where, params):
+    if not scope_condition(criteria.scope, where, params):
         return None
     for column, values in (
         ("r.id", criteria.ids),
@@ -278,7 +278,7 @@ def tag_suggestions(prefix: str, limit: int, scope: Scope = EVERYTHING) -> list[
     if not scope.everything:
         source = "tag t JOIN recording r ON r.id = t.recording_id"
         where.append("r.deleted_at IS NULL")
-        if not _scope(scope, where, params):
+        if not scope_condition(scope, where, params):
             return []
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     sql = f"SELECT t.name FROM {source} {clause} GROUP BY t.name ORDER BY COUNT(*) DESC, t.name LIMIT ?"

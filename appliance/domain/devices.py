@@ -32,6 +32,14 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _ALIAS = re.compile(r"^[^\s:/\\]{1,64}$")
 
 
+def host_of(address: str) -> str:
+    """The host part of a device address ("10.0.0.5:5060" -> "10.0.0.5")."""
+    address = address.strip()
+    if address.startswith("[") and "]" in address:
+        return address[1 : address.index("]")]
+    return address.rpartition(":")[0] if address.count(":") == 1 else address
+
+
 def check_address(field: str, value: str, *, required: bool = True) -> str:
     """An IP address or a domain name, optionally with :port."""
     value = value.strip()

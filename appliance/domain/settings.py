@@ -36,6 +36,9 @@ class Settings:
     show_zero_duration: bool = True
     disk_usage_limit: int = 90
     unknown_push_source: UnknownSourcePolicy = UnknownSourcePolicy.REJECT
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 29999
+    rtp_timeout_seconds: int = 30  # a call whose streams all stay silent this long ends
 
     def validate(self) -> Settings:
         _in_range("logLevel", self.log_level, 1, 5)
@@ -43,6 +46,11 @@ class Settings:
         _in_range("logRetentionDays", self.log_retention_days, 1, 3650)
         _in_range("mixingGain", self.mixing_gain, 1, 10)
         _in_range("diskUsageLimit", self.disk_usage_limit, 1, 99)
+        _in_range("rtpPortMin", self.rtp_port_min, 1024, 65534)
+        _in_range("rtpPortMax", self.rtp_port_max, self.rtp_port_min + 1, 65535)
+        _in_range("rtpTimeoutSeconds", self.rtp_timeout_seconds, 5, 3600)
+        if self.rtp_port_min <= self.sip_port <= self.rtp_port_max:
+            raise InvalidInput("sipPort must lie outside the RTP port range", field="sipPort")
         return self
 
     def to_store(self) -> dict[str, str]:

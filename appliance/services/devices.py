@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import secrets
+import socket
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -11,11 +14,12 @@ from pony.orm import db_session
 from appliance.db import device_queries, org_queries
 from appliance.db.entities import Device, by_id
 from appliance.domain.audit import AuditType
-from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol
+from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol, host_of
+from appliance.domain.settings import UnknownSourcePolicy
 from appliance.errors import AuthenticationFailed, Conflict, NotFound
 from appliance.media.crypto import MasterKey
 from appliance.services import audit
-from appliance.services.context import Actor, utcnow
+from appliance.services.context import SYSTEM, Actor, utcnow
 
 
 @dataclass(frozen=True)
@@ -131,3 +135,48 @@ def authenticate(alias: str, secret: str, master: MasterKey) -> DeviceView:
     if not hmac.compare_digest(expected.encode(), secret.encode()) or d is None:
         raise AuthenticationFailed("unknown device or wrong secret")
     return _view(d)
+
+
+def _resolves_to(host: str, ip: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except OSError:
+        return False
+    return any(info[4][0] == ip for info in infos)
+
+
+def push_device_at(ip: str, policy: UnknownSourcePolicy, master: MasterKey) -> int | None:
+    """The push device a SIPREC session from `ip` belongs to: its address or cache address
+    is that IP, or a name resolving to it. An unknown source is registered as a new push
+    device or refused (None), per the setting."""
+    with db_session:
+        devices = device_queries.push_addresses()
+    hosts = [(d, host_of(a)) for d, address, cache in devices for a in (address, cache) if a]
+    for device_id, host in hosts:
+        if host == ip:
+            return device_id
+    for device_id, host in hosts:
+        if not _is_ip(host) and _resolves_to(host, ip):
+            return device_id
+    if policy is not UnknownSourcePolicy.AUTO_REGISTER:
+        return None
+    spec = DeviceSpec(
+        alias=f"sip-{ip.replace(':', '-')}",
+        mode=DeviceMode.PUSH,
+        address=ip,
+        secret=secrets.token_urlsafe(18),
+    )
+    try:
+        return create(SYSTEM, spec, master).id
+    except Conflict:  # registered meanwhile by a concurrent session from the same source
+        with db_session:
+            found = Device.get(alias=spec.alias)
+            return found.id if found else None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -14,6 +14,7 @@ from strawberry.tools import merge_types
 
 from appliance.api.graphql.accounts import AccountMutations, AccountQueries
 from appliance.api.graphql.audit import AuditQueries
+from appliance.api.graphql.capture import CaptureQueries
 from appliance.api.graphql.devices import DeviceMutations, DeviceQueries
 from appliance.api.graphql.errors import should_mask
 from appliance.api.graphql.limits import MaxDepthRule
@@ -31,6 +32,7 @@ Query = merge_types(
     (
         AccountQueries,
         RecordingQueries,
+        CaptureQueries,
         DeviceQueries,
         OrganizationQueries,
         SettingsQueries,

@@ -29,6 +29,9 @@ class Settings:
     show_zero_duration: bool
     disk_usage_limit: int
     unknown_push_source: UnknownSourceType  # type: ignore[valid-type]
+    rtp_port_min: int
+    rtp_port_max: int
+    rtp_timeout_seconds: int
 
     @classmethod
     def of(cls, s: domain.Settings) -> Settings:
@@ -49,6 +52,9 @@ class SettingsInput:
     show_zero_duration: bool | None = None
     disk_usage_limit: int | None = None
     unknown_push_source: UnknownSourceType | None = None  # type: ignore[valid-type]
+    rtp_port_min: int | None = None
+    rtp_port_max: int | None = None
+    rtp_timeout_seconds: int | None = None
 
 
 SettingsResult = Annotated[Settings | UserError, strawberry.union("SettingsResult")]

@@ -36,16 +36,18 @@ def _is_metadata(content_type: str, disposition: str, body: bytes) -> bool:
     return content_type.endswith("xml") and b"recording" in body[:400]
 
 
-def parse_offer(request: SipRequest) -> RecordingOffer:
-    """The offer's SDP is required; metadata is optional, and unreadable metadata is
-    logged and ignored rather than losing the call."""
+def parse_offer(request: SipRequest, agreed: SessionDescription | None = None) -> RecordingOffer:
+    """The offer's SDP is required, unless the streams were `agreed` before (metadata alone
+    in an UPDATE); metadata is optional, and unreadable metadata is logged and ignored
+    rather than losing the call."""
     parts = split(request.body, request.header("content-type"))
     sdp_part = next((p for p in parts if p.content_type == "application/sdp"), None)
     if sdp_part is None:
         sdp_part = next((p for p in parts if p.body.lstrip().startswith(b"v=0")), None)
-    if sdp_part is None:
+    if sdp_part is None and agreed is None:
         raise SipParseError("the INVITE carries no SDP")
-    sdp = parse_sdp(sdp_part.body)
+    sdp = parse_sdp(sdp_part.body) if sdp_part is not None else agreed
+    assert sdp is not None
     if not sdp.audio:
         raise SipParseError("the SDP offers no audio stream")
     metadata = None
@@ -76,14 +78,14 @@ def parse_offer(request: SipRequest) -> RecordingOffer:
 
 
 def _parties(request: SipRequest, metadata: Metadata | None, legs: list[Leg]) -> tuple[str, str]:
-    """Caller and callee numbers: the speakers of the first two streams, else the first two
-    participants, else the INVITE's From and To."""
-    speakers = [leg.speaker for leg in legs if leg.speaker is not None]
-    if metadata is not None:
-        for p in metadata.participants:
-            if p not in speakers:
-                speakers.append(p)
-    numbers = [p.number or p.name for p in speakers if p.number or p.name]
+    """Caller and callee numbers: the metadata's first two participants (vendors list the
+    originator first, whatever order their streams come in), else the streams' speakers,
+    else the INVITE's From and To."""
+    people = list(metadata.participants) if metadata is not None else []
+    for leg in legs:
+        if leg.speaker is not None and leg.speaker not in people:
+            people.append(leg.speaker)
+    numbers = [p.number or p.name for p in people if p.number or p.name]
     if len(numbers) >= 2:
         return numbers[0], numbers[1]
     from_ = user_part((request.header("from") or "").split(";")[0].split("<")[-1])

@@ -30,7 +30,7 @@ class Media:
     def paused(self) -> bool:
         """No audio will come: inactive, or held with the 0.0.0.0 address (RFC 3264 §8.4)."""
         held = self.address in ("0.0.0.0", "::")  # noqa: S104 - an address read, not bound
-        return self.direction == "inactive" or held or self.port == 0
+        return self.direction in ("inactive", "recvonly") or held or self.port == 0
 
     def codec(self, pt: int) -> str:
         return self.codecs.get(pt, STATIC.get(pt, "")).upper()
@@ -106,3 +106,53 @@ def parse_sdp(data: bytes) -> SessionDescription:
     if not sd.media:
         raise SipParseError("the SDP has no m= line")
     return sd
+
+
+RECORDED = ("PCMU", "PCMA")  # what the recorder decodes; G.722 has no well-kept library
+EVENTS = "TELEPHONE-EVENT"  # accepted so senders keep DTMF off the audio, then ignored
+
+
+def recordable(media: Media) -> dict[int, str]:
+    """The offered payload types the recorder takes, in the offer's order of preference;
+    empty when the stream carries no codec it can record."""
+    chosen = {pt: media.codec(pt) for pt in media.payload_types if media.codec(pt) in RECORDED}
+    if not chosen:
+        return {}
+    chosen.update({pt: EVENTS for pt in media.payload_types if media.codec(pt) == EVENTS})
+    return chosen
+
+
+@dataclass
+class AnsweredStream:
+    offer: Media
+    port: int  # 0 rejects the stream
+    codecs: dict[int, str]
+
+
+def answer_sdp(session_id: int, version: int, address: str, streams: list[AnsweredStream]) -> bytes:
+    """The recorder's answer (RFC 3264): it only receives, so every stream is recvonly,
+    or inactive while the offer pauses it."""
+    lines = [
+        "v=0",
+        f"o=recorder {session_id} {version} IN IP4 {address}",
+        "s=recorder",
+        f"c=IN IP4 {address}",
+        "t=0 0",
+    ]
+    for s in streams:
+        if s.port == 0:
+            first = s.offer.payload_types[0] if s.offer.payload_types else 0
+            lines.append(f"m={s.offer.kind} 0 {s.offer.protocol} {first}")
+            continue
+        lines.append(f"m=audio {s.port} {s.offer.protocol} {' '.join(map(str, s.codecs))}")
+        for pt, name in s.codecs.items():
+            if name == EVENTS:
+                lines += [f"a=rtpmap:{pt} telephone-event/8000", f"a=fmtp:{pt} 0-15"]
+            else:
+                lines.append(f"a=rtpmap:{pt} {name}/8000")
+        if s.offer.ptime:
+            lines.append(f"a=ptime:{s.offer.ptime}")
+        if s.offer.label is not None:
+            lines.append(f"a=label:{s.offer.label}")
+        lines.append("a=inactive" if s.offer.paused else "a=recvonly")
+    return ("\r\n".join(lines) + "\r\n").encode()

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from appliance.capture.sip import responses
 from appliance.capture.sip.message import SipMessage, SipRequest
+from appliance.capture.sip.peer import Peer
+
+if TYPE_CHECKING:
+    from appliance.capture.sessions import Sessions
 
 log = logging.getLogger(__name__)
 
@@ -30,26 +35,60 @@ class Counters:
 
 
 class SipHandler:
-    """Turns one request into at most one response; retransmissions get the same answer."""
+    """Answers requests; SIPREC sessions go to `sessions`. A retransmitted request gets
+    the last answer sent for it, whatever took that answer long."""
 
-    def __init__(self) -> None:
+    def __init__(self, sessions: Sessions | None = None) -> None:
         self.counters = Counters()
+        self.sessions = sessions
         self._answered: dict[tuple[str, str, int], bytes] = {}
 
-    def handle(self, message: SipMessage, source: tuple[str, int]) -> bytes | None:
-        if not isinstance(message, SipRequest):
-            return None  # we send no requests, so no response is ours
-        self.counters.requests += 1
-        if message.method == "ACK":
-            return None
-        key = (message.call_id, message.method, message.cseq[0])
-        if key in self._answered:
-            return self._answered[key]
-        reply = self._answer(message, source)
+    def remember(self, request: SipRequest, response: bytes) -> None:
         if len(self._answered) > 10_000:  # a retransmission comes within 32 s: keep it short
             self._answered.clear()
-        self._answered[key] = reply
-        return reply
+        self._answered[(request.call_id, request.method, request.cseq[0])] = response
+
+    def handle(self, message: SipMessage, peer: Peer) -> None:
+        if not isinstance(message, SipRequest):
+            return  # responses to our BYEs: nothing waits for them
+        self.counters.requests += 1
+        sessions = self.sessions
+        if message.method == "ACK":
+            if sessions is not None:
+                sessions.ack(message)
+            return
+        known = self._answered.get((message.call_id, message.method, message.cseq[0]))
+        if known is not None:
+            peer.send(known)
+            return
+        method = message.method
+        in_call = sessions is not None and sessions.handles(message)
+        if in_call and sessions is not None:
+            if method == "BYE":
+                sessions.bye(message, peer)
+                return
+            if method == "CANCEL":
+                sessions.cancel(message, peer)
+                return
+            if method in ("INVITE", "UPDATE") and self._in_dialog(message):
+                sessions.reoffer(message, peer)
+                return
+        if (
+            method == "INVITE"
+            and sessions is not None
+            and not self._in_dialog(message)
+            and not in_call
+            and is_siprec(message)
+        ):
+            sessions.invite(message, peer)
+            return
+        reply = self._answer(message, peer.source)
+        self.remember(message, reply)
+        peer.send(reply)
+
+    @staticmethod
+    def _in_dialog(request: SipRequest) -> bool:
+        return ";tag=" in (request.header("to") or "").lower()
 
     def _answer(self, request: SipRequest, source: tuple[str, int]) -> bytes:
         build = responses.build
@@ -67,8 +106,9 @@ class SipHandler:
                     ("Supported", "siprec"),
                 ],
             )
-        in_dialog = ";tag=" in (request.header("to") or "").lower()
-        if method in ("BYE", "CANCEL", "UPDATE") or (method == "INVITE" and in_dialog):
+        if method in ("BYE", "CANCEL", "UPDATE") or (
+            method == "INVITE" and self._in_dialog(request)
+        ):
             return build(request, 481, "Call/Transaction Does Not Exist", source)
         if method == "INVITE":
             self.counters.refused += 1
@@ -90,16 +130,13 @@ class SipHandler:
                         ("Accept", ACCEPT),
                     ],
                 )
-            log.warning(
-                "refused a SIPREC session from %s:%d: this build records uploads only", *source
-            )
             return build(
                 request,
-                503,
-                "Service Unavailable",
+                482,
+                "Loop Detected",
                 source,
                 to_tag=responses.new_tag(),
-                headers=[("Retry-After", "300")],
+                headers=[("Warning", '399 recorder "this Call-ID already has a session"')],
             )
         return build(
             request,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from appliance.capture.sip.message import SipParseError, frame_length, parse
+from appliance.capture.sip.peer import Peer, Send
 from appliance.capture.sip.server import SipHandler
 
 log = logging.getLogger(__name__)
@@ -28,16 +29,27 @@ class UdpTransport(asyncio.DatagramProtocol):
             self.handler.counters.malformed += 1
             log.info("dropped a malformed SIP datagram from %s:%d: %s", addr[0], addr[1], exc)
             return
-        reply = self.handler.handle(message, (addr[0], addr[1]))
-        if reply is not None and self.transport is not None:
-            self.transport.sendto(reply, addr)
+        self.handler.handle(message, Peer((addr[0], addr[1]), self._sender(addr), "UDP"))
+
+    def _sender(self, addr: tuple[str, int]) -> Send:
+        def send(data: bytes) -> None:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.sendto(data, addr)
+
+        return send
 
 
 async def serve_tcp_connection(
     handler: SipHandler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
-    peer = writer.get_extra_info("peername")
-    source = (peer[0], peer[1])
+    address = writer.get_extra_info("peername")
+    source = (address[0], address[1])
+
+    def send(data: bytes) -> None:
+        if not writer.is_closing():
+            writer.write(data)
+
+    peer = Peer(source, send, "TCP")
     buffer = b""
     try:
         while True:
@@ -53,10 +65,8 @@ async def serve_tcp_connection(
                     handler.counters.malformed += 1
                     log.info("skipped a malformed SIP message from %s:%d: %s", *source, exc)
                     continue
-                reply = handler.handle(message, source)
-                if reply is not None:
-                    writer.write(reply)
-                    await writer.drain()
+                handler.handle(message, peer)
+                await writer.drain()
     except SipParseError as exc:
         # Framing is lost (no Content-Length, oversized headers): the stream cannot resync.
         handler.counters.malformed += 1

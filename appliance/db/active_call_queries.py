@@ -1,0 +1,65 @@
+"""Calls being captured: one row per call, kept by the capture process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from appliance.db.recording_queries import scope_condition
+from appliance.db.sql import from_db_time, rows, run, to_db_time
+from appliance.domain.organization import Scope
+
+
+@dataclass(frozen=True)
+class ActiveCallRow:
+    call_key: str
+    device_id: int | None
+    caller: str
+    callee: str
+    started_at: datetime  # naive UTC
+
+
+def insert(
+    call_key: str,
+    device_id: int | None,
+    caller: str,
+    callee: str,
+    orgs: tuple[int | None, int | None],
+    started_at: datetime,
+) -> None:
+    run(
+        "INSERT INTO active_call (call_key, device_id, caller, callee, caller_org_id, "
+        "callee_org_id, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [call_key, device_id, caller, callee, orgs[0], orgs[1], to_db_time(started_at)],
+    )
+
+
+def update_parties(
+    call_key: str, caller: str, callee: str, orgs: tuple[int | None, int | None]
+) -> None:
+    run(
+        "UPDATE active_call SET caller = ?, callee = ?, caller_org_id = ?, callee_org_id = ? "
+        "WHERE call_key = ?",
+        [caller, callee, orgs[0], orgs[1], call_key],
+    )
+
+
+def delete(call_key: str) -> None:
+    run("DELETE FROM active_call WHERE call_key = ?", [call_key])
+
+
+def delete_all() -> None:
+    run("DELETE FROM active_call")
+
+
+def visible(scope: Scope) -> list[ActiveCallRow]:
+    """The calls the scope sees (the same rule as recordings), oldest first."""
+    where: list[str] = []
+    params: list[object] = []
+    if not scope_condition(scope, where, params):
+        return []
+    sql = "SELECT call_key, device_id, caller, callee, started_at FROM active_call r"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    found = rows(sql + " ORDER BY started_at, call_key", params)
+    return [ActiveCallRow(r[0], r[1], r[2], r[3], from_db_time(r[4])) for r in found]

@@ -1,0 +1,137 @@
+"""Send a call's RTP streams to the recorder, as a recording client would (run by sipp).
+
+Each stream is a steady tone of its own frequency in 20 ms G.711 packets, all streams
+paced together from one start. Loss and reordering are chosen by a seeded generator,
+and what was really sent is written to a JSON report the tests compare against.
+
+    rtp_send.py --ports 20000,20002 --seconds 3 --tones 400,1000 [--loss 0.05]
+                [--reorder 0.05] [--codec PCMA] [--report out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import socket
+import struct
+import sys
+import time
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+RATE = 8000
+SAMPLES = 160  # 20 ms
+PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
+
+
+def tone_pcm(freq: float, samples: int, start: int, amplitude: int = 8000) -> bytes:
+    return struct.pack(
+        f"<{samples}h",
+        *(int(amplitude * math.sin(2 * math.pi * freq * (start + n) / RATE)) for n in range(samples)),
+    )
+
+
+def encode(pcm: bytes, codec: str) -> bytes:
+    return audioop.lin2alaw(pcm, 2) if codec == "PCMA" else audioop.lin2ulaw(pcm, 2)
+
+
+def packet(pt: int, seq: int, ts: int, ssrc: int, payload: bytes) -> bytes:
+    return struct.pack("!BBHII", 0x80, pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
+
+
+def plan(count: int, loss: float, reorder: float, rng: random.Random) -> tuple[list[int], list[int]]:
+    """The packet for each 20 ms slot (adjacent swaps), and the ones never sent: a lost
+    packet leaves its slot empty, so the stream keeps to the wall clock."""
+    order = list(range(count))
+    i = 1
+    while i < count - 1:
+        if rng.random() < reorder:
+            order[i], order[i + 1] = order[i + 1], order[i]
+            i += 2
+        else:
+            i += 1
+    lost = sorted(n for n in range(2, count - 2) if rng.random() < loss)  # keep the ends
+    return order, lost
+
+
+def garbage(n: int) -> bytes:
+    """Datagrams a recorder must drop without harm: short, wrong version, bad padding,
+    a header extension longer than the packet, an unknown payload type."""
+    kinds = [
+        b"\x80\x00\x00",
+        struct.pack("!BBHII", 0x40, 0, 1, 2, 3) + b"\xff" * 160,
+        struct.pack("!BBHII", 0xA0, 0, 1, 2, 3) + b"\xff" * 10 + b"\xfa",
+        struct.pack("!BBHII", 0x90, 0, 1, 2, 3) + struct.pack("!HH", 0xBEDE, 400) + b"\xff" * 8,
+        struct.pack("!BBHII", 0x80, 96, 1, 2, 3) + bytes(1400),
+    ]
+    return kinds[n % len(kinds)]
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--ports", required=True)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--tones", default="400,1000")
+    ap.add_argument("--codec", default="PCMU", choices=sorted(PAYLOAD_TYPES))
+    ap.add_argument("--loss", type=float, default=0.0)
+    ap.add_argument("--reorder", type=float, default=0.0)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--garbage", type=int, default=0, help="a malformed datagram every N slots")
+    ap.add_argument("--report", default="")
+    args = ap.parse_args(argv)
+    if args.host != "127.0.0.1":
+        raise SystemExit("tests send to 127.0.0.1 only")
+    ports = [int(p) for p in args.ports.split(",") if p]
+    tones = [float(t) for t in args.tones.split(",")]
+    count = int(args.seconds * 1000 / 20)
+    rng = random.Random(args.seed)
+    pt = PAYLOAD_TYPES[args.codec]
+    streams = []
+    for index, port in enumerate(ports):
+        order, lost = plan(count, args.loss, args.reorder, rng)
+        ssrc = rng.getrandbits(32)
+        base_seq, base_ts = rng.getrandbits(16), rng.getrandbits(32)
+        freq = tones[index % len(tones)]
+        payloads = [encode(tone_pcm(freq, SAMPLES, n * SAMPLES), args.codec) for n in range(count)]
+        datagrams = {
+            n: packet(pt, base_seq + n, base_ts + n * SAMPLES, ssrc, payloads[n])
+            for n in order
+            if n not in lost
+        }
+        streams.append({"port": port, "order": order, "lost": lost, "freq": freq, "datagrams": datagrams})
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    start = time.monotonic()
+    for slot in range(count):
+        delay = start + slot * 0.02 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        for s in streams:
+            datagram = s["datagrams"].get(s["order"][slot])
+            if datagram is not None:
+                sock.sendto(datagram, (args.host, s["port"]))
+            if args.garbage and slot % args.garbage == 0:
+                sock.sendto(garbage(slot // args.garbage), (args.host, s["port"]))
+    if args.report:
+        with open(args.report, "w") as out:
+            json.dump(
+                {
+                    "packets": count,
+                    "codec": args.codec,
+                    "streams": [
+                        {"port": s["port"], "freq": s["freq"], "lost": s["lost"], "order": s["order"]}
+                        for s in streams
+                    ],
+                },
+                out,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
