@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import socket
 import struct
@@ -84,6 +85,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--garbage", type=int, default=0, help="a malformed datagram every N slots")
     ap.add_argument("--report", default="")
+    ap.add_argument("--started", default="", help="write the first packet's wall-clock time and our PID here")
     args = ap.parse_args(argv)
     if args.host != "127.0.0.1":
         raise SystemExit("tests send to 127.0.0.1 only")
@@ -107,6 +109,9 @@ def main(argv: list[str]) -> int:
         streams.append({"port": port, "order": order, "lost": lost, "freq": freq, "datagrams": datagrams})
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     start = time.monotonic()
+    if args.started:
+        with open(args.started, "w") as out:
+            out.write(f"{time.time()!r} {os.getpid()}")
     for slot in range(count):
         delay = start + slot * 0.02 - time.monotonic()
         if delay > 0:

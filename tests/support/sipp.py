@@ -183,16 +183,26 @@ def bye(cseq: int) -> list[str]:
     return [send("BYE", cseq, to_tag=True), recv(200)]
 
 
-def run(xml: str, port: int, workdir: Path, *, transport: str = "udp", timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run one call of the scenario against 127.0.0.1:port; sipp's exit code says whether
-    every expected message came."""
+def _command(xml: str, port: int, workdir: Path, transport: str, timeout: float) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "scenario.xml"
     path.write_text(xml)
     mode = {"udp": "u1", "tcp": "t1"}[transport]
-    command = [
+    return [
         "sipp", f"127.0.0.1:{port}", "-sf", str(path), "-m", "1", "-t", mode,
         "-i", "127.0.0.1", "-p", str(free_port()), "-nostdin", "-timeout", f"{int(timeout)}s",
         "-trace_err", "-trace_msg", "-max_recv_loops", "1000",
     ]
+
+
+def run(xml: str, port: int, workdir: Path, *, transport: str = "udp", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run one call of the scenario against 127.0.0.1:port; sipp's exit code says whether
+    every expected message came."""
+    command = _command(xml, port, workdir, transport, timeout)
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout + 30)
+
+
+def start(xml: str, port: int, workdir: Path, *, transport: str = "udp", timeout: float = 60) -> subprocess.Popen[bytes]:
+    """The same call in the background, for tests that act on the recorder meanwhile."""
+    command = _command(xml, port, workdir, transport, timeout)
+    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 
 from appliance.errors import ApplianceError
@@ -18,7 +19,9 @@ class PortPool:
         self.host = host
         self.low, self.high = low + (low % 2), high
         self._taken: set[int] = set()
-        self._next = self.low
+        # Start anywhere in the range: after a restart, a stream still sent to a port of
+        # the last run's call should not land in a new call.
+        self._next = self.low + 2 * secrets.randbelow((self.high - self.low) // 2 + 1)
 
     def bind(self) -> socket.socket:
         """A UDP socket on the next free even port, skipping ports other programs hold."""
