@@ -52,7 +52,6 @@ class Call:
     folder: Path = Path()
     address: str = "127.0.0.1"  # ours, as the SRC reaches us
     sdp_version: int = 1
-    ok: bytes = b""
     acked: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -88,6 +87,7 @@ class Sessions:
         self.counters = Counters()
         self.sip_port = 0
         self._pool: PortPool | None = None
+        self._pool_range = (0, 0)
         self._tasks: set[asyncio.Task[None]] = set()
         self._finalizing = asyncio.Semaphore(FINALIZING_AT_ONCE)
         self._watch: asyncio.Task[None] | None = None
@@ -118,13 +118,11 @@ class Sessions:
 
     async def _refresh_settings(self) -> None:
         self._settings = await asyncio.to_thread(settings.current)
-        s = self._settings
-        host = self.ctx.config.http_host
-        if self._pool is None or (self._pool.low, self._pool.high) != (
-            s.rtp_port_min + s.rtp_port_min % 2,
-            s.rtp_port_max,
-        ):
-            self._pool = PortPool(host, s.rtp_port_min, s.rtp_port_max)
+        wanted = (self._settings.rtp_port_min, self._settings.rtp_port_max)
+        if self._pool is None or self._pool_range != wanted:
+            # Calls in progress keep their ports; new calls take them from the new range.
+            self._pool = PortPool(self.ctx.config.http_host, *wanted)
+            self._pool_range = wanted
 
     def _spawn(self, coro: object) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
@@ -189,7 +187,9 @@ class Sessions:
             return
         call.offer = offer
         call.sdp_version += 1
-        self._reply(call, request, 200, "OK", self._answer(call), "application/sdp")
+        ok = self._reply(call, request, 200, "OK", self._answer(call), "application/sdp")
+        if request.method == "INVITE":
+            self._await_ack(call, ok)
 
     def ack(self, request: SipRequest) -> None:
         call = self.calls.get(request.call_id)
@@ -229,7 +229,7 @@ class Sessions:
         reason: str,
         body: bytes = b"",
         content_type: str | None = None,
-    ) -> None:
+    ) -> bytes:
         data = responses.build(
             request,
             status,
@@ -241,6 +241,7 @@ class Sessions:
             content_type=content_type,
         )
         self._respond(call, request, data)
+        return data
 
     def _refuse(self, request: SipRequest, peer: Peer, status: int, reason: str, why: str) -> None:
         self.counters.refused += 1
@@ -324,7 +325,7 @@ class Sessions:
             return
         call.state = "active"
         self.counters.calls += 1
-        call.ok = responses.build(
+        ok = responses.build(
             request,
             200,
             "OK",
@@ -338,11 +339,16 @@ class Sessions:
             body=self._answer(call),
             content_type="application/sdp",
         )
-        self._respond(call, request, call.ok)
-        if peer.transport == "UDP":
-            self._spawn(self._resend_ok(call))
+        self._respond(call, request, ok)
+        self._await_ack(call, ok)
 
-    async def _resend_ok(self, call: Call) -> None:
+    def _await_ack(self, call: Call, ok: bytes) -> None:
+        """Over UDP a 200 to an INVITE is resent until its ACK comes (RFC 3261 §13.3.1.4)."""
+        call.acked.clear()
+        if call.peer.transport == "UDP":
+            self._spawn(self._resend_ok(call, ok))
+
+    async def _resend_ok(self, call: Call, ok: bytes) -> None:
         delay = T1
         for _ in range(ANSWER_RETRIES):
             try:
@@ -351,7 +357,7 @@ class Sessions:
             except TimeoutError:
                 if call.state != "active":
                     return
-                call.peer.send(call.ok)
+                call.peer.send(ok)
                 delay = min(delay * 2, 4.0)
 
     def _apply_streams(self, call: Call, offer: RecordingOffer) -> None:

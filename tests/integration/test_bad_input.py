@@ -176,7 +176,9 @@ def test_token_bomb_is_refused(appliance):
 
 def test_settings_are_validated(appliance):
     admin = appliance.admin
-    for change, field in (("sipPort: 80", "sipPort"), ("diskUsageLimit: 100", "diskUsageLimit"), ("diskUsageLimit: 0", "diskUsageLimit"), ("mixingGain: 0", "mixingGain")):
+    for change, field in (("sipPort: 80", "sipPort"), ("diskUsageLimit: 100", "diskUsageLimit"), ("diskUsageLimit: 0", "diskUsageLimit"), ("mixingGain: 0", "mixingGain"),
+                          ("rtpPortMin: 30000, rtpPortMax: 29000", "rtpPortMax"), ("sipPort: 25000", "sipPort"),
+                          ("rtpTimeoutSeconds: 1", "rtpTimeoutSeconds")):
         r = admin.data(f"mutation {{ updateSettings(input: {{{change}}}) {{ __typename ... on UserError {{ field message }} }} }}")
         assert r["updateSettings"]["__typename"] == "UserError"
         assert r["updateSettings"]["field"] == field

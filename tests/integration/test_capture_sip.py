@@ -94,3 +94,49 @@ def test_a_taken_sip_port_stops_the_start_with_a_clear_error():
     finally:
         blocker.close()
 
+
+
+def _siprec_invite(sdp: bytes, metadata: bytes | None = b"") -> bytes:
+    parts = b"--b\r\nContent-Type: application/sdp\r\n\r\n" + sdp
+    if metadata is not None:
+        parts += b"\r\n--b\r\nContent-Type: application/rs-metadata+xml\r\n\r\n" + metadata
+    return request("INVITE", body=parts + b"\r\n--b--\r\n", content_type="multipart/mixed;boundary=b",
+                   extra="Require: siprec\r\n")
+
+
+def _final(port: int, data: bytes) -> list:
+    """Every answer to one INVITE over TCP, 100 Trying included, up to the final one."""
+    replies: list = []
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        buffer = b""
+        from appliance.capture.sip.message import frame_length, parse
+
+        while not replies or replies[-1].status < 200:
+            buffer += s.recv(65536)
+            while (n := frame_length(buffer)) is not None:
+                replies.append(parse(buffer[:n]))
+                buffer = buffer[n:]
+    return replies
+
+
+def test_a_siprec_offer_with_no_codec_we_record_is_refused_clearly(appliance):
+    sdp = (b"v=0\r\nc=IN IP4 198.51.100.7\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\na=label:1\r\n"
+           b"m=audio 4002 RTP/AVP 9\r\na=label:2\r\n")
+    reply = _final(appliance.server.sip_port, _siprec_invite(sdp))[-1]
+    assert reply.status == 488 and "PCMU, PCMA" in reply.header("warning")
+
+
+def test_a_siprec_offer_without_sdp_is_refused_clearly(appliance):
+    data = request("INVITE", body=b"<recording/>", content_type="application/rs-metadata+xml",
+                   extra="Require: siprec\r\n")
+    reply = _final(appliance.server.sip_port, data)[-1]
+    assert reply.status == 488 and "no SDP" in reply.header("warning")
+
+
+def test_a_siprec_session_from_an_unknown_source_is_forbidden(appliance):
+    """The shared appliance knows no push device at 127.0.0.1: REJECT, the default, says 403."""
+    sdp = b"v=0\r\nc=IN IP4 198.51.100.7\r\nm=audio 4000 RTP/AVP 0\r\na=label:1\r\n"
+    replies = _final(appliance.server.sip_port, _siprec_invite(sdp, b"<not xml"))
+    assert [r.status for r in replies] == [100, 403]
+    assert "not a push device" in replies[-1].header("warning")

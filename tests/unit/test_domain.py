@@ -44,7 +44,9 @@ def test_settings_round_trip_and_validation():
     assert Settings.from_store(s.to_store()) == s
     changed = s.changed(file_format=FileFormat.WAV, disk_usage_limit=61)
     assert s.diff(changed) == {"file_format": ("MP3", "WAV"), "disk_usage_limit": ("90", "61")}
-    for bad in ({"sip_port": 1023}, {"sip_port": 65536}, {"disk_usage_limit": 100}, {"log_level": 0}):
+    for bad in ({"sip_port": 1023}, {"sip_port": 65536}, {"disk_usage_limit": 100}, {"log_level": 0},
+                {"rtp_port_min": 30000, "rtp_port_max": 30000}, {"rtp_port_min": 1000},
+                {"sip_port": 20000}, {"rtp_timeout_seconds": 2}):
         with pytest.raises(InvalidInput):
             s.changed(**bad)
     assert Settings.from_store({"sip_port": "garbage", "file_format": "OGG"}) == Settings()
