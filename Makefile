@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-APT_TEST_PACKAGES := espeak-ng postgresql systemd sip-tester
+APT_TEST_PACKAGES := espeak-ng postgresql systemd sip-tester chromium fonts-noto-cjk
 # What building and booting the appliance image needs (no loop devices, no mounts).
 APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin grub-efi-amd64-bin \
 	grub-common mtools dosfstools fdisk e2fsprogs
@@ -12,7 +12,7 @@ APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin gru
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install test check lint typecheck schema bench-search bench-capture bench-image clean apt-test apt-image \
+.PHONY: run install console test check lint typecheck schema bench-search bench-capture bench-image clean apt-test apt-image \
 	binary test-binary image test-image box
 
 $(STAMP): pyproject.toml
@@ -23,7 +23,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+# The web console (spa/, Vue + Vite), built into appliance/web where the API serves it;
+# rebuilt when its sources change. The built files are not committed.
+CONSOLE := appliance/web/index.html
+console: $(CONSOLE)
+
+$(CONSOLE): $(shell git ls-files spa 2>/dev/null)
+	cd spa && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf appliance/web/assets
+	cd spa && npm run build
+	touch $@
+
+run: install console
 	@mkdir -p var
 	@echo "Starting the appliance on http://$${RECORDER_HTTP_HOST:-127.0.0.1}:$${RECORDER_HTTP_PORT:-8080}/"
 	@echo "Sign in as admin with the default password JSJZXWLGLY358; you will be asked to change it."
@@ -46,7 +57,7 @@ apt-test:
 apt-image:
 	$(call apt_install,$(APT_IMAGE_PACKAGES))
 
-test: install apt-test lint
+test: install apt-test lint console
 	$(PY) -m pytest -q -p no:cacheprovider tests
 	$(MAKE) test-binary
 	$(MAKE) test-image
@@ -96,7 +107,7 @@ NUITKA_FLAGS := --onefile --python-flag=no_site \
 binary: dist/recorder
 
 # A file prerequisite, not the phony install: otherwise every make invocation rebuilds.
-dist/recorder: $(STAMP) $(shell git ls-files appliance 2>/dev/null)
+dist/recorder: $(STAMP) $(CONSOLE) $(shell git ls-files appliance 2>/dev/null)
 	command -v patchelf >/dev/null && command -v ccache >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && apt-get install -y -qq patchelf ccache; }
 	$(PY) -m pip install --quiet 'nuitka[onefile]>=2.4'

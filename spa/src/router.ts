@@ -1,0 +1,29 @@
+import { createRouter, createWebHashHistory } from "vue-router";
+import { loadMe, session } from "./session";
+
+// Each page is its own chunk: the login page loads none of the console's pages.
+export const router = createRouter({
+  history: createWebHashHistory(),
+  routes: [
+    { path: "/login", name: "login", component: () => import("./views/LoginView.vue"), meta: { public: true } },
+    { path: "/password", name: "password", component: () => import("./views/ForcedPasswordView.vue") },
+    {
+      path: "/",
+      component: () => import("./views/ConsoleLayout.vue"),
+      children: [
+        { path: "", redirect: { name: "recordings" } },
+        { path: "recordings", name: "recordings", component: () => import("./views/RecordingsView.vue") },
+      ],
+    },
+    { path: "/:rest(.*)*", redirect: "/" },
+  ],
+});
+
+router.beforeEach(async (to) => {
+  if (!session.loaded) await loadMe();
+  if (to.meta.public) return true;
+  if (!session.me) return { name: "login", query: to.fullPath !== "/" ? { next: to.fullPath } : {} };
+  if (session.me.mustChangePassword && to.name !== "password") return { name: "password" };
+  if (to.meta.admin && !session.me.isAdmin) return { name: "recordings" };
+  return true;
+});
