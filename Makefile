@@ -12,7 +12,7 @@ APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin gru
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install console test check lint typecheck schema bench-search bench-capture bench-image clean apt-test apt-image \
+.PHONY: run install console test check lint typecheck schema bench-search bench-capture bench-console bench-image clean apt-test apt-image \
 	binary test-binary image test-image box
 
 $(STAMP): pyproject.toml
@@ -78,6 +78,10 @@ schema: install
 
 bench-search: install apt-test
 	$(PY) benchmarks/search.py
+
+# The console's weight (what the login page loads) and time to an interactive recordings page.
+bench-console: install apt-test console
+	$(PY) benchmarks/console.py
 
 # N concurrent SIPREC calls (N = 100, 300, 1000) held 60 s: loss, drops, CPU per call-minute.
 bench-capture: install apt-test

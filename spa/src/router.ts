@@ -13,6 +13,10 @@ export const router = createRouter({
       children: [
         { path: "", redirect: { name: "recordings" } },
         { path: "recordings", name: "recordings", component: () => import("./views/RecordingsView.vue") },
+        { path: "audit", name: "audit", component: () => import("./views/AuditView.vue"), meta: { admin: true } },
+        { path: "organization", name: "organization", component: () => import("./views/OrganizationView.vue"), meta: { admin: true } },
+        { path: "roles", name: "roles", component: () => import("./views/RolesView.vue"), meta: { admin: true } },
+        { path: "settings", name: "settings", component: () => import("./views/SettingsView.vue"), meta: { admin: true } },
       ],
     },
     { path: "/:rest(.*)*", redirect: "/" },

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.integration.test_siprec_calls import LABELS, PARTIES, RATE, Recorder, channels
@@ -79,9 +80,15 @@ def test_kill_9_mid_call_keeps_the_audio_up_to_about_a_second_before(recorder, t
         time.sleep(4)
         assert len(recorder.api.data("{ activeCalls { id } }")["activeCalls"]) == 1
         before = recorder.total()
-        recorder.server.proc.send_signal(signal.SIGKILL)
+        # The whole process tree, as systemd kills a unit's cgroup: the compiled onefile
+        # binary runs the recorder in a child of the process we started.
+        top = psutil.Process(recorder.server.proc.pid)
+        doomed = [top, *top.children(recursive=True)]
+        for proc in doomed:
+            proc.kill()
         killed_at = time.time()
         recorder.server.proc.wait()
+        psutil.wait_procs(doomed, timeout=10)
         sent = sent_since(started, killed_at)
         spooled = list((recorder.server.data_dir / "spool").glob("*/leg-*.rtp"))
         assert len(spooled) == 2, "the call's two streams were in the spool when the process died"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -79,7 +80,10 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/", home),
     ]
     if (CONSOLE / "assets").is_dir():
-        routes.append(Mount("/assets", StaticFiles(directory=CONSOLE / "assets")))
+        # The console's files are compressed on the way (hashed names: cached for good);
+        # only here, since gzip would break Range requests on audio.
+        assets = GZipMiddleware(StaticFiles(directory=CONSOLE / "assets"), minimum_size=1024)
+        routes.append(Mount("/assets", app=assets))
     app = Starlette(routes=routes, exception_handlers={ApplianceError: appliance_error})
     app.state.ctx = ctx
     app.state.captchas = captchas
