@@ -258,7 +258,7 @@ def test_every_page_in_every_language(console, no_browser_errors):
         expect(page.get_by_test_id("audit-table").locator("tbody tr").first).to_be_visible()
         console.shot(page, locale, "audit")
         page.get_by_test_id("menu-organization").click()
-        expect(page.get_by_test_id("org-tree")).to_be_visible()
+        expect(page.get_by_test_id("org-add")).to_be_visible()
         console.shot(page, locale, "organization")
         page.get_by_test_id("menu-roles").click()
         expect(page.get_by_test_id("role-table")).to_be_visible()
@@ -407,3 +407,25 @@ def test_an_employee_sees_only_their_own_calls_and_no_administration(console, no
     page.goto(console.server.url + "/#/settings")  # typed by hand: sent back to the recordings
     expect(page).to_have_url(re.compile(r"#/recordings$"))
     page.context.close()
+
+
+def test_the_captcha_is_shown_refreshed_on_click_and_checked(console, no_browser_errors):
+    server = ApplianceServer(captcha=True).start()
+    try:
+        page = console.page("zh-CN")
+        page.goto(server.url + "/#/login")
+        image = page.get_by_test_id("captcha-image")
+        expect(image).to_be_visible()
+        first = image.get_attribute("src")
+        assert first and first.startswith("data:image/png")
+        image.click()
+        expect(image).not_to_have_attribute("src", first)
+        field(page, "login-user").fill("admin")
+        field(page, "login-password").fill(DEFAULT_PASSWORD)
+        field(page, "login-captcha").fill("WRONG")
+        page.get_by_test_id("login-submit").click()
+        expect(page.get_by_test_id("login-error")).to_contain_text("验证码错误")
+        console.shot(page, "zh-CN", "login-captcha")
+        page.context.close()
+    finally:
+        server.stop()

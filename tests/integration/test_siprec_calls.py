@@ -270,7 +270,30 @@ def test_cancel_before_the_answer_records_nothing(recorder):
     assert recorder.api.data("{ activeCalls { id } }")["activeCalls"] == []
 
 
+def _employee(recorder: Recorder, extension: str) -> Client:
+    """An employee of a department recording on the local PBX, signed in."""
+    admin = recorder.admin
+    device = next(d["id"] for d in admin.data("{ devices { id alias } }")["devices"] if d["alias"] == "pbx-local")
+    orgs = admin.data("{ organizations { id prefix } }")["organizations"]
+    org = next((o["id"] for o in orgs if o["prefix"] == "LIVE"), None)
+    if org is None:
+        org = admin.data(
+            'mutation($d: ID) { createOrganization(input: {name: "Live desk", prefix: "LIVE", deviceId: $d}) '
+            "{ ... on Organization { id } } }",
+            {"d": device},
+        )["createOrganization"]["id"]
+    made = admin.data(
+        "mutation($i: EmployeeInput!) { createEmployee(input: $i) { __typename ... on UserError { message } } }",
+        {"i": {"extension": extension, "name": f"Agent {extension}", "organizationId": org, "password": "Agent-Pass-1"}},
+    )["createEmployee"]
+    assert made["__typename"] == "Employee", made
+    client = Client(recorder.server.url)
+    assert client.login(f"LIVE{extension}", "Agent-Pass-1")["__typename"] == "LoginSuccess"
+    return client
+
+
 def test_active_calls_show_the_call_while_it_runs(recorder, tmp_path):
+    party, stranger = _employee(recorder, CALLER), _employee(recorder, "5555")
     outcome: dict[str, object] = {}
 
     def run() -> None:
@@ -286,6 +309,9 @@ def test_active_calls_show_the_call_while_it_runs(recorder, tmp_path):
             time.sleep(0.2)
         assert len(seen) == 1, seen
         assert (seen[0]["caller"], seen[0]["callee"], seen[0]["device"]) == (CALLER, CALLEE, "127.0.0.1")
+        # Within the asker's scope: the caller's own agent sees it, another agent does not.
+        assert [c["id"] for c in party.data("{ activeCalls { id } }")["activeCalls"]] == [seen[0]["id"]]
+        assert stranger.data("{ activeCalls { id } }")["activeCalls"] == []
         time.sleep(2.2)
         later = recorder.api.data("{ activeCalls { seconds } }")["activeCalls"]
         assert later[0]["seconds"] >= 2
