@@ -1,5 +1,6 @@
 import { ElMessageBox } from "element-plus";
 import { i18n } from "./i18n";
+import type { UserError } from "./api/gql";
 
 /** Ask before a destructive or far-reaching action; true when the person confirmed. */
 export async function confirmed(message: string): Promise<boolean> {
@@ -20,4 +21,13 @@ export function download(url: string): void {
   document.body.appendChild(link);
   link.click();
   link.remove();
+}
+
+/** A refusal from the server in the console's language: the field's rule when we know
+ * it, else the server's own words (English). */
+export function explain(err: UserError, form: "settings" | "device" | "org" | "employee" | "role" | "password"): string {
+  const { t, te } = i18n.global;
+  if (err.code === "CONFLICT") return t("hints.conflict");
+  const key = `hints.${form}.${err.field ?? ""}`;
+  return err.field && te(key) ? t(key) : err.message;
 }

@@ -307,7 +307,7 @@ def test_a_setting_changed_is_kept_and_a_bad_one_explained(console, no_browser_e
     port.press("Tab")
     expect(page.get_by_text("A new SIP port takes effect")).to_be_visible()
     page.get_by_test_id("settings-save").click()
-    expect(page.get_by_text("sipPort must lie outside the RTP port range")).to_be_visible()
+    expect(page.get_by_text("1024–65535, outside the RTP port range")).to_be_visible()  # the rule, in English
     assert _admin_api(console).data("{ settings { sipPort } }")["settings"]["sipPort"] == 1311
     page.context.close()
 
@@ -429,3 +429,22 @@ def test_the_captcha_is_shown_refreshed_on_click_and_checked(console, no_browser
         page.context.close()
     finally:
         server.stop()
+
+
+def test_signing_in_by_keyboard_alone_and_the_full_hd_layout(console, no_browser_errors):
+    context = console.browser.new_context(viewport={"width": 1920, "height": 1080})
+    context.add_init_script("localStorage.setItem('recorder.locale', 'en')")
+    page = context.new_page()
+    page.on("pageerror", lambda e: console.errors.append(str(e)))
+    page.goto(console.server.url + "/#/login")
+    field(page, "login-user").focus()
+    page.keyboard.type("admin")
+    page.keyboard.press("Tab")
+    page.keyboard.type(ADMIN_PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("total")).to_have_text(re.compile(r"\d+ recordings"))
+    # No sideways scrolling at full HD: the table fits the page.
+    overflow = page.locator("[data-test=recordings] .el-scrollbar__wrap").first.evaluate("e => e.scrollWidth - e.clientWidth")
+    assert overflow <= 1
+    console.shot(page, "en", "recordings-1920x1080")
+    context.close()

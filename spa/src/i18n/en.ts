@@ -137,7 +137,6 @@ export default {
     save: "Save",
     saved: "Settings saved",
     restartNote: "A new SIP port takes effect when the capture service restarts.",
-    invalid: "Check this value: {message}",
   },
   devices: {
     add: "Add device",
@@ -205,6 +204,47 @@ export default {
     EXPORT: "Export",
     SCORE_TAG: "Score and tag",
     DELETE: "Delete",
+  },
+  hints: {
+    conflict: "This name is already taken",
+    settings: {
+      sipPort: "1024–65535, outside the RTP port range",
+      rtpPortMin: "1024–65534, below the last RTP port",
+      rtpPortMax: "Above the first RTP port, at most 65535",
+      mixingGain: "1 to 10",
+      diskUsageLimit: "1 to 99",
+      logLevel: "1 to 5",
+      logRetentionDays: "1 to 3650",
+      rtpTimeoutSeconds: "5 to 3600",
+    },
+    device: {
+      alias: "1 to 64 characters without spaces, “:” or “/”",
+      address: "An IP address or a domain name, optionally with :port",
+      cacheAddress: "An IP address or a domain name, optionally with :port",
+      secret: "4 to 64 characters",
+      pullbackHours: "1 to 240",
+    },
+    org: {
+      name: "1 to 64 characters",
+      prefix: "1 to 4 capital letters A–Z",
+      parentId: "A department cannot be under itself or a department that no longer exists",
+      deviceId: "This device no longer exists",
+    },
+    employee: {
+      extension: "1 to 32 digits or letters",
+      name: "1 to 64 characters",
+      newPassword: "At least 8 characters, not the login name",
+      organizationId: "This department no longer exists",
+      roleIds: "A chosen role no longer exists",
+    },
+    role: {
+      name: "1 to 64 characters",
+      departmentIds: "A chosen department no longer exists",
+    },
+    password: {
+      oldPassword: "The current password is wrong",
+      newPassword: "At least 8 characters, different from the old one, the login name and the default password",
+    },
   },
   error: { generic: "Something went wrong: {message}", forbidden: "You may not do this" },
 };

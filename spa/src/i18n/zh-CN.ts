@@ -137,7 +137,6 @@ export default {
     save: "保存",
     saved: "设置已保存",
     restartNote: "新的 SIP 端口在录音服务重启后生效。",
-    invalid: "请检查此项：{message}",
   },
   devices: {
     add: "添加设备",
@@ -205,6 +204,47 @@ export default {
     EXPORT: "导出",
     SCORE_TAG: "评分与标签",
     DELETE: "删除",
+  },
+  hints: {
+    conflict: "该名称已被使用",
+    settings: {
+      sipPort: "1024–65535，且不在 RTP 端口范围内",
+      rtpPortMin: "1024–65534，小于结束端口",
+      rtpPortMax: "大于起始端口，最大 65535",
+      mixingGain: "1 至 10",
+      diskUsageLimit: "1 至 99",
+      logLevel: "1 至 5",
+      logRetentionDays: "1 至 3650",
+      rtpTimeoutSeconds: "5 至 3600",
+    },
+    device: {
+      alias: "1 至 64 个字符，不含空格、“:”或“/”",
+      address: "IP 地址或域名，可带 :端口",
+      cacheAddress: "IP 地址或域名，可带 :端口",
+      secret: "4 至 64 个字符",
+      pullbackHours: "1 至 240",
+    },
+    org: {
+      name: "1 至 64 个字符",
+      prefix: "1 至 4 个大写字母 A–Z",
+      parentId: "部门不能位于自身之下，或位于已不存在的部门之下",
+      deviceId: "该设备已不存在",
+    },
+    employee: {
+      extension: "1 至 32 个数字或字母",
+      name: "1 至 64 个字符",
+      newPassword: "至少 8 个字符，且不同于登录名",
+      organizationId: "该部门已不存在",
+      roleIds: "所选角色已不存在",
+    },
+    role: {
+      name: "1 至 64 个字符",
+      departmentIds: "所选部门已不存在",
+    },
+    password: {
+      oldPassword: "当前密码错误",
+      newPassword: "至少 8 个字符，且不同于旧密码、登录名和默认密码",
+    },
   },
   error: { generic: "出错了：{message}", forbidden: "无权执行此操作" },
 };

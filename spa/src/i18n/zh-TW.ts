@@ -137,7 +137,6 @@ export default {
     save: "儲存",
     saved: "設定已儲存",
     restartNote: "新的 SIP 埠在錄音服務重新啟動後生效。",
-    invalid: "請檢查此項：{message}",
   },
   devices: {
     add: "新增設備",
@@ -205,6 +204,47 @@ export default {
     EXPORT: "匯出",
     SCORE_TAG: "評分與標籤",
     DELETE: "刪除",
+  },
+  hints: {
+    conflict: "此名稱已被使用",
+    settings: {
+      sipPort: "1024–65535，且不在 RTP 埠範圍內",
+      rtpPortMin: "1024–65534，小於結束埠",
+      rtpPortMax: "大於起始埠，最大 65535",
+      mixingGain: "1 至 10",
+      diskUsageLimit: "1 至 99",
+      logLevel: "1 至 5",
+      logRetentionDays: "1 至 3650",
+      rtpTimeoutSeconds: "5 至 3600",
+    },
+    device: {
+      alias: "1 至 64 個字元，不含空白、「:」或「/」",
+      address: "IP 位址或網域，可帶 :埠",
+      cacheAddress: "IP 位址或網域，可帶 :埠",
+      secret: "4 至 64 個字元",
+      pullbackHours: "1 至 240",
+    },
+    org: {
+      name: "1 至 64 個字元",
+      prefix: "1 至 4 個大寫字母 A–Z",
+      parentId: "部門不能位於自身之下，或位於已不存在的部門之下",
+      deviceId: "此設備已不存在",
+    },
+    employee: {
+      extension: "1 至 32 個數字或字母",
+      name: "1 至 64 個字元",
+      newPassword: "至少 8 個字元，且不同於登入名",
+      organizationId: "此部門已不存在",
+      roleIds: "所選角色已不存在",
+    },
+    role: {
+      name: "1 至 64 個字元",
+      departmentIds: "所選部門已不存在",
+    },
+    password: {
+      oldPassword: "目前密碼錯誤",
+      newPassword: "至少 8 個字元，且不同於舊密碼、登入名和預設密碼",
+    },
   },
   error: { generic: "發生錯誤：{message}", forbidden: "無權執行此操作" },
 };
