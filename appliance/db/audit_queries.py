@@ -27,6 +27,8 @@ class AuditRow:
     type: str
     details: str
     ip: str
+    event: str = ""
+    params: str = "{}"  # JSON object
 
 
 def _where(f: AuditFilter) -> tuple[str, list[Any]]:
@@ -48,12 +50,22 @@ def _where(f: AuditFilter) -> tuple[str, list[Any]]:
 def search(f: AuditFilter, limit: int, offset: int) -> list[AuditRow]:
     where, params = _where(f)
     found = rows(
-        f"SELECT id, at, account, name, type, details, ip FROM audit_entry WHERE {where} "
+        f"SELECT id, at, account, name, type, details, ip, event, params FROM audit_entry WHERE {where} "
         "ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )
     return [
-        AuditRow(r[0], from_db_time(r[1]), r[2], r[3] or "", r[4], r[5] or "", r[6] or "")
+        AuditRow(
+            r[0],
+            from_db_time(r[1]),
+            r[2],
+            r[3] or "",
+            r[4],
+            r[5] or "",
+            r[6] or "",
+            r[7] or "",
+            r[8] or "{}",
+        )
         for r in found
     ]
 

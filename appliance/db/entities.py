@@ -159,6 +159,8 @@ class AuditEntry(db.Entity):  # type: ignore[name-defined,misc]
     type = Required(str)
     details = Optional(str)
     ip = Optional(str)
+    event = Optional(str)
+    params = Optional(str)
 
 
 class Setting(db.Entity):  # type: ignore[name-defined,misc]

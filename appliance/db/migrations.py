@@ -248,6 +248,13 @@ V7 = [
         started_at {ts} NOT NULL)""",
 ]
 
+# Audit entries keep what happened as an event key and its params (JSON), so the
+# console says it in the reader's language; `details` stays the English sentence.
+V8 = [
+    "ALTER TABLE audit_entry ADD COLUMN event TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE audit_entry ADD COLUMN params TEXT NOT NULL DEFAULT '{{}}'",
+]
+
 
 @dataclass(frozen=True)
 class Step:
@@ -270,6 +277,7 @@ STEPS: list[Step] = [
     ),
     Step(6, "recordings findable by file and by age", V6),
     Step(7, "calls being captured", V7),
+    Step(8, "audit entries as events with params", V8),
 ]
 
 LATEST = STEPS[-1].version

@@ -1,5 +1,6 @@
 """The kinds of entries in the audit trail ("操作痕迹")."""
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -23,3 +24,45 @@ class AuditType(StrEnum):
     EMPLOYEE = "EMPLOYEE"
     ROLE = "ROLE"
     IMPORT = "IMPORT"
+
+
+# What each audit event says, in English (the `details` column, exports, the API); the
+# console has the same keys in each of its languages, filled with the entry's params.
+EVENTS: dict[str, str] = {
+    "login_failed": "wrong user name or password",
+    "login": "logged in",
+    "logout": "logged out",
+    "password_changed": "changed own password",
+    "password_reset": "reset the password of {login}",
+    "token_created": "created API token '{name}' for {login}",
+    "token_revoked": "revoked API token '{name}'",
+    "device_created": "created {mode} device {alias} ({address})",
+    "device_changed": "changed device {alias} ({address})",
+    "device_deleted": "deleted device {alias} ({address})",
+    "settings_changed": "{changes}",
+    "recording_stored": "recording {sn} ({caller} -> {callee}, {duration} s) via {source}",
+    "scored": "scored {sn}: {score}",
+    "tagged": "tagged {sn}: {tag}",
+    "tagged_at": "tagged {sn}: {tag} at {offset} s",
+    "untagged": "removed tag {tag} from {sn}",
+    "deleted": "deleted {sn} ({caller} -> {callee})",
+    "deleted_circular": "deleted {sn} ({caller} -> {callee}) by circular recording",
+    "played": "played {sn}",
+    "downloaded": "downloaded {count} recordings: {sns}",
+    "exported": "exported {count} recordings to Excel",
+    "audit_exported": "audit trail export: {count} entries",
+    "org_created": "created organisation {name} ({prefix})",
+    "org_changed": "changed organisation {old_name} ({old_prefix}) -> {name} ({prefix})",
+    "org_deleted": "deleted organisation {name} ({prefix})",
+    "role_created": "created role {name}: {departments}; actions {actions}",
+    "role_changed": "changed role {name}: {departments}; actions {actions}",
+    "role_deleted": "deleted role {name}",
+    "employee_created": "created employee {login} {name}",
+    "employee_changed": "changed employee {old} -> {login} {name}",
+    "employee_deleted": "deleted employee {login} {name}",
+    "employees_imported": "imported employees: {created} created, {updated} updated",
+}
+
+
+def describe(event: str, params: Mapping[str, object]) -> str:
+    return EVENTS[event].format(**params)

@@ -80,7 +80,7 @@ def login(login_name: str, password: str, ip: str) -> LoginResult:
             wait = lock_seconds(user.failed_logins)
             if wait:
                 user.locked_until = now + timedelta(seconds=wait)
-        audit.record(guest, AuditType.LOGIN_FAILED, "wrong user name or password")
+        audit.record(guest, AuditType.LOGIN_FAILED, "login_failed")
         commit()  # the failure count and audit entry must outlive the exception
         raise AuthenticationFailed("wrong user name or password")
     user.failed_logins = 0
@@ -93,7 +93,7 @@ def login(login_name: str, password: str, ip: str) -> LoginResult:
     )
     account_queries.delete_expired_sessions(now)
     actor = _actor(user, ip, "session")
-    audit.record(actor, AuditType.LOGIN, "logged in")
+    audit.record(actor, AuditType.LOGIN, "login")
     return LoginResult(actor, token, expires)
 
 
@@ -102,7 +102,7 @@ def logout(actor: Actor, session_token: str) -> None:
     s = UserSession.get(token_hash=_digest(session_token))
     if s is not None:
         s.delete()
-    audit.record(actor, AuditType.LOGOUT, "logged out")
+    audit.record(actor, AuditType.LOGOUT, "logout")
 
 
 @db_session
@@ -146,7 +146,7 @@ def change_password(actor: Actor, old_password: str, new_password: str) -> None:
     check_new_password(new_password, user.login, old_password)
     user.password_hash = _hasher.hash(new_password)
     user.must_change_password = False
-    audit.record(actor, AuditType.PASSWORD, "changed own password")
+    audit.record(actor, AuditType.PASSWORD, "password_changed")
 
 
 @db_session
@@ -162,7 +162,7 @@ def reset_password(actor: Actor, login_name: str, new_password: str) -> None:
     user.failed_logins = 0
     user.locked_until = None
     account_queries.delete_sessions_of(user.id)
-    audit.record(actor, AuditType.PASSWORD, f"reset the password of {login_name}")
+    audit.record(actor, AuditType.PASSWORD, "password_reset", login=login_name)
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def create_token(actor: Actor, name: str, login_name: str | None = None) -> tupl
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     t = ApiToken(name=name, token_hash=_digest(secret), user_id=user.id, created_at=utcnow())
     t.flush()
-    audit.record(actor, AuditType.TOKEN, f"created API token {name!r} for {target}")
+    audit.record(actor, AuditType.TOKEN, "token_created", name=name, login=target)
     return _token_view(t), secret
 
 
@@ -219,5 +219,5 @@ def revoke_token(actor: Actor, token_id: int) -> TokenView:
         raise NotFound("no such token")
     if t.revoked_at is None:
         t.revoked_at = utcnow()
-        audit.record(actor, AuditType.TOKEN, f"revoked API token {t.name!r}")
+        audit.record(actor, AuditType.TOKEN, "token_revoked", name=t.name)
     return _token_view(t)

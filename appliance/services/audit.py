@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import json
+
 from pony.orm import db_session
 
 from appliance.db import audit_queries
 from appliance.db.audit_queries import AuditFilter, AuditRow
 from appliance.db.entities import AuditEntry
-from appliance.domain.audit import AuditType
+from appliance.domain.audit import AuditType, describe
 from appliance.services.context import Actor, utcnow
 
 MAX_DETAILS = 2000
 
 
-def record(actor: Actor, type_: AuditType, details: str) -> None:
-    """Add one entry; call inside the use case's own db_session so both commit together."""
+def record(actor: Actor, type_: AuditType, event: str, **params: str | int | float) -> None:
+    """Add one entry; call inside the use case's own db_session so both commit together.
+    The event and its params let the console say it in the reader's language."""
     AuditEntry(
         at=utcnow(),
         account=actor.login,
         name=actor.name,
         type=type_.value,
-        details=details[:MAX_DETAILS],
+        details=describe(event, params)[:MAX_DETAILS],
         ip=actor.ip,
+        event=event,
+        params=json.dumps(params, ensure_ascii=False)[:MAX_DETAILS],
     )
 
 
@@ -36,5 +41,5 @@ def export_rows(actor: Actor, f: AuditFilter, limit: int) -> list[AuditRow]:
     with db_session:
         actor.require_admin()
         found = audit_queries.search(f, limit, 0)
-        record(actor, AuditType.EXPORT, f"audit trail export: {len(found)} entries")
+        record(actor, AuditType.EXPORT, "audit_exported", count=len(found))
     return found

@@ -89,7 +89,12 @@ def create(actor: Actor, spec: DeviceSpec, master: MasterKey) -> DeviceView:
     d = Device(created_at=utcnow(), **_columns(spec, master))
     d.flush()
     audit.record(
-        actor, AuditType.DEVICE, f"created {spec.mode.value} device {spec.alias} ({spec.address})"
+        actor,
+        AuditType.DEVICE,
+        "device_created",
+        mode=spec.mode.value,
+        alias=spec.alias,
+        address=spec.address,
     )
     return _view(d)
 
@@ -108,7 +113,7 @@ def update(actor: Actor, device_id: int, spec: DeviceSpec, master: MasterKey) ->
     if other is not None and other.id != device_id:
         raise Conflict(f"a device named {spec.alias!r} already exists")
     d.set(**_columns(spec, master))
-    audit.record(actor, AuditType.DEVICE, f"changed device {spec.alias} ({spec.address})")
+    audit.record(actor, AuditType.DEVICE, "device_changed", alias=spec.alias, address=spec.address)
     return _view(d)
 
 
@@ -123,7 +128,7 @@ def delete(actor: Actor, device_id: int) -> None:
     bound = org_queries.orgs_bound_to(device_id)
     if bound:
         raise Conflict(f"device {d.alias} is bound to {', '.join(bound)}; unbind it first")
-    audit.record(actor, AuditType.DEVICE, f"deleted device {d.alias} ({d.address})")
+    audit.record(actor, AuditType.DEVICE, "device_deleted", alias=d.alias, address=d.address)
     d.delete()
 
 

@@ -65,7 +65,7 @@ def archive(
     )
     with db_session:
         sns = ", ".join(a.sn for a in files[:20]) + (" ..." if len(files) > 20 else "")
-        audit.record(actor, AuditType.DOWNLOAD, f"downloaded {len(files)} recordings: {sns}")
+        audit.record(actor, AuditType.DOWNLOAD, "downloaded", count=len(files), sns=sns)
     return list(zip(names, files, strict=True))
 
 
@@ -73,7 +73,7 @@ def export_views(actor: Actor, selection: Selection) -> Iterator[RecordingView]:
     """The rows of the list, in batches so a million-row export stays small in memory."""
     with db_session:
         ids = _select_ids(actor, selection, MAX_EXPORT, Action.EXPORT)
-        audit.record(actor, AuditType.EXPORT, f"exported {len(ids)} recordings to Excel")
+        audit.record(actor, AuditType.EXPORT, "exported", count=len(ids))
     for start in range(0, len(ids), EXPORT_BATCH):
         with db_session:
             batch = recording_queries.by_ids(ids[start : start + EXPORT_BATCH])

@@ -71,7 +71,7 @@ def enforce_disk_limit(
         limit,
         lambda: usage(ctx.config.data_dir),
         oldest,
-        lambda rid: recordings.delete(ctx, SYSTEM, [rid], reason="circular recording"),
+        lambda rid: recordings.delete(ctx, SYSTEM, [rid], event="deleted_circular"),
     )
     if result.deleted:
         log.info(

@@ -124,7 +124,7 @@ def create_org(actor: Actor, spec: OrgSpec) -> OrgView:
         created_at=utcnow(),
     )
     flush()
-    audit.record(actor, AuditType.ORGANIZATION, f"created organisation {spec.name} ({spec.prefix})")
+    audit.record(actor, AuditType.ORGANIZATION, "org_created", name=spec.name, prefix=spec.prefix)
     return _org_view(o)
 
 
@@ -152,7 +152,11 @@ def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
     audit.record(
         actor,
         AuditType.ORGANIZATION,
-        f"changed organisation {old_name} ({old_prefix}) -> {spec.name} ({spec.prefix})",
+        "org_changed",
+        old_name=old_name,
+        old_prefix=old_prefix,
+        name=spec.name,
+        prefix=spec.prefix,
     )
     return _org_view(o)
 
@@ -170,7 +174,7 @@ def delete_org(actor: Actor, org_id: int) -> None:
     for role_id, orgs in org_queries.role_departments().items():
         if org_id in orgs:
             org_queries.set_role_departments(role_id, [i for i in orgs if i != org_id])
-    audit.record(actor, AuditType.ORGANIZATION, f"deleted organisation {o.name} ({o.prefix})")
+    audit.record(actor, AuditType.ORGANIZATION, "org_deleted", name=o.name, prefix=o.prefix)
     o.delete()
 
 
@@ -227,7 +231,7 @@ def create_role(actor: Actor, spec: RoleSpec) -> RoleView:
     r = Role(name=spec.name, actions=",".join(a.value for a in spec.actions), created_at=utcnow())
     flush()
     org_queries.set_role_departments(r.id, spec.department_ids)
-    audit.record(actor, AuditType.ROLE, f"created role {spec.name}: {_describe(spec)}")
+    audit.record(actor, AuditType.ROLE, "role_created", name=spec.name, **_describe(spec))
     return _role_view(r.id)
 
 
@@ -240,7 +244,7 @@ def update_role(actor: Actor, role_id: int, spec: RoleSpec) -> RoleView:
     spec = _check_role(spec, role_id)
     r.set(name=spec.name, actions=",".join(a.value for a in spec.actions))
     org_queries.set_role_departments(role_id, spec.department_ids)
-    audit.record(actor, AuditType.ROLE, f"changed role {spec.name}: {_describe(spec)}")
+    audit.record(actor, AuditType.ROLE, "role_changed", name=spec.name, **_describe(spec))
     return _role_view(role_id)
 
 
@@ -251,14 +255,16 @@ def delete_role(actor: Actor, role_id: int) -> None:
     if r is None:
         raise NotFound("no such role")
     org_queries.delete_role_links(role_id)
-    audit.record(actor, AuditType.ROLE, f"deleted role {r.name}")
+    audit.record(actor, AuditType.ROLE, "role_deleted", name=r.name)
     r.delete()
 
 
-def _describe(spec: RoleSpec) -> str:
+def _describe(spec: RoleSpec) -> dict[str, str]:
     names = Tree.load().names
-    departments = ", ".join(names[d] for d in spec.department_ids) or "no departments"
-    return f"{departments}; actions {', '.join(a.value for a in spec.actions) or 'none'}"
+    return {
+        "departments": ", ".join(names[d] for d in spec.department_ids) or "-",
+        "actions": ", ".join(a.value for a in spec.actions) or "-",
+    }
 
 
 # --- employees -----------------------------------------------------------------------
@@ -375,7 +381,7 @@ def create_employee(actor: Actor, spec: EmployeeSpec) -> EmployeeView:
     spec, login = _checked_employee(spec, tree, _known_roles(), None)
     user = _save_employee(spec, login, None)
     _rebind(before)
-    audit.record(actor, AuditType.EMPLOYEE, f"created employee {login} {spec.name}")
+    audit.record(actor, AuditType.EMPLOYEE, "employee_created", login=login, name=spec.name)
     return _employee_view(user)
 
 
@@ -391,7 +397,9 @@ def update_employee(actor: Actor, user_id: int, spec: EmployeeSpec) -> EmployeeV
     old = user.login
     _save_employee(spec, login, user)
     _rebind(before)
-    audit.record(actor, AuditType.EMPLOYEE, f"changed employee {old} -> {login} {spec.name}")
+    audit.record(
+        actor, AuditType.EMPLOYEE, "employee_changed", old=old, login=login, name=spec.name
+    )
     return _employee_view(user)
 
 
@@ -403,7 +411,7 @@ def delete_employee(actor: Actor, user_id: int) -> None:
         raise NotFound("no such employee")
     before = owners(Tree.load())
     org_queries.delete_user_links(user_id)
-    audit.record(actor, AuditType.EMPLOYEE, f"deleted employee {user.login} {user.name}")
+    audit.record(actor, AuditType.EMPLOYEE, "employee_deleted", login=user.login, name=user.name)
     user.delete()
     _rebind(before)
 
@@ -478,7 +486,5 @@ def import_employees(actor: Actor, data: bytes) -> ImportReport:
         return ImportReport(0, 0, [RowError(0, str(exc))])
     created = sum(1 for _, _, existing in planned if existing is None)
     updated = len(planned) - created
-    audit.record(
-        actor, AuditType.IMPORT, f"imported employees: {created} created, {updated} updated"
-    )
+    audit.record(actor, AuditType.IMPORT, "employees_imported", created=created, updated=updated)
     return ImportReport(created, updated, [])

@@ -197,7 +197,12 @@ def store_pcm(
                 audit.record(
                     actor,
                     AuditType.UPLOAD,
-                    f"recording {r.sn} ({meta.caller} -> {meta.callee}, {r.duration} s) via {source}",
+                    "recording_stored",
+                    sn=r.sn,
+                    caller=meta.caller,
+                    callee=meta.callee,
+                    duration=r.duration,
+                    source=source,
                 )
                 return IngestResult(r.id, r.sn, True)
         except TransactionIntegrityError:
@@ -245,7 +250,7 @@ def score(actor: Actor, recording_id: int, value: int) -> RecordingView:
     r = _live(actor, recording_id, Action.SCORE_TAG)
     r.score = value
     ScoreEvent(recording_id=r.id, user_id=actor.user_id, score=value, created_at=utcnow())
-    audit.record(actor, AuditType.SCORE, f"scored {r.sn}: {value}")
+    audit.record(actor, AuditType.SCORE, "scored", sn=r.sn, score=value)
     flush()  # raw-SQL reads below must see the pending changes
     return get(actor, recording_id)
 
@@ -269,8 +274,10 @@ def tag(actor: Actor, recording_id: int, name: str, offset: float | None) -> Rec
         r.tag_count += 1
     else:
         existing.position = offset
-    at = "" if offset is None else f" at {offset:.1f} s"
-    audit.record(actor, AuditType.TAG, f"tagged {r.sn}: {name}{at}")
+    if offset is None:
+        audit.record(actor, AuditType.TAG, "tagged", sn=r.sn, tag=name)
+    else:
+        audit.record(actor, AuditType.TAG, "tagged_at", sn=r.sn, tag=name, offset=f"{offset:.1f}")
     flush()  # raw-SQL reads below must see the pending changes
     return get(actor, recording_id)
 
@@ -283,7 +290,7 @@ def untag(actor: Actor, recording_id: int, name: str) -> RecordingView:
         raise NotFound(f"recording has no tag {name!r}")
     existing.delete()
     r.tag_count -= 1
-    audit.record(actor, AuditType.TAG, f"removed tag {name} from {r.sn}")
+    audit.record(actor, AuditType.TAG, "untagged", sn=r.sn, tag=name)
     flush()  # raw-SQL reads below must see the pending changes
     return get(actor, recording_id)
 
@@ -294,9 +301,9 @@ def tag_suggestions(actor: Actor, prefix: str, limit: int = 20) -> list[str]:
     return recording_queries.tag_suggestions(prefix.strip(), max(1, min(limit, 100)), scope)
 
 
-def delete(ctx: AppContext, actor: Actor, ids: list[int], reason: str = "") -> int:
-    """Mark deleted (the row stays for the standby and the audit) and remove the files."""
-    why = f" by {reason}" if reason else ""
+def delete(ctx: AppContext, actor: Actor, ids: list[int], event: str = "deleted") -> int:
+    """Mark deleted (the row stays for the standby and the audit) and remove the files;
+    `event` names why in the audit trail."""
     removed: list[str] = []
     with db_session:
         access = access_of(actor)
@@ -306,7 +313,7 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int], reason: str = "") -> i
             r = by_id(Recording, row.id)
             r.deleted_at = now
             removed.append(r.relpath)
-            audit.record(actor, AuditType.DELETE, f"deleted {r.sn} ({r.caller} -> {r.callee}){why}")
+            audit.record(actor, AuditType.DELETE, event, sn=r.sn, caller=r.caller, callee=r.callee)
         commit()
     for relpath in removed:
         ctx.store.remove(relpath)
@@ -402,5 +409,5 @@ def count_play(actor: Actor, recording_id: int) -> bool:
     r = by_id(Recording, recording_id)
     r.play_count += 1
     PlayEvent(recording_id=r.id, user_id=actor.user_id, ip=actor.ip, created_at=now)
-    audit.record(actor, AuditType.PLAY, f"played {r.sn}")
+    audit.record(actor, AuditType.PLAY, "played", sn=r.sn)
     return True

@@ -26,6 +26,6 @@ def update(actor: Actor, **changes: Any) -> Settings:
     settings_queries.save(after.to_store())
     diff = before.diff(after)
     if diff:
-        details = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in sorted(diff.items()))
-        audit.record(actor, AuditType.SETTINGS, details)
+        summary = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in sorted(diff.items()))
+        audit.record(actor, AuditType.SETTINGS, "settings_changed", changes=summary)
     return after

@@ -288,6 +288,15 @@ def test_audit_trail_filters_and_export(console, no_browser_errors):
     sheet = openpyxl.load_workbook(io.BytesIO(Path(info.value.path()).read_bytes())).active
     assert sheet.max_row == 2
     page.context.close()
+    # What happened is said in the reader's language, not only the operation's name.
+    page = console.page("zh-CN")
+    console.sign_in(page)
+    page.get_by_test_id("menu-audit").click()
+    table = page.get_by_test_id("audit-table")
+    expect(table.locator("tbody tr").first).to_contain_text("登录登录")  # this sign-in: type, details
+    expect(table).to_contain_text("播放 20260")  # what the player of an earlier test did
+    expect(table).not_to_contain_text("logged in")
+    page.context.close()
 
 
 def test_a_setting_changed_is_kept_and_a_bad_one_explained(console, no_browser_errors):

@@ -10,7 +10,7 @@ import openpyxl
 from tests.support.audio import tone_pcm, wav_bytes
 
 AUDIT = """query($f: AuditFilter) { auditLog(filter: $f, pageSize: 200) { total
-  items { account name type details ip at } } }"""
+  items { account name type details ip at event params } } }"""
 
 
 def _upload(appliance, **fields):
@@ -123,6 +123,11 @@ def test_audit_trail_records_each_operation(appliance, unique):
     assert has("DELETE", sn)
     assert has("LOGIN", "logged in")
     assert all(e["ip"] == "127.0.0.1" for e in entries)
+    # The same, as an event with its values, for the console to say in its language.
+    scored = next(e for e in entries if e["type"] == "SCORE" and sn in e["details"])
+    assert (scored["event"], scored["params"]) == ("scored", {"sn": sn, "score": 5})
+    tagged = next(e for e in entries if e["type"] == "TAG" and sn in e["details"])
+    assert (tagged["event"], tagged["params"]) == ("tagged_at", {"sn": sn, "tag": "audit-check", "offset": "0.2"})
     uploads = admin.data(AUDIT, {"f": {"type": "UPLOAD", "account": appliance.device["alias"]}})["auditLog"]
     assert any(sn in e["details"] for e in uploads["items"])
     # Filters narrow: no entries from another address.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from appliance.api.graphql.context import IsAdmin, actor_of
@@ -23,8 +25,12 @@ class AuditEntry:
     account: str
     name: str
     type: str
-    details: str
+    details: str = strawberry.field(description="What happened, in English")
     ip: str
+    event: str = strawberry.field(
+        description="What happened as a key (empty for entries older than events)"
+    )
+    params: JSON = strawberry.field(description="The event's values, by name")
 
 
 @strawberry.type
@@ -72,6 +78,8 @@ class AuditQueries:
                     type=r.type,
                     details=r.details,
                     ip=r.ip,
+                    event=r.event,
+                    params=json.loads(r.params),
                 )
                 for r in rows
             ],
