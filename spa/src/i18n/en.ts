@@ -93,6 +93,7 @@ export default {
     allTypes: "All operations",
     empty: "No entry matches these conditions",
     total: "{n} entries",
+    sources: { upload: "HTTP upload", siprec: "SIPREC" },
     types: {
       LOGIN: "Sign-in",
       LOGIN_FAILED: "Failed sign-in",

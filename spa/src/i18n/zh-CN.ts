@@ -93,6 +93,7 @@ export default {
     allTypes: "全部操作",
     empty: "没有符合条件的记录",
     total: "共 {n} 条",
+    sources: { upload: "HTTP 上传", siprec: "SIPREC 推送" },
     types: {
       LOGIN: "登录",
       LOGIN_FAILED: "登录失败",

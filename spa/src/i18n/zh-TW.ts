@@ -93,6 +93,7 @@ export default {
     allTypes: "全部操作",
     empty: "沒有符合條件的紀錄",
     total: "共 {n} 筆",
+    sources: { upload: "HTTP 上傳", siprec: "SIPREC 推送" },
     types: {
       LOGIN: "登入",
       LOGIN_FAILED: "登入失敗",
