@@ -115,6 +115,19 @@ class Sessions:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await asyncio.to_thread(self.receiver.stop)
+        c, r = self.counters, self.receiver.counters
+        log.info(
+            "capture stopped: %d calls answered, %d recorded, %d failed to store, %d refused, "
+            "%d cancelled, %d ended for RTP silence; %d RTP packets, %d non-RTP datagrams dropped",
+            c.calls,
+            c.recorded,
+            c.failed,
+            c.refused,
+            c.cancelled,
+            c.timed_out,
+            r.packets,
+            r.rejected,
+        )
 
     async def _refresh_settings(self) -> None:
         self._settings = await asyncio.to_thread(settings.current)

@@ -115,6 +115,7 @@ def test_sigterm_ends_the_calls_in_progress_and_stores_them(recorder, tmp_path):
         sent = sent_since(started, stopped_at)
         log = (recorder.server.root / "server.log").read_text()
         assert "recorded " in log, "stored before the process exited"
+        assert "capture stopped: 1 calls answered, 1 recorded, 0 failed to store" in log
         restart(recorder)
         rec = recorder.recording(before, timeout=5)
     finally:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from appliance.errors import ApplianceError
 
 HEADER = struct.Struct("!BBHII")
-TELEPHONE_EVENT_NAMES = ("telephone-event",)
 
 
 class RtpParseError(ApplianceError):

@@ -44,7 +44,3 @@ class PortPool:
 
     def release(self, port: int) -> None:
         self._taken.discard(port)
-
-    @property
-    def in_use(self) -> int:
-        return len(self._taken)

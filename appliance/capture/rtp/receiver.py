@@ -54,9 +54,8 @@ class Leg:
 
 @dataclass
 class Counters:
-    packets: int = 0
+    packets: int = 0  # of the streams closed so far
     rejected: int = 0
-    flushes: int = 0
 
 
 class RtpReceiver:
@@ -181,7 +180,6 @@ class RtpReceiver:
         for leg in self._legs.values():
             if leg.pending:
                 self._flush(leg)
-        self.counters.flushes += 1
 
     def _close(self, legs: list[Leg]) -> None:
         for leg in legs:
@@ -211,6 +209,3 @@ class RtpReceiver:
 
     def _close_all(self) -> None:
         self._close(list(self._legs.values()))
-
-    def live_packets(self) -> int:
-        return self.counters.packets + sum(leg.packets for leg in list(self._legs.values()))
