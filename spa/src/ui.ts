@@ -31,3 +31,8 @@ export function explain(err: UserError, form: "settings" | "device" | "org" | "e
   const key = `hints.${form}.${err.field ?? ""}`;
   return err.field && te(key) ? t(key) : err.message;
 }
+
+/** Forget a form's field errors before it is sent again. */
+export function clearErrors(errors: Record<string, string>): void {
+  for (const key of Object.keys(errors)) delete errors[key];
+}

@@ -33,8 +33,8 @@ export async function roles(): Promise<Role[]> {
 
 type Saved = { __typename: string } | UserError;
 
-/** Create (no id) or update one of organisation, employee, role; a UserError comes back as is. */
-export async function save(kind: "Organization" | "Employee" | "Role", id: string | null, input: object): Promise<UserError | null> {
+/** Create (no id) or update one of organisation, employee, role, device; a UserError comes back as is. */
+export async function save(kind: "Organization" | "Employee" | "Role" | "Device", id: string | null, input: object): Promise<UserError | null> {
   const what = `${kind}Input`;
   const fields = "__typename ... on UserError { code message field }";
   const data = id
