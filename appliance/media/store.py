@@ -246,7 +246,7 @@ class FileStore:
         """Raise IntegrityError unless the file matches its checksum; a file already checked
         and unchanged since (same inode, size, mtime and ctime) is not read again."""
         path = self.path(stored.relpath)
-        key = self._stat_key(stored.sha256, path)
+        key = self.stat_key(stored.sha256, path)
         if key is not None and self.was_verified(key):
             return
         problem = self.check(stored)
@@ -256,7 +256,7 @@ class FileStore:
             self.mark_verified(key)
 
     @staticmethod
-    def _stat_key(tag: str, path: Path) -> tuple[str, int, int, int, int] | None:
+    def stat_key(tag: str, path: Path) -> tuple[str, int, int, int, int] | None:
         try:
             st = path.stat()
         except OSError:
