@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -80,10 +81,16 @@ class TranscodeCache:
         for found in folder.glob(f"{sha256}.*") if folder.is_dir() else ():
             found.unlink(missing_ok=True)
 
-    def clean_partial(self) -> None:
-        """Remove copies a crash left half-written."""
+    def clean_partial(self, min_age_s: float = 3600) -> None:
+        """Remove copies a crash left half-written (old ones: another process may be
+        writing a young one right now)."""
+        cutoff = time.time() - min_age_s
         for found in self.root.rglob(".*.part") if self.root.is_dir() else ():
-            found.unlink(missing_ok=True)
+            try:
+                if found.stat().st_mtime < cutoff:
+                    found.unlink(missing_ok=True)
+            except FileNotFoundError:
+                continue
 
     def _lock_for(self, name: str) -> threading.Lock:
         with self._locks_guard:

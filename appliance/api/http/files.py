@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 
@@ -20,7 +20,7 @@ from appliance.api.http.zipstream import stream_zip
 from appliance.db.audit_queries import AuditFilter
 from appliance.domain.recordings import format_duration
 from appliance.errors import IntegrityError
-from appliance.media.store import INTEGRITY_MESSAGE
+from appliance.media.store import INTEGRITY_MESSAGE, storage_failure
 from appliance.services import audit, exports, recordings
 from appliance.services.context import AppContext, to_local, to_utc_naive
 
@@ -87,6 +87,14 @@ def _stamp() -> str:
 
 def _local_text(value: datetime) -> str:
     return to_local(to_utc_naive(value)).strftime("%Y/%m/%d %H:%M:%S")
+
+
+async def _build_xlsx(build: Callable[[], str]) -> str:
+    """Run build() off the loop; a full or failing disk is a storage error, not a bare 500."""
+    try:
+        return await run_in_threadpool(build)
+    except OSError as exc:
+        raise storage_failure(exc, "writing a spreadsheet") from exc
 
 
 def _xlsx_response(path: str, filename: str) -> Response:
@@ -172,7 +180,7 @@ async def export_recordings(request: Request) -> Response:
         )
         return write_xlsx("recordings", RECORDING_HEADERS[lang], rows)
 
-    path = await run_in_threadpool(build)
+    path = await _build_xlsx(build)
     return _xlsx_response(path, f"recordings_{_stamp()}.xlsx")
 
 
@@ -206,5 +214,5 @@ async def export_audit(request: Request) -> Response:
         )
         return write_xlsx("audit", AUDIT_HEADERS[lang], rows)
 
-    path = await run_in_threadpool(build)
+    path = await _build_xlsx(build)
     return _xlsx_response(path, f"audit_{_stamp()}.xlsx")
