@@ -124,6 +124,33 @@ def upload(url: str, device: dict, path: Path, started_at: str) -> httpx.Respons
         )
 
 
+def refused_chunked(url: str, device: dict, mb: int) -> httpx.Response | str:
+    """A multipart body with no Content-Length (chunked), larger than the limit."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"call_id\"\r\n\r\n{uuid.uuid4().hex}\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"a.wav\"\r\n\r\n"
+    ).encode()
+    block = b"\x01" * MiB
+
+    def body():  # type: ignore[no-untyped-def]
+        yield head
+        for _ in range(mb):
+            yield block
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    try:
+        return httpx.post(
+            url + "/api/v1/recordings",
+            content=body(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            auth=(device["alias"], device["secret"]),
+            timeout=600,
+        )
+    except httpx.HTTPError as exc:  # the server answered 413 and closed while we sent
+        return f"closed early ({type(exc).__name__})"
+
+
 def concurrently(n: int, job: Callable[[], object]) -> tuple[list[object], float]:
     results: list[object] = [None] * n
 
@@ -143,7 +170,10 @@ def concurrently(n: int, job: Callable[[], object]) -> tuple[list[object], float
 
 
 def status_summary(results: list[object]) -> str:
-    codes = [str(r.status_code) if isinstance(r, httpx.Response) else type(r).__name__ for r in results]
+    codes = [
+        str(r.status_code) if isinstance(r, httpx.Response) else r if isinstance(r, str) else type(r).__name__
+        for r in results
+    ]
     return ", ".join(sorted(set(f"{codes.count(c)}×{c}" for c in codes)))
 
 
@@ -184,6 +214,14 @@ def main() -> None:
             rows.append((f"{n} × {big.stat().st_size / 1e6:.0f} MB WAV upload", f"{sampler.peak / MiB:.0f}",
                          f"{(sampler.peak - idle) / MiB:.0f}", f"{took:.1f}", status_summary(results)))
             print(rows[-1], flush=True)
+
+        with sampler:
+            refused, took = concurrently(1, lambda: refused_chunked(server.url, device, 300))
+        after = sampler.idle(1.0)
+        rows.append(("1 × 300 MB chunked upload over the limit (refused)", f"{sampler.peak / MiB:.0f}",
+                     f"{(sampler.peak - idle) / MiB:.0f} (after: {(after - idle) / MiB:.0f})", f"{took:.1f}",
+                     status_summary(refused)))
+        print(rows[-1], flush=True)
 
         r = upload(server.url, device, long_wav, "2024-05-03T09:30:00+00:00")
         assert r.status_code == 201, r.text
