@@ -45,18 +45,27 @@ class TranscodeCache:
     def path(self, sha256: str, ext: str) -> Path:
         return self.root / sha256[:2] / f"{sha256}.{ext}.enc"
 
-    def get(self, sha256: str, ext: str, make: Callable[[EncryptedWriter], None]) -> Path:
-        """The verified copy, made with make(writer) when missing or damaged."""
+    def get(
+        self,
+        sha256: str,
+        ext: str,
+        make: Callable[[EncryptedWriter], None],
+        *,
+        patient: bool = False,
+    ) -> Path:
+        """The verified copy, made with make(writer) when missing or damaged; a patient
+        caller (a zip already streaming) waits for its turn however long it takes."""
         path = self.path(sha256, ext)
         if self._usable(path):
             return path
+        wait = -1 if patient else self._wait_s
         lock = self._lock_for(path.name)
-        if not lock.acquire(timeout=self._wait_s):
+        if not lock.acquire(timeout=wait):
             raise Busy("this recording is being converted; try again shortly", retry_after=5)
         try:
             if self._usable(path):
                 return path
-            if not self._slots.acquire(timeout=self._wait_s):
+            if not self._slots.acquire(timeout=None if patient else self._wait_s):
                 raise Busy("too many recordings are being converted; try again shortly", 5)
             try:
                 self._make(path, make)

@@ -429,8 +429,11 @@ def verify(ctx: AppContext, audio: AudioFile) -> None:
         raise IntegrityError(INTEGRITY_MESSAGE) from None
 
 
-def transcode(ctx: AppContext, audio: AudioFile, fmt: FileFormat | None) -> AudioFile:
-    """The stored file, or its copy in another format: made once, then read from the cache."""
+def transcode(
+    ctx: AppContext, audio: AudioFile, fmt: FileFormat | None, *, patient: bool = False
+) -> AudioFile:
+    """The stored file, or its copy in another format: made once, then read from the cache
+    (patient: wait for a free conversion slot instead of answering Busy)."""
     verify(ctx, audio)
     if fmt is None or fmt is audio.file_format:
         return audio
@@ -445,7 +448,7 @@ def transcode(ctx: AppContext, audio: AudioFile, fmt: FileFormat | None) -> Audi
             encode_stream(stream, target, _Patching(writer))
 
     cache = transcodes(ctx)
-    copy = cache.get(audio.stored.sha256, EXTENSIONS[target], make)
+    copy = cache.get(audio.stored.sha256, EXTENSIONS[target], make, patient=patient)
     return replace(audio, file_format=target, copy=copy, copy_size=cache.size_of(copy))
 
 
