@@ -65,3 +65,15 @@ class StorageError(ApplianceError):
 
 class IntegrityError(StorageError):
     """Stored bytes do not match their checksum or fail authentication."""
+
+
+class StorageFull(StorageError):
+    """The disk (or quota) is full: nothing more can be written until space is freed."""
+
+
+class Busy(ApplianceError):
+    """Too much of one costly kind of work is running; try again shortly."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -7,16 +7,22 @@ Each chunk is AES-GCM(data_key, nonce=index, aad=header||index||last) of chunk_s
 plaintext bytes (the last may be shorter) plus its 16-byte tag, so any byte range is
 read by decrypting only the chunks that hold it, and chunks cannot be swapped,
 dropped or truncated without failing authentication.
+
+Version 2 is written as it goes (EncryptedWriter), before the plaintext size is known:
+its AAD holds the header with plain_size zeroed, and the header is completed at the end.
+A changed plain_size still fails: it moves the `last` flag or cuts a chunk short.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,6 +31,7 @@ from appliance.errors import IntegrityError, StorageError
 
 MAGIC = b"RCE1"
 VERSION = 1
+VERSION_STREAMED = 2
 CHUNK_SIZE = 64 * 1024
 TAG = 16
 _HEADER = struct.Struct(">4sBIQ8s12s48s")
@@ -107,29 +114,37 @@ def encrypt(master: MasterKey, plain: bytes, chunk_size: int = CHUNK_SIZE) -> It
 
 
 class EncryptedReader:
-    """Random access to the plaintext of one encrypted file."""
+    """Random access to the plaintext of one encrypted file (a path, or an open file)."""
 
-    def __init__(self, master: MasterKey, path: Path) -> None:
-        self._fh = path.open("rb")
+    def __init__(self, master: MasterKey, source: Path | BinaryIO) -> None:
+        self._owned = isinstance(source, Path)
+        self._fh: BinaryIO = source.open("rb") if isinstance(source, Path) else source
+        self._fh.seek(0)
         header = self._fh.read(HEADER_SIZE)
-        if len(header) != HEADER_SIZE:
-            self._fh.close()
-            raise IntegrityError(f"{path.name}: encrypted header is truncated")
-        magic, version, chunk, size, fp, wrap_nonce, wrapped = _HEADER.unpack(header)
-        if magic != MAGIC or version != VERSION:
-            self._fh.close()
-            raise IntegrityError(f"{path.name}: not an encrypted recording")
-        if fp != master.fingerprint:
-            self._fh.close()
-            raise IntegrityError(f"{path.name}: encrypted under another master key")
+        name = source.name if isinstance(source, Path) else "file"
+        try:
+            if len(header) != HEADER_SIZE:
+                raise IntegrityError(f"{name}: encrypted header is truncated")
+            magic, version, chunk, size, fp, wrap_nonce, wrapped = _HEADER.unpack(header)
+            if magic != MAGIC or version not in (VERSION, VERSION_STREAMED) or chunk == 0:
+                raise IntegrityError(f"{name}: not an encrypted recording")
+            if fp != master.fingerprint:
+                raise IntegrityError(f"{name}: encrypted under another master key")
+            data_key = master.unwrap(wrap_nonce, wrapped)
+        except IntegrityError:
+            self.close()
+            raise
+        if version == VERSION_STREAMED:
+            header = _HEADER.pack(magic, version, chunk, 0, fp, wrap_nonce, wrapped)
         self._header = header
-        self._aead = AESGCM(master.unwrap(wrap_nonce, wrapped))
+        self._aead = AESGCM(data_key)
         self.chunk_size = chunk
         self.size = size
         self._count = max(1, -(-size // chunk))
 
     def close(self) -> None:
-        self._fh.close()
+        if self._owned:
+            self._fh.close()
 
     def __enter__(self) -> EncryptedReader:
         return self
@@ -140,7 +155,9 @@ class EncryptedReader:
     def chunk(self, index: int) -> bytes:
         plain_len = min(self.chunk_size, self.size - index * self.chunk_size)
         self._fh.seek(HEADER_SIZE + index * (self.chunk_size + TAG))
-        sealed = self._fh.read(max(plain_len, 0) + TAG)
+        if plain_len < 0 or index >= self._count:
+            raise IntegrityError(f"chunk {index} is beyond the end")
+        sealed = self._fh.read(plain_len + TAG)
         try:
             return self._aead.decrypt(
                 _nonce(index), sealed, _chunk_aad(self._header, index, index == self._count - 1)
@@ -157,3 +174,112 @@ class EncryptedReader:
             piece = self.chunk(index)
             base = index * self.chunk_size
             yield piece[max(0, start - base) : end - base + 1]
+
+    def verify(self) -> None:
+        """Authenticate every chunk (one read pass, one chunk in memory at a time)."""
+        for index in range(self._count):
+            self.chunk(index)
+        self._fh.seek(0, io.SEEK_END)
+        if self._fh.tell() != HEADER_SIZE + self._count * TAG + self.size:
+            raise IntegrityError("the file has bytes after its last chunk")
+
+    def plain_file(self) -> BinaryIO:
+        """A seekable, read-only file of the plaintext (for decoders that want one)."""
+        return io.BufferedReader(_PlainRaw(self), buffer_size=self.chunk_size)
+
+
+class _PlainRaw(io.RawIOBase):
+    def __init__(self, reader: EncryptedReader) -> None:
+        self._reader = reader
+        self._pos = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._reader.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._pos >= self._reader.size:
+            return 0
+        index, skip = divmod(self._pos, self._reader.chunk_size)
+        if self._cached is None or self._cached[0] != index:
+            self._cached = (index, self._reader.chunk(index))
+        piece = self._cached[1][skip : skip + len(buffer)]
+        buffer[: len(piece)] = piece
+        self._pos += len(piece)
+        return len(piece)
+
+
+class EncryptedWriter:
+    """Seal chunk by chunk as data arrives (version 2), into a seekable file opened for writing.
+
+    Chunk 0 stays in memory until close() so the first bytes can still be patched (a WAV
+    header whose length is known only at the end).
+    """
+
+    def __init__(self, master: MasterKey, fh: BinaryIO, chunk_size: int = CHUNK_SIZE) -> None:
+        data_key = AESGCM.generate_key(bit_length=256)
+        wrap_nonce, wrapped = master.wrap(data_key)
+        self._fields = (MAGIC, VERSION_STREAMED, chunk_size, 0, master.fingerprint)
+        self._wrap = (wrap_nonce, wrapped)
+        self._aad_header = _HEADER.pack(*self._fields, wrap_nonce, wrapped)
+        self._aead = AESGCM(data_key)
+        self._fh = fh
+        self._chunk = chunk_size
+        self._pending = bytearray()
+        self._first: bytearray | None = None
+        self._index = 0
+        self.size = 0
+        fh.seek(0)
+        fh.write(self._aad_header)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._pending += data
+        self.size += len(data)
+        # Strictly more than a chunk: the last chunk must be sealed as last, at close.
+        while len(self._pending) > self._chunk:
+            piece = self._pending[: self._chunk]
+            del self._pending[: self._chunk]
+            self._emit(piece, last=False)
+
+    def patch(self, offset: int, data: bytes) -> None:
+        """Overwrite plaintext bytes inside the first chunk."""
+        target = self._first if self._first is not None else self._pending
+        if offset + len(data) > min(len(target), self._chunk):
+            raise ValueError("only bytes already written in the first chunk can be patched")
+        target[offset : offset + len(data)] = data
+
+    def _emit(self, piece: bytearray, *, last: bool) -> None:
+        if self._index == 0 and not last:
+            self._first = piece
+        else:
+            self._seal(self._index, bytes(piece), last)
+        self._index += 1
+
+    def _seal(self, index: int, piece: bytes, last: bool) -> None:
+        self._fh.seek(HEADER_SIZE + index * (self._chunk + TAG))
+        self._fh.write(
+            self._aead.encrypt(_nonce(index), piece, _chunk_aad(self._aad_header, index, last))
+        )
+
+    def close(self) -> None:
+        """Seal the last chunk and the held first chunk, then complete the header."""
+        self._emit(self._pending, last=True)
+        self._pending = bytearray()
+        if self._first is not None:
+            self._seal(0, bytes(self._first), False)
+            self._first = None
+        magic, version, chunk, _, fp = self._fields
+        self._fh.seek(0)
+        self._fh.write(_HEADER.pack(magic, version, chunk, self.size, fp, *self._wrap))
+        self._fh.seek(0, io.SEEK_END)

@@ -110,4 +110,5 @@ def sweep_orphans(ctx: AppContext, min_age_s: float = ORPHAN_MIN_AGE_S) -> list[
                 removed.append(relpath)
     for relpath in removed:
         log.warning("removed orphaned file %s (no recording refers to it)", relpath)
+    recordings.transcodes(ctx).clean_partial(min_age_s)
     return removed

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from pony.orm import commit, db_session, flush
 from pony.orm.core import TransactionIntegrityError
@@ -22,15 +27,19 @@ from appliance.domain.recordings import (
     sn_with_suffix,
 )
 from appliance.domain.settings import FileFormat
-from appliance.errors import InvalidInput, NotFound
-from appliance.media.codec import EXTENSIONS, decode_audio, encode_audio
-from appliance.media.mp3 import read_own_mp3
-from appliance.media.pcm import Pcm
-from appliance.media.store import StoredFile
+from appliance.errors import IntegrityError, InvalidInput, NotFound
+from appliance.media.cache import TranscodeCache
+from appliance.media.codec import EXTENSIONS, encode_stream, open_audio_file
+from appliance.media.crypto import EncryptedWriter
+from appliance.media.mp3 import open_own_mp3
+from appliance.media.pcm import Pcm, PcmStream
+from appliance.media.store import INTEGRITY_MESSAGE, Scratch, StoredFile
 from appliance.services import audit, settings
 from appliance.services.access import Tree, access_of
 from appliance.services.context import Actor, AppContext, to_local, to_utc_naive, utcnow
 from appliance.services.organization import party_orgs
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 200
 PLAY_DEDUP_SECONDS = 30
@@ -135,28 +144,40 @@ def _existing(device_id: int | None, call_id: str) -> IngestResult | None:
 
 
 def ingest_upload(
-    ctx: AppContext, actor: Actor, device_id: int, meta: UploadMeta, audio: bytes
+    ctx: AppContext, actor: Actor, device_id: int, meta: UploadMeta, audio: bytes | Scratch
 ) -> IngestResult:
-    """Store an uploaded recording once per (device, call_id); duration comes from the audio."""
+    """Store an uploaded recording once per (device, call_id); duration comes from the audio.
+
+    The audio is read from its scratch file piece by piece, never whole in memory."""
     with db_session:
         found = _existing(device_id, meta.call_id)
     if found:
         return found
-    pcm = decode_audio(audio)
-    return store_pcm(ctx, actor, device_id, meta, pcm, source="upload")
+    fh = io.BytesIO(audio) if isinstance(audio, bytes) else audio.open()
+    with fh:
+        stream = open_audio_file(fh)
+        return store_pcm(ctx, actor, device_id, meta, stream, source="upload")
 
 
 def store_pcm(
-    ctx: AppContext, actor: Actor, device_id: int | None, meta: UploadMeta, pcm: Pcm, source: str
+    ctx: AppContext,
+    actor: Actor,
+    device_id: int | None,
+    meta: UploadMeta,
+    pcm: Pcm | PcmStream,
+    source: str,
 ) -> IngestResult:
-    """The one pipeline every capture path ends in: encode, encrypt, write, index."""
+    """The one pipeline every capture path ends in: encode, encrypt, write, index; the
+    audio is encoded and sealed block by block as it comes."""
     conf = settings.current()
-    encoded = encode_audio(pcm, conf.file_format)
+    stream = pcm if isinstance(pcm, PcmStream) else PcmStream.of(pcm)
     started = to_utc_naive(meta.started_at).replace(microsecond=0)
-    stored = ctx.store.put(
-        encoded, started, EXTENSIONS[conf.file_format], encrypted=conf.encryption
-    )
-    duration_ms = pcm.duration_ms
+    with ctx.store.create(
+        started, EXTENSIONS[conf.file_format], encrypted=conf.encryption
+    ) as writer:
+        frames = encode_stream(stream, conf.file_format, writer)
+        stored = writer.commit()
+    duration_ms = frames * 1000 // stream.rate if stream.rate else 0
     base = sn_base(to_local(started), meta.callee)
     for attempt in range(1000):
         try:
@@ -304,7 +325,7 @@ def tag_suggestions(actor: Actor, prefix: str, limit: int = 20) -> list[str]:
 def delete(ctx: AppContext, actor: Actor, ids: list[int], event: str = "deleted") -> int:
     """Mark deleted (the row stays for the standby and the audit) and remove the files;
     `event` names why in the audit trail."""
-    removed: list[str] = []
+    removed: list[tuple[str, str]] = []
     with db_session:
         access = access_of(actor)
         access.require(Action.DELETE)
@@ -312,11 +333,12 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int], event: str = "deleted"
         for row in recording_queries.by_ids(sorted(set(ids)), access.scope):
             r = by_id(Recording, row.id)
             r.deleted_at = now
-            removed.append(r.relpath)
+            removed.append((r.relpath, r.sha256))
             audit.record(actor, AuditType.DELETE, event, sn=r.sn, caller=r.caller, callee=r.callee)
         commit()
-    for relpath in removed:
+    for relpath, sha256 in removed:
         ctx.store.remove(relpath)
+        transcodes(ctx).remove(sha256)
     return len(removed)
 
 
@@ -325,7 +347,7 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int], event: str = "deleted"
 
 @dataclass(frozen=True)
 class AudioFile:
-    """Bytes to send: either a stored file (read lazily) or a transcoded copy in memory."""
+    """Bytes to send: a stored file, or its transcoded copy in the cache (both read lazily)."""
 
     recording_id: int
     sn: str
@@ -335,11 +357,26 @@ class AudioFile:
     file_format: FileFormat
     duration_ms: int
     stored: StoredFile
-    transcoded: bytes | None = None
+    copy: Path | None = None
+    copy_size: int = 0
 
     @property
     def size(self) -> int:
-        return len(self.transcoded) if self.transcoded is not None else self.stored.plain_size
+        return self.copy_size if self.copy is not None else self.stored.plain_size
+
+
+_caches: dict[Path, TranscodeCache] = {}
+_caches_lock = threading.Lock()
+
+
+def transcodes(ctx: AppContext) -> TranscodeCache:
+    """The process's cache of transcoded copies for this data directory."""
+    with _caches_lock:
+        found = _caches.get(ctx.store.root)
+        if found is None:
+            found = _caches[ctx.store.root] = TranscodeCache(ctx.store, ctx.master)
+            found.clean_partial()
+        return found
 
 
 def stored_file(r: Recording) -> StoredFile:
@@ -374,26 +411,61 @@ def audio_files(actor: Actor, ids: list[int], action: Action) -> list[AudioFile]
 def open_audio(
     ctx: AppContext, actor: Actor, recording_id: int, fmt: FileFormat | None
 ) -> AudioFile:
+    """The audio to send, checked against its checksum before anything is sent."""
     found = audio_files(actor, [recording_id], Action.PLAY)
     if not found:
         raise NotFound("no such recording")
     return transcode(ctx, found[0], fmt)
 
 
-def transcode(ctx: AppContext, audio: AudioFile, fmt: FileFormat | None) -> AudioFile:
+def verify(ctx: AppContext, audio: AudioFile) -> None:
+    """Raise IntegrityError (and say so in the log) when the stored file is damaged."""
+    try:
+        ctx.store.verify(audio.stored)
+    except IntegrityError as exc:
+        log.error(
+            "recording %s (id %d) failed its integrity check: %s", audio.sn, audio.recording_id, exc
+        )
+        raise IntegrityError(INTEGRITY_MESSAGE) from None
+
+
+def transcode(
+    ctx: AppContext, audio: AudioFile, fmt: FileFormat | None, *, patient: bool = False
+) -> AudioFile:
+    """The stored file, or its copy in another format: made once, then read from the cache
+    (patient: wait for a free conversion slot instead of answering Busy)."""
+    verify(ctx, audio)
     if fmt is None or fmt is audio.file_format:
         return audio
-    data = ctx.store.read_all(audio.stored)
-    if audio.file_format is FileFormat.MP3:
-        pcm = read_own_mp3(data, audio.duration_ms)
-    else:
-        pcm = decode_audio(data)
-    return replace(audio, file_format=fmt, transcoded=encode_audio(pcm, fmt))
+    target: FileFormat = fmt
+
+    def make(writer: EncryptedWriter) -> None:
+        with ctx.store.open_plain(audio.stored) as fh:
+            if audio.file_format is FileFormat.MP3:
+                stream = open_own_mp3(fh, audio.duration_ms)
+            else:
+                stream = open_audio_file(fh)
+            encode_stream(stream, target, _Patching(writer))
+
+    cache = transcodes(ctx)
+    copy = cache.get(audio.stored.sha256, EXTENSIONS[target], make, patient=patient)
+    return replace(audio, file_format=target, copy=copy, copy_size=cache.size_of(copy))
 
 
-def read_range(ctx: AppContext, audio: AudioFile, start: int, end: int):  # type: ignore[no-untyped-def]
-    if audio.transcoded is not None:
-        yield audio.transcoded[start : end + 1]
+class _Patching:
+    """An EncryptedWriter as the encoders' sink."""
+
+    def __init__(self, writer: EncryptedWriter) -> None:
+        self.write = writer.write
+        self._writer = writer
+
+    def patch_head(self, data: bytes) -> None:
+        self._writer.patch(0, data)
+
+
+def read_range(ctx: AppContext, audio: AudioFile, start: int, end: int) -> Iterator[bytes]:
+    if audio.copy is not None:
+        yield from transcodes(ctx).read_range(audio.copy, start, end)
         return
     yield from ctx.store.read_range(audio.stored, start, end)
 

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from appliance.api.http.ranges import RangeNotSatisfiable, parse_range
-from appliance.api.http.responses import error, require_user
+from appliance.api.http.responses import error, error_of, require_user
 from appliance.domain.settings import FileFormat
 from appliance.errors import AudioDecodeError, IntegrityError, InvalidInput, NotFound
 from appliance.media.codec import EXTENSIONS, MEDIA_TYPES
@@ -38,7 +38,9 @@ async def recording_audio(request: Request) -> Response:
         audio = await run_in_threadpool(recordings.open_audio, app, actor, int(raw_id), fmt)
     except NotFound:
         return error(404, "no such recording")
-    except (AudioDecodeError, IntegrityError) as exc:
+    except IntegrityError as exc:
+        return error_of(exc)  # checked before any byte is sent: never a 200 cut short
+    except AudioDecodeError as exc:
         return error(500, f"the stored audio cannot be read: {exc}")
     size = audio.size
     headers = {

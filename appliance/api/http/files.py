@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 
@@ -13,17 +13,20 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from appliance.api.http.audio import parse_format
-from appliance.api.http.responses import error, require_user
+from appliance.api.http.responses import error, error_of, require_user
 from appliance.api.http.selection import selection_from_query
 from appliance.api.http.spreadsheet import write_xlsx
 from appliance.api.http.zipstream import stream_zip
 from appliance.db.audit_queries import AuditFilter
 from appliance.domain.recordings import format_duration
+from appliance.errors import IntegrityError
+from appliance.media.store import INTEGRITY_MESSAGE, storage_failure
 from appliance.services import audit, exports, recordings
 from appliance.services.context import AppContext, to_local, to_utc_naive
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_AUDIT_EXPORT = 1_000_000
+DAMAGED_NOTE = "damaged-recordings.txt"
 
 RECORDING_HEADERS = {
     "zh-CN": [
@@ -86,6 +89,14 @@ def _local_text(value: datetime) -> str:
     return to_local(to_utc_naive(value)).strftime("%Y/%m/%d %H:%M:%S")
 
 
+async def _build_xlsx(build: Callable[[], str]) -> str:
+    """Run build() off the loop; a full or failing disk is a storage error, not a bare 500."""
+    try:
+        return await run_in_threadpool(build)
+    except OSError as exc:
+        raise storage_failure(exc, "writing a spreadsheet") from exc
+
+
 def _xlsx_response(path: str, filename: str) -> Response:
     return FileResponse(
         path,
@@ -105,18 +116,43 @@ async def download_recordings(request: Request) -> Response:
     entries = await run_in_threadpool(exports.archive, actor, selection, fmt)
     if not entries:
         return error(404, "no recordings match")
+    # Every file is checked before the first byte goes out: a damaged recording is left
+    # out and named in a note inside the zip, never sent cut short.
+    entries, damaged = await run_in_threadpool(_verified, app, entries)
+    if not entries:
+        return error_of(IntegrityError(INTEGRITY_MESSAGE))
 
     def content(audio: recordings.AudioFile) -> Iterable[bytes]:
-        full = recordings.transcode(app, audio, fmt)
+        # Headers are out already: wait for a conversion slot rather than cut the zip.
+        full = recordings.transcode(app, audio, fmt, patient=True)
         return recordings.read_range(app, full, 0, full.size - 1) if full.size else iter(())
 
-    body = stream_zip((name, partial(content, audio)) for name, audio in entries)
+    parts = [(name, partial(content, audio)) for name, audio in entries]
+    if damaged:
+        note = "".join(
+            f"{audio.sn}\t{INTEGRITY_MESSAGE}; not in this archive\n" for audio in damaged
+        )
+        parts.append((DAMAGED_NOTE, partial(iter, [note.encode()])))
+    body = stream_zip(parts)
     filename = f"recordings_{len(entries)}_{_stamp()}.zip"
     return StreamingResponse(
         body,
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _verified(
+    app: AppContext, entries: list[tuple[str, recordings.AudioFile]]
+) -> tuple[list[tuple[str, recordings.AudioFile]], list[recordings.AudioFile]]:
+    good, damaged = [], []
+    for name, audio in entries:
+        try:
+            recordings.verify(app, audio)
+            good.append((name, audio))
+        except IntegrityError:
+            damaged.append(audio)
+    return good, damaged
 
 
 async def export_recordings(request: Request) -> Response:
@@ -145,7 +181,7 @@ async def export_recordings(request: Request) -> Response:
         )
         return write_xlsx("recordings", RECORDING_HEADERS[lang], rows)
 
-    path = await run_in_threadpool(build)
+    path = await _build_xlsx(build)
     return _xlsx_response(path, f"recordings_{_stamp()}.xlsx")
 
 
@@ -179,5 +215,5 @@ async def export_audit(request: Request) -> Response:
         )
         return write_xlsx("audit", AUDIT_HEADERS[lang], rows)
 
-    path = await run_in_threadpool(build)
+    path = await _build_xlsx(build)
     return _xlsx_response(path, f"audit_{_stamp()}.xlsx")

@@ -15,6 +15,17 @@ STATUS: list[tuple[type[errors.ApplianceError], int]] = [
     (errors.PermissionDenied, 403),
     (errors.AuthError, 401),
     (errors.Conflict, 409),
+    (errors.StorageFull, 507),
+    (errors.IntegrityError, 500),
+    (errors.StorageError, 503),
+    (errors.Busy, 503),
+]
+# Which failure it was, for clients that act on it (the message is for people).
+CODES: list[tuple[type[errors.ApplianceError], str]] = [
+    (errors.StorageFull, "STORAGE_FULL"),
+    (errors.IntegrityError, "INTEGRITY_ERROR"),
+    (errors.StorageError, "STORAGE_ERROR"),
+    (errors.Busy, "BUSY"),
 ]
 
 
@@ -35,5 +46,17 @@ async def require_user(request: Request) -> Actor | JSONResponse:
 async def appliance_error(request: Request, exc: Exception) -> JSONResponse:
     """The one mapping of the appliance's errors to HTTP statuses for every endpoint."""
     assert isinstance(exc, errors.ApplianceError)
+    return error_of(exc)
+
+
+def error_of(exc: errors.ApplianceError) -> JSONResponse:
+    """The JSON error for one of the appliance's errors (storage ones say no path)."""
     status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
-    return error(status, str(exc), field=getattr(exc, "field", None))
+    extra: dict[str, object] = {"field": getattr(exc, "field", None)}
+    code = next((c for cls, c in CODES if isinstance(exc, cls)), None)
+    if code:
+        extra["code"] = code
+    response = error(status, str(exc), **extra)
+    if isinstance(exc, errors.Busy):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
