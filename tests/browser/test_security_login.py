@@ -115,3 +115,20 @@ def test_graphiql_loads_from_the_appliance_under_the_csp(browser):
     assert all(url.startswith(browser.origin) or url.startswith("data:") for url in page.requests), page.requests
     assert page.errors == [], page.errors
     page.context.close()
+
+
+@pytest.mark.skipif(not (GRAPHIQL.parents[1] / "index.html").exists(), reason="the console is not built")
+@pytest.mark.parametrize("name", ["javascript", "scheme-relative", "other origin", "backslash"])
+def test_the_consoles_own_sign_in_stays_on_the_site_too(browser, name):
+    """The console signs in at /#/login?next=… and routes inside its hash: same rules hold."""
+    page = browser.page()
+    page.goto(f"{browser.origin}/#/login?next={HOSTILE[name]}")
+    page.locator("input[data-test='login-user'], [data-test='login-user'] input").first.fill("admin")
+    page.locator("input[data-test='login-password'], [data-test='login-password'] input").first.fill(ADMIN_PASSWORD)
+    page.locator("[data-test='login-submit']").click()
+    page.wait_for_url(lambda url: "#/login" not in url, timeout=10_000)
+    page.wait_for_timeout(300)
+    assert page.url.startswith(browser.origin + "/"), page.url
+    assert not any(urlsplit(url).path == "/health" for url in page.requests), page.requests
+    assert page.dialogs == [] and page.evaluate("window.__pwned") is None
+    page.context.close()
