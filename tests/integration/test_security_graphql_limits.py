@@ -138,3 +138,23 @@ def test_ordinary_documents_still_pass(server):
     ):
         body = admin.post("/graphql", json={"query": query}).json()
         assert "errors" not in body, body["errors"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "query { " + " ".join(f"tagSuggestions(limit: {i})" for i in range(320)) + " }",
+        "query { " + " ".join(f"... on Query {{ tagSuggestions(limit: {i}) }}" for i in range(170)) + " }",
+        "query { " + " ".join(f"...F{i}" for i in range(110)) + " } "
+        + " ".join(f"fragment F{i} on Query {{ recordings(page: {i}) {{ total }} }}" for i in range(110)),
+    ],
+    ids=["fields", "inline fragments", "named fragments"],
+)
+def test_same_field_with_different_arguments_over_and_over_is_refused_quickly(server, query):
+    """graphql-core compares same-named fields pairwise: 0.5 to 1.2 s of CPU for each of these
+    at its default budget (measured here, idle machine), a few tens of ms at ours."""
+    s, _ = server
+    anonymous = httpx.Client(base_url=s.url, timeout=TIMEOUT)
+    best, error = _refused_quickly(anonymous, query)
+    assert best <= 0.300, f"{best * 1000:.1f} ms"
+    assert error["extensions"]["limit"] == "comparisons" and "ask for each field once" in error["message"], error

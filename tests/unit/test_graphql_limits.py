@@ -75,3 +75,14 @@ def test_time_grows_linearly_with_the_levels():
     # 8x the levels; walking paths would be 2^350 times slower, linear is ~8x.
     assert large < small * 30 + 0.01, (small, large)
     assert large < 0.5
+
+
+def test_repeated_fields_with_different_arguments_spend_the_comparison_budget():
+    from appliance.api.graphql.limits import MAX_COMPARISONS, DocumentLimits
+    from graphql import specified_rules
+
+    query = "query { " + " ".join(f"tagSuggestions(limit: {i})" for i in range(300)) + " }"
+    errors = DocumentLimits._validate(schema._schema, parse(query), tuple(specified_rules))
+    assert [e.extensions for e in errors] == [
+        {"code": "QUERY_LIMIT", "limit": "comparisons", "found": MAX_COMPARISONS + 1, "max": MAX_COMPARISONS}
+    ]
