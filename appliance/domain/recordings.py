@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from appliance.errors import InvalidInput
@@ -25,6 +25,10 @@ PARTY_RE = re.compile(r"^[A-Za-z0-9+*#._@:\-]{0,64}$")
 CALL_ID_MAX = 200
 MAX_SCORE = 100
 MAX_TAG_LENGTH = 32
+# An upload's start: none before the Unix epoch, and a day's margin below year 9999 so the
+# conversions to UTC and to the appliance's time zone cannot overflow.
+EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_START = datetime(9998, 12, 31, tzinfo=UTC)
 
 
 def check_party(field: str, value: str) -> str:
@@ -176,6 +180,12 @@ class UploadMeta:
             ) from None
         if started.tzinfo is None:
             raise InvalidInput("started_at needs a UTC offset, e.g. +08:00", field="started_at")
+        if not EARLIEST_START <= started <= LATEST_START:
+            raise InvalidInput(
+                f"started_at: {raw_time[:40]!r} is not between {EARLIEST_START:%Y-%m-%d} and"
+                f" {LATEST_START:%Y-%m-%d} (UTC)",
+                field="started_at",
+            )
         try:
             kind = RecordingKind(fields.get("kind", "call").strip() or "call")
         except ValueError:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from appliance.config import Config
 from appliance.db.database import open_database
-from appliance.errors import PermissionDenied
+from appliance.errors import InvalidInput, PermissionDenied
 from appliance.media.crypto import MasterKey
 from appliance.media.store import FileStore
 
@@ -52,9 +52,15 @@ def utcnow() -> datetime:
 
 
 def to_utc_naive(value: datetime) -> datetime:
+    """UTC without tzinfo; a time whose UTC falls outside years 1–9999 is bad input."""
     if value.tzinfo is None:
         return value
-    return value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise InvalidInput(
+            f"{value.isoformat()} is outside the range of times (years 1 to 9999 in UTC)"
+        ) from None
 
 
 def to_local(value_utc_naive: datetime) -> datetime:

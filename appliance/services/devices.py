@@ -75,6 +75,7 @@ def _columns(spec: DeviceSpec, master: MasterKey) -> dict[str, object]:
 
 @db_session
 def list_devices(actor: Actor, mode: DeviceMode | None = None) -> list[DeviceView]:
+    actor.require_admin()  # aliases and addresses are the administrators' (README)
     return [
         _view(by_id(Device, i)) for i in device_queries.ids_by_mode(mode.value if mode else None)
     ]

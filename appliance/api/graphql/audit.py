@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from appliance.api.graphql.context import IsAdmin, actor_of
-from appliance.api.graphql.errors import call
+from appliance.api.graphql.errors import call, graphql_errors
 from appliance.db.audit_queries import AuditFilter as DomainFilter
 from appliance.services import audit
 from appliance.services.context import to_utc_naive
@@ -65,7 +65,8 @@ class AuditQueries:
     ) -> AuditPage:
         page = max(1, page)
         page_size = max(1, min(page_size, AUDIT_PAGE_MAX))
-        domain = (filter or AuditFilter()).to_domain()
+        with graphql_errors():
+            domain = (filter or AuditFilter()).to_domain()
         total, rows = await call(audit.search, actor_of(info), domain, page, page_size)
         return AuditPage(
             total=total,

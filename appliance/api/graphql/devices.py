@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from appliance.api.graphql.context import IsAdmin, IsAuthenticated, actor_of, context_of
+from appliance.api.graphql.context import IsAdmin, actor_of, context_of
 from appliance.api.graphql.errors import UserError, attempt, call
 from appliance.api.graphql.recordings import DeleteResult, parse_id
 from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol
@@ -90,7 +90,7 @@ DeviceResult = Annotated[Device | UserError, strawberry.union("DeviceResult")]
 
 @strawberry.type
 class DeviceQueries:
-    @strawberry.field(permission_classes=[IsAuthenticated])
+    @strawberry.field(permission_classes=[IsAdmin], description="Administrators only")
     async def devices(
         self,
         info: Info,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import strawberry
@@ -43,12 +44,19 @@ class UserError:
         return cls(code=code_of(exc), message=str(exc), field=getattr(exc, "field", None))
 
 
-async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a synchronous use case in the thread pool; raise its errors as GraphQL errors."""
+@contextmanager
+def graphql_errors() -> Iterator[None]:
+    """Raise the appliance's errors as GraphQL errors that carry their code."""
     try:
-        return await run_in_threadpool(fn, *args, **kwargs)
+        yield
     except errors.ApplianceError as exc:
         raise GraphQLError(str(exc), extensions={"code": code_of(exc)}) from exc
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a synchronous use case in the thread pool; raise its errors as GraphQL errors."""
+    with graphql_errors():
+        return await run_in_threadpool(fn, *args, **kwargs)
 
 
 async def attempt(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | UserError:

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import MaskErrors, MaxTokensLimiter
 from strawberry.tools import merge_types
 
 from appliance.api.graphql.accounts import AccountMutations, AccountQueries
 from appliance.api.graphql.audit import AuditQueries
 from appliance.api.graphql.capture import CaptureQueries
+from appliance.api.graphql.context import SignedInIntrospection
 from appliance.api.graphql.devices import DeviceMutations, DeviceQueries
 from appliance.api.graphql.errors import should_mask
-from appliance.api.graphql.limits import MaxDepthRule
+from appliance.api.graphql.limits import DocumentLimits
 from appliance.api.graphql.organization import OrganizationMutations, OrganizationQueries
 from appliance.api.graphql.recordings import RecordingMutations, RecordingQueries
 from appliance.api.graphql.settings import SettingsMutations, SettingsQueries
 from appliance.api.graphql.system import SystemQueries
 
-MAX_DEPTH = 10
-MAX_ALIASES = 30
 MAX_TOKENS = 2000
 
 Query = merge_types(
@@ -55,10 +48,11 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     extensions=[
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: AddValidationRules([MaxDepthRule]),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        SignedInIntrospection,
+        # Size, depth, fan-out and aliases in linear time, big documents off the event
+        # loop (see limits.py).
+        DocumentLimits,
         lambda: MaskErrors(should_mask_error=should_mask),
     ],
 )

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
@@ -21,6 +29,7 @@ from appliance.api.http.auth import resolve_actor
 from appliance.api.http.captcha import CaptchaStore
 from appliance.api.http.employees import employee_template, import_employees
 from appliance.api.http.files import download_recordings, export_audit, export_recordings
+from appliance.api.http.headers import LimitBody, SecurityHeaders
 from appliance.api.http.responses import appliance_error
 from appliance.api.http.upload import upload_recording
 from appliance.errors import ApplianceError
@@ -28,6 +37,10 @@ from appliance.services.context import AppContext
 
 STATIC = Path(__file__).parent / "static"
 CONSOLE = Path(__file__).parents[2] / "web"
+# GraphiQL's files, copied there by the console's build (spa/scripts/graphiql-assets.mjs).
+GRAPHIQL = CONSOLE / "graphiql"
+# A GraphQL request is a query of at most 64 KiB (limits.py) and its variables.
+MAX_GRAPHQL_BODY = 1024 * 1024
 
 
 class GraphQLApp(GraphQL):  # type: ignore[type-arg]
@@ -44,7 +57,25 @@ class GraphQLApp(GraphQL):  # type: ignore[type-arg]
         actor, _ = await resolve_actor(request)
         if actor is None or actor.must_change_password:
             return RedirectResponse("/login?next=/graphql", status_code=303)
-        return await super().render_graphql_ide(request)  # type: ignore[no-any-return]
+        # Our own page with GraphiQL's files served from here (strawberry's loads a CDN).
+        return FileResponse(STATIC / "graphiql.html", headers={"Cache-Control": "no-store"})
+
+    def decode_json(self, data: str | bytes) -> object:
+        """The body as a JSON object, or a 400 that says what is wrong with it."""
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+        except UnicodeDecodeError as exc:
+            raise HTTPException(400, f"the request body is not UTF-8 (byte {exc.start})") from exc
+        try:
+            value = json.loads(text)
+        except RecursionError as exc:
+            raise HTTPException(400, "the request body's JSON is nested too deeply") from exc
+        if not isinstance(value, dict):
+            raise HTTPException(
+                400,
+                'the request body must be a JSON object: {"query": "...", "variables": {...}}',
+            )
+        return value
 
 
 async def health(request: Request) -> Response:
@@ -76,15 +107,22 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/api/v1/audit/export.xlsx", export_audit, methods=["GET"]),
         Route("/api/v1/employees/employee-tpl.csv", employee_template, methods=["GET"]),
         Route("/api/v1/employees/import", import_employees, methods=["POST"]),
-        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        Route("/graphql", LimitBody(graphql_app, MAX_GRAPHQL_BODY), methods=["GET", "POST"]),
         Route("/", home),
+        Mount("/static", app=StaticFiles(directory=STATIC)),
     ]
+    if GRAPHIQL.is_dir():
+        routes.append(Mount("/graphiql", app=GZipMiddleware(StaticFiles(directory=GRAPHIQL))))
     if (CONSOLE / "assets").is_dir():
         # The console's files are compressed on the way (hashed names: cached for good);
         # only here, since gzip would break Range requests on audio.
         assets = GZipMiddleware(StaticFiles(directory=CONSOLE / "assets"), minimum_size=1024)
         routes.append(Mount("/assets", app=assets))
-    app = Starlette(routes=routes, exception_handlers={ApplianceError: appliance_error})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={ApplianceError: appliance_error},
+        middleware=[Middleware(SecurityHeaders)],
+    )
     app.state.ctx = ctx
     app.state.captchas = captchas
     return app

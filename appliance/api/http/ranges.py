@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import re
 
+from appliance.errors import InvalidInput
+
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# No file is 10^18 bytes; longer numbers are refused before int() (which gives up at
+# 4300 digits with a ValueError).
+MAX_DIGITS = 18
 
 
 class RangeNotSatisfiable(Exception):
@@ -23,6 +28,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not match or (not match.group(1) and not match.group(2)):
         return None  # a malformed Range is ignored, as the RFC says
     start_text, end_text = match.groups()
+    if max(len(start_text), len(end_text)) > MAX_DIGITS:
+        raise InvalidInput(
+            f"Range: a byte position has more than {MAX_DIGITS} digits", field="Range"
+        )
     if not start_text:
         length = int(end_text)
         if length == 0 or size == 0:
