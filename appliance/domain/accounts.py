@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass, field
 
+from appliance.domain.throttle import BackoffLock, Pacer, SlidingWindow
 from appliance.errors import InvalidInput
 
 DEFAULT_ADMIN_LOGIN = "admin"
@@ -12,6 +15,14 @@ FREE_FAILURES = 5
 LOCK_BASE_SECONDS = 30
 LOCK_MAX_SECONDS = 3600
 SESSION_IDLE_SECONDS = 8 * 3600
+# One source address, whatever logins it tries: 20 failures per 15 minutes.
+SOURCE_FAILURES = 20
+SOURCE_WINDOW_SECONDS = 900
+# One account from all sources: past 20 failures in an hour, addresses other than the one
+# it last signed in from get one try per 10 s between them (bounded, never a lock).
+ACCOUNT_FAILURES = 20
+ACCOUNT_WINDOW_SECONDS = 3600
+ACCOUNT_PACE_SECONDS = 10
 
 
 def check_new_password(password: str, login: str, old_password: str | None = None) -> None:
@@ -42,3 +53,47 @@ def lock_seconds(failures: int) -> int:
     if failures < FREE_FAILURES:
         return 0
     return min(LOCK_MAX_SECONDS, LOCK_BASE_SECONDS * 2 ** (failures - FREE_FAILURES))
+
+
+@dataclass
+class LoginThrottle:
+    """Who may try a password now, kept in the API process's memory.
+
+    Failures lock the pair (login, source) with the back-off above, so an outsider's
+    failures never lock the owner signing in from anywhere else. Guessing is bounded per
+    source (across logins) and per account (across sources, by pacing rather than locking,
+    and not at the address the account last signed in from). Unknown and known logins are
+    counted alike, so the answers say nothing about which accounts exist. `stamp` changes
+    whenever the password is set, so a reset starts the account's counts afresh even when
+    done by another process (`recorder admin reset-password`).
+    """
+
+    pairs: BackoffLock[tuple[str, str, str]] = field(
+        default_factory=lambda: BackoffLock(FREE_FAILURES, LOCK_BASE_SECONDS, LOCK_MAX_SECONDS)
+    )
+    sources: SlidingWindow[str] = field(
+        default_factory=lambda: SlidingWindow(SOURCE_FAILURES, SOURCE_WINDOW_SECONDS)
+    )
+    accounts: SlidingWindow[tuple[str, str]] = field(
+        default_factory=lambda: SlidingWindow(ACCOUNT_FAILURES, ACCOUNT_WINDOW_SECONDS)
+    )
+    pace: Pacer[tuple[str, str]] = field(default_factory=lambda: Pacer(ACCOUNT_PACE_SECONDS))
+
+    def wait(self, login: str, stamp: str, ip: str, trusted_ip: str | None, now: float) -> int:
+        """Whole seconds to wait before this attempt may be checked (0: go ahead)."""
+        wait = max(self.sources.wait(ip, now), self.pairs.wait((login, stamp, ip), now))
+        if wait > 0:
+            return math.ceil(wait)
+        account = (login, stamp)
+        if ip != trusted_ip and self.accounts.wait(account, now) > 0:
+            return math.ceil(self.pace.take(account, now))
+        return 0
+
+    def failed(self, login: str, stamp: str, ip: str, now: float) -> None:
+        self.sources.add(ip, now)
+        self.accounts.add((login, stamp), now)
+        self.pairs.fail((login, stamp, ip), now)
+
+    def succeeded(self, login: str, stamp: str, ip: str) -> None:
+        # Only the pair: a success must not wipe a source's failures on other accounts.
+        self.pairs.clear((login, stamp, ip))

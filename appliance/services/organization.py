@@ -25,7 +25,7 @@ from appliance.domain.organization import (
     would_cycle,
 )
 from appliance.errors import Conflict, InvalidInput, NotFound
-from appliance.services import audit
+from appliance.services import accounts, audit
 from appliance.services.access import Tree
 from appliance.services.context import Actor, utcnow
 
@@ -400,6 +400,9 @@ def update_employee(actor: Actor, user_id: int, spec: EmployeeSpec) -> EmployeeV
     audit.record(
         actor, AuditType.EMPLOYEE, "employee_changed", old=old, login=login, name=spec.name
     )
+    if spec.password:
+        # A password set by an administrator ends whatever the old one let in.
+        accounts.end_access(actor, user, AuditType.PASSWORD)
     return _employee_view(user)
 
 
@@ -411,6 +414,9 @@ def delete_employee(actor: Actor, user_id: int) -> None:
         raise NotFound("no such employee")
     before = owners(Tree.load())
     org_queries.delete_user_links(user_id)
+    # Sessions and tokens reference the account: they go with it, in this transaction.
+    # Tags, scores and plays keep the id as history (they have no foreign key).
+    accounts.end_access(actor, user, AuditType.EMPLOYEE, delete_tokens=True)
     audit.record(actor, AuditType.EMPLOYEE, "employee_deleted", login=user.login, name=user.name)
     user.delete()
     _rebind(before)
