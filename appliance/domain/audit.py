@@ -42,6 +42,7 @@ EVENTS: dict[str, str] = {
     "device_created": "created {mode} device {alias} ({address})",
     "device_changed": "changed device {alias} ({address})",
     "device_deleted": "deleted device {alias} ({address})",
+    "device_auth_failed": "{count} failed authentications as device {alias}",
     "settings_changed": "{changes}",
     "recording_stored": "recording {sn} ({caller} -> {callee}, {duration} s) via {source}",
     "scored": "scored {sn}: {score}",

@@ -151,3 +151,61 @@ class Pacer(Generic[K]):
                 return due - now
             self._next.put(key, now + self.interval)
             return 0.0
+
+
+# Device credentials (HTTP Basic on uploads): per source, per (device, source), per device.
+DEVICE_SOURCE_FAILURES = 30
+DEVICE_PAIR_FAILURES = 10
+DEVICE_WINDOW_SECONDS = 60
+DEVICE_UNDER_ATTACK_FAILURES = 100
+DEVICE_ATTACK_WINDOW_SECONDS = 600
+DEVICE_PACE_SECONDS = 1.0
+# A failure is written to the audit trail at once, then at most once a minute per
+# (device, source) with the count since: a flood costs a bounded number of rows.
+DEVICE_AUDIT_EVERY_SECONDS = 60
+
+
+class DeviceAuthThrottle:
+    """Failed device authentications, limited per source, per (device, source) and per
+    device; a device under attack from many sources is paced (one try a second between
+    them), never locked, so an outsider cannot stop a real device's uploads."""
+
+    def __init__(self) -> None:
+        self.sources: SlidingWindow[str] = SlidingWindow(
+            DEVICE_SOURCE_FAILURES, DEVICE_WINDOW_SECONDS
+        )
+        self.pairs: SlidingWindow[tuple[str, str]] = SlidingWindow(
+            DEVICE_PAIR_FAILURES, DEVICE_WINDOW_SECONDS
+        )
+        self.devices: SlidingWindow[str] = SlidingWindow(
+            DEVICE_UNDER_ATTACK_FAILURES, DEVICE_ATTACK_WINDOW_SECONDS
+        )
+        self.pace: Pacer[str] = Pacer(DEVICE_PACE_SECONDS)
+        self._unaudited: _Bounded[tuple[str, str], list[float]] = _Bounded(10_000)
+        self._lock = threading.Lock()
+
+    def wait(self, alias: str, ip: str, now: float) -> float:
+        """Seconds before this attempt may be checked (0: go ahead)."""
+        wait = max(self.sources.wait(ip, now), self.pairs.wait((alias, ip), now))
+        if wait > 0:
+            return wait
+        if self.devices.wait(alias, now) > 0:
+            return self.pace.take(alias, now)
+        return 0.0
+
+    def failed(self, alias: str, ip: str, now: float) -> int:
+        """Count a failure; return how many failures of (alias, ip) to audit now (0: later)."""
+        self.sources.add(ip, now)
+        self.devices.add(alias, now)
+        self.pairs.add((alias, ip), now)
+        with self._lock:
+            # [failures not yet audited, time of the last audit entry]
+            state = self._unaudited.get((alias, ip))
+            if state is None:
+                state = [0.0, -DEVICE_AUDIT_EVERY_SECONDS - 1.0]
+                self._unaudited.put((alias, ip), state)
+            state[0] += 1
+            if now - state[1] >= DEVICE_AUDIT_EVERY_SECONDS:
+                count, state[0], state[1] = int(state[0]), 0.0, now
+                return count
+            return 0

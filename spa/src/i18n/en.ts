@@ -261,6 +261,7 @@ export default {
     device_created: "Created {mode} device {alias} ({address})",
     device_changed: "Changed device {alias} ({address})",
     device_deleted: "Deleted device {alias} ({address})",
+    device_auth_failed: "{count} failed authentications as device {alias}",
     settings_changed: "Changed settings: {changes}",
     recording_stored: "Stored recording {sn} ({caller} → {callee}, {duration} s) via {source}",
     scored: "Scored {sn}: {score}",

@@ -261,6 +261,7 @@ export default {
     device_created: "添加 {mode} 设备 {alias}（{address}）",
     device_changed: "修改设备 {alias}（{address}）",
     device_deleted: "删除设备 {alias}（{address}）",
+    device_auth_failed: "以设备 {alias} 身份认证失败 {count} 次",
     settings_changed: "修改设置：{changes}",
     recording_stored: "录音 {sn} 入库（{caller} → {callee}，{duration} 秒），来源 {source}",
     scored: "评分 {sn}：{score}",

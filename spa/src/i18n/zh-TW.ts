@@ -261,6 +261,7 @@ export default {
     device_created: "新增 {mode} 設備 {alias}（{address}）",
     device_changed: "修改設備 {alias}（{address}）",
     device_deleted: "刪除設備 {alias}（{address}）",
+    device_auth_failed: "以設備 {alias} 身分驗證失敗 {count} 次",
     settings_changed: "修改設定：{changes}",
     recording_stored: "錄音 {sn} 入庫（{caller} → {callee}，{duration} 秒），來源 {source}",
     scored: "評分 {sn}：{score}",
