@@ -15,6 +15,8 @@ FREE_FAILURES = 5
 LOCK_BASE_SECONDS = 30
 LOCK_MAX_SECONDS = 3600
 SESSION_IDLE_SECONDS = 8 * 3600
+# The stored hash of an account that has no password yet: no password matches it.
+NO_PASSWORD = "!none"
 # One source address, whatever logins it tries: 20 failures per 15 minutes.
 SOURCE_FAILURES = 20
 SOURCE_WINDOW_SECONDS = 900

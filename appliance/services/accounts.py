@@ -17,6 +17,7 @@ from appliance.db.entities import ApiToken, User, UserSession, by_id
 from appliance.domain.accounts import (
     DEFAULT_ADMIN_LOGIN,
     DEFAULT_ADMIN_PASSWORD,
+    NO_PASSWORD,
     SESSION_IDLE_SECONDS,
     LoginThrottle,
     check_new_password,
@@ -85,9 +86,11 @@ def login(login_name: str, password: str, ip: str) -> LoginResult:
     )
     if wait:
         raise AccountLocked(wait)
+    # An account without a password yet is checked against the dummy too: same time.
+    usable = user is not None and user.password_hash != NO_PASSWORD
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        ok = user is not None and user.enabled
+        _hasher.verify(user.password_hash if user and usable else _DUMMY_HASH, password)
+        ok = usable and user is not None and user.enabled
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:
