@@ -143,13 +143,14 @@ _throttle = DeviceAuthThrottle()
 def authenticate(alias: str, secret: str, master: MasterKey, ip: str = "unknown") -> DeviceView:
     """A device proves itself with its alias and secret (HTTP Basic on uploads).
     Raises AccountLocked (seconds to wait) while failures from there are limited."""
-    wait = _throttle.wait(alias, ip, time.monotonic())
+    key = alias[:128]  # bounded memory per key, whatever a client sends
+    wait = _throttle.wait(key, ip, time.monotonic())
     if wait:
         raise AccountLocked(math.ceil(wait))
     d = Device.get(alias=alias)
     expected = master.open_text(d.secret_sealed) if d else "\0invalid"
     if not hmac.compare_digest(expected.encode(), secret.encode()) or d is None:
-        count = _throttle.failed(alias, ip, time.monotonic())
+        count = _throttle.failed(key, ip, time.monotonic())
         if count:
             who = Actor(None, alias[:64], "", False, ip, "device")
             audit.record(who, AuditType.DEVICE, "device_auth_failed", alias=alias[:64], count=count)
