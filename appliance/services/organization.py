@@ -476,9 +476,16 @@ def import_employees(actor: Actor, data: bytes) -> ImportReport:
     Everything is checked first (one read), passwords are hashed outside any transaction,
     then rows are written in short batches; if a batch fails (a concurrent change), the
     batches already written are undone, so the user still sees all or nothing."""
+    started = time.monotonic()
     with db_session:
         actor.require_admin()
         planned, errors = _plan_import(data)
+    log.info(
+        "employee import: %d rows checked, %d bad (%.1f s)",
+        len(planned) + len(errors),
+        len(errors),
+        time.monotonic() - started,
+    )
     if errors:
         return ImportReport(0, 0, sorted(errors, key=lambda e: e.line))
     hashes = _hash_passwords([p.spec.password for p in planned])
