@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 
 from appliance.domain.throttle import BackoffLock, Pacer, SlidingWindow
@@ -81,21 +82,26 @@ class LoginThrottle:
     )
     pace: Pacer[tuple[str, str]] = field(default_factory=lambda: Pacer(ACCOUNT_PACE_SECONDS))
 
-    def wait(self, login: str, stamp: str, ip: str, trusted_ip: str | None, now: float) -> int:
-        """Whole seconds to wait before this attempt may be checked (0: go ahead)."""
-        wait = max(self.sources.wait(ip, now), self.pairs.wait((login, stamp, ip), now))
-        if wait > 0:
-            return math.ceil(wait)
-        account = (login, stamp)
-        if ip != trusted_ip and self.accounts.wait(account, now) > 0:
-            return math.ceil(self.pace.take(account, now))
-        return 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def failed(self, login: str, stamp: str, ip: str, now: float) -> None:
-        self.sources.add(ip, now)
-        self.accounts.add((login, stamp), now)
-        self.pairs.fail((login, stamp, ip), now)
+    def begin(self, login: str, stamp: str, ip: str, trusted_ip: str | None, now: float) -> int:
+        """0 when this attempt may be checked, counted as a failure until it succeeds (so
+        attempts in parallel cannot all slip under a limit); else whole seconds to wait."""
+        with self._lock:
+            wait = max(self.sources.wait(ip, now), self.pairs.wait((login, stamp, ip), now))
+            account = (login, stamp)
+            if not wait and ip != trusted_ip and self.accounts.wait(account, now) > 0:
+                wait = self.pace.take(account, now)
+            if wait > 0:
+                return math.ceil(wait)
+            self.sources.add(ip, now)
+            self.accounts.add(account, now)
+            self.pairs.fail((login, stamp, ip), now)
+            return 0
 
-    def succeeded(self, login: str, stamp: str, ip: str) -> None:
-        # Only the pair: a success must not wipe a source's failures on other accounts.
-        self.pairs.clear((login, stamp, ip))
+    def succeeded(self, login: str, stamp: str, ip: str, began: float) -> None:
+        """The attempt begun at `began` was right: it no longer counts anywhere."""
+        with self._lock:
+            self.sources.undo(ip, began)
+            self.accounts.undo((login, stamp), began)
+            self.pairs.clear((login, stamp, ip))

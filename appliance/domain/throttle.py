@@ -76,6 +76,13 @@ class SlidingWindow(Generic[K]):
                 times.popleft()
             return len(times)
 
+    def undo(self, key: K, at: float) -> None:
+        """Take back one event added at `at` (an attempt counted before it was checked)."""
+        with self._lock:
+            times = self._keys.get(key)
+            if times is not None and at in times:
+                times.remove(at)
+
     def count(self, key: K, now: float) -> int:
         with self._lock:
             times = self._keys.get(key)

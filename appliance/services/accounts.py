@@ -82,7 +82,8 @@ def login(login_name: str, password: str, ip: str) -> LoginResult:
     user = User.get(login=login_name)
     stamp = _stamp(user)
     key = login_name[:128]  # bounded memory per key, whatever a client sends
-    wait = _throttle.wait(key, stamp, ip, user.last_login_ip if user else None, time.monotonic())
+    began = time.monotonic()
+    wait = _throttle.begin(key, stamp, ip, user.last_login_ip if user else None, began)
     if wait:
         raise AccountLocked(wait)
     # An account without a password yet is checked against the dummy too: same time.
@@ -93,12 +94,11 @@ def login(login_name: str, password: str, ip: str) -> LoginResult:
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:
-        _throttle.failed(key, stamp, ip, time.monotonic())
         guest = Actor(None, login_name[:64], "", False, ip, "session")
         audit.record(guest, AuditType.LOGIN_FAILED, "login_failed")
         commit()  # the audit entry must outlive the exception
         raise AuthenticationFailed("wrong user name or password")
-    _throttle.succeeded(key, stamp, ip)
+    _throttle.succeeded(key, stamp, ip, began)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now

@@ -132,3 +132,17 @@ def test_a_captcha_flood_from_one_address_does_not_evict_anothers_captcha():
         assert verdict(flooder, flood[-1]) == "the captcha answer is wrong"
     finally:
         server.stop()
+
+
+def test_guesses_sent_in_parallel_do_not_slip_past_the_limit(server):
+    """A different shape: many guesses at once, each checked before any failure is known."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def guess(i: int) -> str:
+        return attempt(from_address(server.url, "127.0.0.11"), "admin", f"parallel-{i}")["code"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        codes = list(pool.map(guess, range(16)))
+    assert codes.count("UNAUTHENTICATED") == 5, codes
+    assert codes.count("ACCOUNT_LOCKED") == 11, codes
+    assert attempt(from_address(server.url, "127.0.0.12"), "admin", ADMIN_PASSWORD)["__typename"] == "LoginSuccess"

@@ -31,26 +31,37 @@ def test_backoff_doubles_and_is_capped():
 
 def test_login_throttle_keeps_the_owner_in_and_treats_unknown_logins_alike():
     t = LoginThrottle()
-    for i in range(5):
-        t.failed("admin", "s1", "10.0.0.66", i)
-        t.failed("ghost", "", "10.0.0.67", i)
-    assert t.wait("admin", "s1", "10.0.0.66", "10.0.0.1", 6) == t.wait("ghost", "", "10.0.0.67", None, 6) == 28
-    assert t.wait("admin", "s1", "10.0.0.1", "10.0.0.1", 6) == 0
-    assert t.wait("admin", "s1", "192.0.2.9", "10.0.0.1", 6) == 0
+    for i in range(5):  # each attempt counts as a failure from the moment it begins
+        assert t.begin("admin", "s1", "10.0.0.66", "10.0.0.1", i) == 0
+        assert t.begin("ghost", "", "10.0.0.67", None, i) == 0
+    assert t.begin("admin", "s1", "10.0.0.66", "10.0.0.1", 6) == t.begin("ghost", "", "10.0.0.67", None, 6) == 28
+    # The owner, where they last signed in or anywhere else, goes ahead; a success no
+    # longer counts.
+    assert t.begin("admin", "s1", "10.0.0.1", "10.0.0.1", 6) == 0
+    t.succeeded("admin", "s1", "10.0.0.1", 6)
+    assert t.begin("admin", "s1", "192.0.2.9", "10.0.0.1", 6) == 0
+    t.succeeded("admin", "s1", "192.0.2.9", 6)
+    assert t.sources.count("10.0.0.1", 6) == 0 and t.accounts.count(("admin", "s1"), 6) == 5
     # A new password (stamp) starts afresh, even for the attacker's address.
-    assert t.wait("admin", "s2", "10.0.0.66", "10.0.0.1", 6) == 0
+    assert t.begin("admin", "s2", "10.0.0.66", "10.0.0.1", 7) == 0
     # Twenty failures from many addresses: others are paced, the last good address is not.
-    for n in range(20):
-        t.failed("admin", "s1", f"10.1.0.{n}", 10)
-    assert t.wait("admin", "s1", "10.2.0.1", "10.0.0.1", 11) == 0
-    assert t.wait("admin", "s1", "10.2.0.2", "10.0.0.1", 12) == 9
-    assert t.wait("admin", "s1", "10.0.0.1", "10.0.0.1", 12) == 0
+    for n in range(15):
+        assert t.begin("admin", "s1", f"10.1.0.{n}", "10.0.0.1", 10) == 0
+    assert t.begin("admin", "s1", "10.2.0.1", "10.0.0.1", 11) == 0
+    assert t.begin("admin", "s1", "10.2.0.2", "10.0.0.1", 12) == 9
+    assert t.begin("admin", "s1", "10.0.0.1", "10.0.0.1", 12) == 0
+
+
+def test_one_source_gets_twenty_failures_whatever_the_logins():
+    t = LoginThrottle()
+    assert all(t.begin(f"user{i}", "", "10.0.0.66", None, i) == 0 for i in range(20))
+    assert t.begin("admin", "s1", "10.0.0.66", "10.0.0.1", 20) == 900 - 20
 
 
 def test_memory_stays_bounded_under_a_flood_of_keys():
     t = LoginThrottle()
     for n in range(30_000):
-        t.failed(f"user{n}", "", f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", 1)
+        t.begin(f"user{n}", "", f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", None, 1)
     assert len(t.pairs) <= 10_000 and len(t.sources) <= 10_000 and len(t.accounts) <= 10_000
 
 
