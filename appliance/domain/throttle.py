@@ -191,20 +191,29 @@ class DeviceAuthThrottle:
         self._unaudited: _Bounded[tuple[str, str], list[float]] = _Bounded(10_000)
         self._lock = threading.Lock()
 
-    def wait(self, alias: str, ip: str, now: float) -> float:
-        """Seconds before this attempt may be checked (0: go ahead)."""
-        wait = max(self.sources.wait(ip, now), self.pairs.wait((alias, ip), now))
-        if wait > 0:
-            return wait
-        if self.devices.wait(alias, now) > 0:
-            return self.pace.take(alias, now)
-        return 0.0
+    def begin(self, alias: str, ip: str, now: float) -> float:
+        """0 when this attempt may be checked, counted as a failure until it succeeds (so
+        attempts in parallel cannot all slip under a limit); else seconds to wait."""
+        with self._lock:
+            wait = max(self.sources.wait(ip, now), self.pairs.wait((alias, ip), now))
+            if not wait and self.devices.wait(alias, now) > 0:
+                wait = self.pace.take(alias, now)
+            if wait > 0:
+                return wait
+            self.sources.add(ip, now)
+            self.devices.add(alias, now)
+            self.pairs.add((alias, ip), now)
+            return 0.0
+
+    def succeeded(self, alias: str, ip: str, began: float) -> None:
+        with self._lock:
+            self.sources.undo(ip, began)
+            self.devices.undo(alias, began)
+            self.pairs.undo((alias, ip), began)
 
     def failed(self, alias: str, ip: str, now: float) -> int:
-        """Count a failure; return how many failures of (alias, ip) to audit now (0: later)."""
-        self.sources.add(ip, now)
-        self.devices.add(alias, now)
-        self.pairs.add((alias, ip), now)
+        """The attempt begun was wrong: how many failures of (alias, ip) to audit now (0:
+        later, with the next entry)."""
         with self._lock:
             # [failures not yet audited, time of the last audit entry]
             state = self._unaudited.get((alias, ip))

@@ -144,7 +144,8 @@ def authenticate(alias: str, secret: str, master: MasterKey, ip: str = "unknown"
     """A device proves itself with its alias and secret (HTTP Basic on uploads).
     Raises AccountLocked (seconds to wait) while failures from there are limited."""
     key = alias[:128]  # bounded memory per key, whatever a client sends
-    wait = _throttle.wait(key, ip, time.monotonic())
+    began = time.monotonic()
+    wait = _throttle.begin(key, ip, began)
     if wait:
         raise AccountLocked(math.ceil(wait))
     d = Device.get(alias=alias)
@@ -156,6 +157,7 @@ def authenticate(alias: str, secret: str, master: MasterKey, ip: str = "unknown"
             audit.record(who, AuditType.DEVICE, "device_auth_failed", alias=alias[:64], count=count)
             commit()  # the audit entry must outlive the exception
         raise AuthenticationFailed("unknown device or wrong secret")
+    _throttle.succeeded(key, ip, began)
     return _view(d)
 
 

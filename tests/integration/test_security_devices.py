@@ -87,3 +87,14 @@ def test_many_addresses_guessing_one_device_pace_it_but_do_not_stop_it(setup, au
         assert int(r.headers["retry-after"]) <= 1
         time.sleep(0.5)
     assert r.status_code == 201 and time.monotonic() - started < 5
+
+
+def test_guesses_sent_in_parallel_do_not_slip_past_the_limit(setup, audio):
+    """A different shape: many guesses at once, each checked before any failure is known."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server, _, device = setup
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        codes = list(pool.map(lambda i: upload(server, "127.0.0.7", device["alias"], f"p{i}").status_code, range(25)))
+    assert codes.count(401) == 10 and codes.count(429) == 15, codes
+    assert upload(server, "127.0.0.8", device["alias"], device["secret"], audio).status_code == 201

@@ -81,12 +81,19 @@ def test_device_failures_are_limited_paced_and_audited_in_bounded_rows():
     from appliance.domain.throttle import DeviceAuthThrottle
 
     t = DeviceAuthThrottle()
-    audited = [t.failed("gw-1", "10.0.0.66", 0.1 * i) for i in range(10)]
+
+    def fail(alias: str, ip: str, now: float) -> int:
+        assert t.begin(alias, ip, now) == 0
+        return t.failed(alias, ip, now)
+
+    audited = [fail("gw-1", "10.0.0.66", 0.1 * i) for i in range(10)]
     assert audited == [1] + [0] * 9  # one row now, the rest counted
-    assert t.wait("gw-1", "10.0.0.66", 1.0) > 0  # ten a minute for one device and address
-    assert t.wait("gw-1", "10.0.0.7", 1.0) == 0  # the device from elsewhere is unaffected
-    assert t.failed("gw-1", "10.0.0.66", 61.0) == 10  # a minute on: all failures since the last row
+    assert t.begin("gw-1", "10.0.0.66", 1.0) > 0  # ten a minute for one device and address
+    assert t.begin("gw-1", "10.0.0.7", 1.0) == 0  # the device from elsewhere is unaffected
+    t.succeeded("gw-1", "10.0.0.7", 1.0)
+    assert t.sources.count("10.0.0.7", 1.0) == 0
+    assert fail("gw-1", "10.0.0.66", 61.0) == 10  # a minute on: all failures since the last row
     for n in range(100):
-        t.failed("gw-2", f"10.9.0.{n}", 100.0)
-    assert t.wait("gw-2", "10.0.0.8", 101.0) == 0  # under attack: one try a second...
-    assert 0 < t.wait("gw-2", "10.0.0.9", 101.5) <= 1.0  # ...between all addresses
+        fail("gw-2", f"10.9.0.{n}", 100.0)
+    assert t.begin("gw-2", "10.0.0.8", 101.0) == 0  # under attack: one try a second...
+    assert 0 < t.begin("gw-2", "10.0.0.9", 101.5) <= 1.0  # ...between all addresses
