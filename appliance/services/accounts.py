@@ -192,10 +192,17 @@ def change_password(
     user = User.get(id=actor.user_id) if actor.user_id else None
     if user is None:
         raise NotFound("no such account")
+    # The current password is guessed here as at sign-in (say, with a stolen cookie): the
+    # same limits apply, or this would be a way around them.
+    stamp, began = _stamp(user), time.monotonic()
+    wait = _throttle.begin(user.login[:128], stamp, actor.ip, user.last_login_ip, began)
+    if wait:
+        raise AccountLocked(wait)
     try:
         _hasher.verify(user.password_hash, old_password)
     except (VerificationError, InvalidHashError):
         raise InvalidInput("the current password is wrong", field="oldPassword") from None
+    _throttle.succeeded(user.login[:128], stamp, actor.ip, began)
     check_new_password(new_password, user.login, old_password)
     # API tokens are a separate credential with their own revocation (apiTokens lists them):
     # an integration must not break each time its owner rotates a password, or people stop

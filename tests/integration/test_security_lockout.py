@@ -146,3 +146,14 @@ def test_guesses_sent_in_parallel_do_not_slip_past_the_limit(server):
     assert codes.count("UNAUTHENTICATED") == 5, codes
     assert codes.count("ACCOUNT_LOCKED") == 11, codes
     assert attempt(from_address(server.url, "127.0.0.12"), "admin", ADMIN_PASSWORD)["__typename"] == "LoginSuccess"
+
+
+def test_the_current_password_cannot_be_guessed_through_change_password(server):
+    """A different shape: someone holding a session guesses the password it was opened with."""
+    holder = from_address(server.url, "127.0.0.13")
+    assert attempt(holder, "admin", ADMIN_PASSWORD)["__typename"] == "LoginSuccess"
+    change = 'mutation($o: String!) { changePassword(oldPassword: $o, newPassword: "Whatever-Pass-1") { ... on UserError { code field } } }'
+    codes = [holder.data(change, {"o": f"guess-{i}"})["changePassword"]["code"] for i in range(7)]
+    assert codes[:5] == ["INVALID_INPUT"] * 5 and set(codes[5:]) == {"ACCOUNT_LOCKED"}, codes
+    # The owner elsewhere is not affected.
+    assert attempt(from_address(server.url, "127.0.0.1"), "admin", ADMIN_PASSWORD)["__typename"] == "LoginSuccess"
