@@ -154,8 +154,25 @@ def admin_reset_password(config: Config, args: argparse.Namespace) -> int:
         if password != getpass.getpass("repeat: "):
             print("the two passwords differ", file=sys.stderr)
             return 2
-    accounts.reset_password(SYSTEM, args.login, password)
-    print(f"password of {args.login} changed")
+    ended = accounts.reset_password(SYSTEM, args.login, password)
+    print(f"password of {args.login} changed; {ended.sessions} sessions ended")
+    return 0
+
+
+def admin_set_enabled(config: Config, args: argparse.Namespace) -> int:
+    from appliance.services import accounts
+    from appliance.services.context import SYSTEM
+
+    _context(config)
+    enable = args.admin_command == "enable"
+    ended = accounts.set_enabled(SYSTEM, args.login, enable)
+    if enable:
+        print(f"account {args.login} enabled")
+    else:
+        print(
+            f"account {args.login} disabled; {ended.sessions} sessions ended, "
+            f"{ended.tokens} API tokens revoked"
+        )
     return 0
 
 
@@ -190,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("login")
     reset.add_argument("--password", help="the new password (prompted when omitted)")
     reset.set_defaults(handler=admin_reset_password)
+    for verb, text in (
+        ("disable", "disable an account: its sessions end, its tokens are revoked"),
+        ("enable", "enable a disabled account again"),
+    ):
+        toggle = admin.add_parser(verb, help=text)
+        toggle.add_argument("login")
+        toggle.set_defaults(handler=admin_set_enabled)
     token = admin.add_parser("token", help="API tokens for integrators").add_subparsers(
         dest="token_command", required=True
     )

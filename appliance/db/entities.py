@@ -32,6 +32,7 @@ class User(db.Entity):  # type: ignore[name-defined,misc]
     extension = Optional(str, nullable=True)
     phone = Optional(str)
     organization_id = Optional(int)
+    last_login_ip = Optional(str, nullable=True)
 
 
 class Organization(db.Entity):  # type: ignore[name-defined,misc]

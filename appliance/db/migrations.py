@@ -255,6 +255,12 @@ V8 = [
     "ALTER TABLE audit_entry ADD COLUMN params TEXT NOT NULL DEFAULT '{{}}'",
 ]
 
+# Where each account last signed in successfully: failures from other addresses do not
+# slow its owner down there (an outsider cannot lock the owner out).
+V9 = [
+    "ALTER TABLE app_user ADD COLUMN last_login_ip TEXT",
+]
+
 
 @dataclass(frozen=True)
 class Step:
@@ -278,6 +284,7 @@ STEPS: list[Step] = [
     Step(6, "recordings findable by file and by age", V6),
     Step(7, "calls being captured", V7),
     Step(8, "audit entries as events with params", V8),
+    Step(9, "accounts remember where they last signed in", V9),
 ]
 
 LATEST = STEPS[-1].version

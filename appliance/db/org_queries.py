@@ -120,11 +120,6 @@ def delete_role_links(role_id: int) -> None:
 
 def delete_user_links(user_id: int) -> None:
     run("DELETE FROM user_role WHERE user_id = ?", [user_id])
-    run("DELETE FROM user_session WHERE user_id = ?", [user_id])
-    run(
-        "UPDATE api_token SET revoked_at = created_at WHERE user_id = ? AND revoked_at IS NULL",
-        [user_id],
-    )
 
 
 def set_party_org(device_id: int, extension: str, org_id: int | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,9 +17,10 @@ from appliance.db.entities import ApiToken, User, UserSession, by_id
 from appliance.domain.accounts import (
     DEFAULT_ADMIN_LOGIN,
     DEFAULT_ADMIN_PASSWORD,
+    NO_PASSWORD,
     SESSION_IDLE_SECONDS,
+    LoginThrottle,
     check_new_password,
-    lock_seconds,
 )
 from appliance.domain.audit import AuditType
 from appliance.errors import AccountLocked, AuthenticationFailed, InvalidInput, NotFound
@@ -62,30 +64,45 @@ class LoginResult:
     expires_at: datetime
 
 
+# In the API process's memory: one process answers every sign-in, the counts need no
+# durability (a restart gives an attacker nothing that waiting out the window would not),
+# and a row written per failed attempt would hand a flood the database's write lock.
+_throttle = LoginThrottle()
+
+
+def _stamp(user: User | None) -> str:
+    """Changes whenever the password is set (the hash has a fresh salt); '' for no account."""
+    return user.password_hash[-16:] if user is not None else ""
+
+
 @db_session
 def login(login_name: str, password: str, ip: str) -> LoginResult:
+    """Unknown and known logins take the same path and time and get the same answers."""
     now = utcnow()
     user = User.get(login=login_name)
-    if user is not None and user.locked_until and user.locked_until > now:
-        raise AccountLocked(int((user.locked_until - now).total_seconds()) + 1)
+    stamp = _stamp(user)
+    key = login_name[:128]  # bounded memory per key, whatever a client sends
+    began = time.monotonic()
+    wait = _throttle.begin(key, stamp, ip, user.last_login_ip if user else None, began)
+    if wait:
+        raise AccountLocked(wait)
+    # An account without a password yet is checked against the dummy too: same time.
+    usable = user is not None and user.password_hash != NO_PASSWORD
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        ok = user is not None and user.enabled
+        _hasher.verify(user.password_hash if user and usable else _DUMMY_HASH, password)
+        ok = usable and user is not None and user.enabled
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:
         guest = Actor(None, login_name[:64], "", False, ip, "session")
-        if user is not None:
-            user.failed_logins += 1
-            wait = lock_seconds(user.failed_logins)
-            if wait:
-                user.locked_until = now + timedelta(seconds=wait)
         audit.record(guest, AuditType.LOGIN_FAILED, "login_failed")
-        commit()  # the failure count and audit entry must outlive the exception
+        commit()  # the audit entry must outlive the exception
         raise AuthenticationFailed("wrong user name or password")
+    _throttle.succeeded(key, stamp, ip, began)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
+    user.last_login_ip = ip
     token = secrets.token_urlsafe(32)
     expires = now + timedelta(seconds=SESSION_IDLE_SECONDS)
     UserSession(
@@ -134,24 +151,74 @@ def actor_for_token(token: str, ip: str) -> Actor:
     return _actor(user, ip, "token")
 
 
+@dataclass(frozen=True)
+class Ended:
+    """What a password change, reset, disable or delete took away from the account."""
+
+    sessions: int
+    tokens: int
+
+
+def end_access(
+    actor: Actor,
+    user: User,
+    type_: AuditType,
+    *,
+    keep_session: str | None = None,
+    revoke_tokens: bool = False,
+    delete_tokens: bool = False,
+) -> Ended:
+    """End the account's sessions (all, or all but the caller's own) and, when asked,
+    revoke or remove its tokens; audited when anything ended. Inside the caller's session."""
+    keep = _digest(keep_session) if keep_session else None
+    sessions = account_queries.delete_sessions_of(user.id, keep)
+    tokens = 0
+    if delete_tokens:
+        tokens = account_queries.delete_tokens_of(user.id)
+    elif revoke_tokens:
+        tokens = account_queries.revoke_tokens_of(user.id, utcnow())
+    if sessions or tokens:
+        audit.record(
+            actor, type_, "access_ended", login=user.login, sessions=sessions, tokens=tokens
+        )
+    return Ended(sessions, tokens)
+
+
 @db_session
-def change_password(actor: Actor, old_password: str, new_password: str) -> None:
+def change_password(
+    actor: Actor, old_password: str, new_password: str, session_token: str | None = None
+) -> Ended:
+    """The account's other sessions end; the caller's own session (if any) stays signed in."""
     user = User.get(id=actor.user_id) if actor.user_id else None
     if user is None:
         raise NotFound("no such account")
+    # The current password is guessed here as at sign-in (say, with a stolen cookie): the
+    # same limits apply, or this would be a way around them.
+    stamp, began = _stamp(user), time.monotonic()
+    wait = _throttle.begin(user.login[:128], stamp, actor.ip, user.last_login_ip, began)
+    if wait:
+        raise AccountLocked(wait)
     try:
         _hasher.verify(user.password_hash, old_password)
     except (VerificationError, InvalidHashError):
         raise InvalidInput("the current password is wrong", field="oldPassword") from None
+    _throttle.succeeded(user.login[:128], stamp, actor.ip, began)
     check_new_password(new_password, user.login, old_password)
+    # API tokens are a separate credential with their own revocation (apiTokens lists them):
+    # an integration must not break each time its owner rotates a password, or people stop
+    # rotating. But a password that had to be changed (the manual's default) was known to
+    # anyone, so tokens minted while it was in force are not trusted and are revoked.
+    revoke = user.must_change_password
     user.password_hash = _hasher.hash(new_password)
     user.must_change_password = False
     audit.record(actor, AuditType.PASSWORD, "password_changed")
+    keep = session_token if actor.via == "session" else None
+    return end_access(actor, user, AuditType.PASSWORD, keep_session=keep, revoke_tokens=revoke)
 
 
 @db_session
-def reset_password(actor: Actor, login_name: str, new_password: str) -> None:
-    """An administrator (or the command line) sets a password; other sessions end."""
+def reset_password(actor: Actor, login_name: str, new_password: str) -> Ended:
+    """An administrator (or the command line) sets a password; every session of it ends."""
     actor.require_admin()
     user = User.get(login=login_name)
     if user is None:
@@ -161,8 +228,28 @@ def reset_password(actor: Actor, login_name: str, new_password: str) -> None:
     user.must_change_password = False
     user.failed_logins = 0
     user.locked_until = None
-    account_queries.delete_sessions_of(user.id)
     audit.record(actor, AuditType.PASSWORD, "password_reset", login=login_name)
+    # Tokens stay for the reason given in change_password; `token revoke` ends them.
+    return end_access(actor, user, AuditType.PASSWORD)
+
+
+@db_session
+def set_enabled(actor: Actor, login_name: str, enabled: bool) -> Ended:
+    """Disable (every session ends, every token is revoked) or enable an account again."""
+    actor.require_admin()
+    user = User.get(login=login_name)
+    if user is None:
+        raise NotFound(f"no account {login_name!r}")
+    user.enabled = enabled
+    audit.record(
+        actor,
+        AuditType.USER,
+        "account_enabled" if enabled else "account_disabled",
+        login=user.login,
+    )
+    if enabled:
+        return Ended(0, 0)
+    return end_access(actor, user, AuditType.USER, revoke_tokens=True)
 
 
 @dataclass(frozen=True)

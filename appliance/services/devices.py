@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import math
 import secrets
 import socket
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from pony.orm import db_session
+from pony.orm import commit, db_session
 
 from appliance.db import device_queries, org_queries
 from appliance.db.entities import Device, by_id
 from appliance.domain.audit import AuditType
 from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol, host_of
 from appliance.domain.settings import UnknownSourcePolicy
-from appliance.errors import AuthenticationFailed, Conflict, NotFound
+from appliance.domain.throttle import DeviceAuthThrottle
+from appliance.errors import AccountLocked, AuthenticationFailed, Conflict, NotFound
 from appliance.media.crypto import MasterKey
 from appliance.services import audit
 from appliance.services.context import SYSTEM, Actor, utcnow
@@ -133,13 +136,29 @@ def delete(actor: Actor, device_id: int) -> None:
     d.delete()
 
 
+# In the API process's memory, bounded, for the reasons given for sign-ins (accounts.py).
+_throttle = DeviceAuthThrottle()
+
+
 @db_session
-def authenticate(alias: str, secret: str, master: MasterKey) -> DeviceView:
-    """A device proves itself with its alias and secret (HTTP Basic on uploads)."""
+def authenticate(alias: str, secret: str, master: MasterKey, ip: str = "unknown") -> DeviceView:
+    """A device proves itself with its alias and secret (HTTP Basic on uploads).
+    Raises AccountLocked (seconds to wait) while failures from there are limited."""
+    key = alias[:128]  # bounded memory per key, whatever a client sends
+    began = time.monotonic()
+    wait = _throttle.begin(key, ip, began)
+    if wait:
+        raise AccountLocked(math.ceil(wait))
     d = Device.get(alias=alias)
     expected = master.open_text(d.secret_sealed) if d else "\0invalid"
     if not hmac.compare_digest(expected.encode(), secret.encode()) or d is None:
+        count = _throttle.failed(key, ip, time.monotonic())
+        if count:
+            who = Actor(None, alias[:64], "", False, ip, "device")
+            audit.record(who, AuditType.DEVICE, "device_auth_failed", alias=alias[:64], count=count)
+            commit()  # the audit entry must outlive the exception
         raise AuthenticationFailed("unknown device or wrong secret")
+    _throttle.succeeded(key, ip, began)
     return _view(d)
 
 

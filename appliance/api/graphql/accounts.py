@@ -119,10 +119,11 @@ class AccountQueries:
 
     @strawberry.field(description="A new login captcha; null when captchas are switched off")
     async def captcha(self, info: Info) -> Captcha | None:
-        store = context_of(info).captchas
+        ctx = context_of(info)
+        store = ctx.captchas
         if not store.enabled:
             return None
-        captcha_id, image = await run_in_threadpool(store.new)
+        captcha_id, image = await run_in_threadpool(store.new, client_ip(ctx.request))
         return Captcha(id=captcha_id, image=image)
 
     @strawberry.field(permission_classes=[IsAuthenticated])
@@ -167,12 +168,18 @@ class AccountMutations:
         ctx.response.delete_cookie(SESSION_COOKIE, path="/")
         return Ok(ok=True)
 
-    @strawberry.mutation(description="Allowed while the password must be changed")
+    @strawberry.mutation(
+        description="Allowed while the password must be changed; the account's other "
+        "sessions end (the audit trail says how many)"
+    )
     async def change_password(self, info: Info, old_password: str, new_password: str) -> OkResult:
-        actor = context_of(info).actor
+        ctx = context_of(info)
+        actor = ctx.actor
         if actor is None:
             return UserError(code="UNAUTHENTICATED", message="not logged in")
-        result = await attempt(accounts.change_password, actor, old_password, new_password)
+        result = await attempt(
+            accounts.change_password, actor, old_password, new_password, ctx.session_token
+        )
         return result if isinstance(result, UserError) else Ok(ok=True)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])

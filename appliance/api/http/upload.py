@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from appliance.api.http.auth import basic_credentials, client_ip
 from appliance.api.http.responses import error
 from appliance.domain.recordings import UploadMeta
-from appliance.errors import AuthenticationFailed, InvalidInput
+from appliance.errors import AccountLocked, AuthenticationFailed, InvalidInput
 from appliance.media.store import Scratch
 from appliance.services import devices, recordings
 from appliance.services.context import Actor, AppContext
@@ -138,11 +138,17 @@ async def upload_recording(request: Request) -> Response:
     if creds is None:
         return _unauthorized("device credentials required (HTTP Basic: alias and secret)")
     try:
-        device = await run_in_threadpool(devices.authenticate, creds[0], creds[1], app.master)
+        device = await run_in_threadpool(
+            devices.authenticate, creds[0], creds[1], app.master, client_ip(request)
+        )
+    except AccountLocked as exc:
+        limited = error(429, f"too many failed device authentications; retry in {exc.seconds} s")
+        limited.headers["Retry-After"] = str(exc.seconds)
+        return limited
     except AuthenticationFailed as exc:
         return _unauthorized(str(exc))
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + OVERHEAD:
+    if declared and declared.isdigit() and (len(declared) > 18 or int(declared) > limit + OVERHEAD):
         return error(413, f"the upload is larger than {limit} bytes")
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data":
