@@ -7,12 +7,9 @@ import functools
 import logging
 import resource
 
-from pony.orm import db_session
-
 from appliance.capture.sessions import Sessions
 from appliance.capture.sip.server import SipHandler
 from appliance.capture.sip.transport import UdpTransport, serve_tcp_connection
-from appliance.services import settings
 from appliance.services.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -30,16 +27,16 @@ class CaptureService:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
 
-    def _port(self) -> int:
-        if self.ctx.config.sip_port is not None:
-            return self.ctx.config.sip_port
-        with db_session:
-            return settings.current().sip_port
-
     async def start(self) -> asyncio.Task[None]:
         loop = asyncio.get_running_loop()
         _allow_many_files()
-        self.port = await asyncio.to_thread(self._port)
+        # The settings come from the database if it answers soon, else from the cache file:
+        # a capture restarted while the database is away still listens where it did.
+        await self.sessions.load_known()
+        configured = self.ctx.config.sip_port
+        self.port = (
+            configured if configured is not None else self.sessions.known.now.settings.sip_port
+        )
         host = self.ctx.config.http_host
         self._udp, _ = await loop.create_datagram_endpoint(
             lambda: UdpTransport(self.handler), local_addr=(host, self.port)

@@ -92,7 +92,7 @@ class SipHandler:
         request = answerable(data)
         if request is None:
             return
-        warning = '399 recorder "' + why[:120].replace('"', "'").replace("\\", "/") + '"'
+        warning = '399 recorder "' + " ".join(why.split())[:160].replace('"', "'") + '"'
         peer.send(
             responses.build(
                 request, 400, "Bad Request", peer.source, headers=[("Warning", warning)]
