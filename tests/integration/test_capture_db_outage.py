@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,9 @@ import pytest
 from tests.integration.test_siprec_calls import channels, expected_leg, offset_of
 from tests.support import sipp
 from tests.support.postgres import PostgresServer
-from tests.support.server import ApplianceServer, Client, prepare_admin
+from tests.support.processes import stop_process
+from tests.support.server import COMMAND, ApplianceServer, Client, prepare_admin
+from tests.support.sip import request, udp_exchange
 from tests.support.siprec_client import SiprecCall, invite_all, send_tones
 
 CALLS = 20
@@ -41,15 +44,17 @@ def prepared(server: ApplianceServer) -> Client:
     return Client(server.url, token=token)
 
 
-def calls_during(server: ApplianceServer, outage: Callable[[], None], restore: Callable[[], None]) -> list[SiprecCall]:
-    """CALLS calls of SECONDS of tone each, made while the outage lasts; the answers must
+def calls_during(
+    server: ApplianceServer, outage: Callable[[], None], restore: Callable[[], None], count: int = CALLS
+) -> list[SiprecCall]:
+    """`count` calls of SECONDS of tone each, made while the outage lasts; the answers must
     each come within a second. restore() ends the outage."""
     calls = [
         SiprecCall(
             server.sip_port,
             sipp.offer_body(["1"], [sipp.Party("a", "7000", "1"), sipp.Party("b", f"8{n:03d}", "1")]),
         )
-        for n in range(CALLS)
+        for n in range(count)
     ]
     outage()
     try:
@@ -62,21 +67,22 @@ def calls_during(server: ApplianceServer, outage: Callable[[], None], restore: C
             call.ack()
         send_tones(calls, SECONDS, TONE)
         time.sleep(0.3)
-        assert [call.bye() for call in calls] == [200] * CALLS
+        assert [call.bye() for call in calls] == [200] * count
     finally:
         restore()
     return calls
 
 
 def assert_all_recorded(api: Client, calls: list[SiprecCall], timeout: float) -> None:
+    count = len(calls)
     deadline = time.monotonic() + timeout
     while True:
         items = api.data("{ recordings(pageSize: 100) { total items { id callee duration } } }")["recordings"]
-        if items["total"] >= CALLS or time.monotonic() > deadline:
+        if items["total"] >= count or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert items["total"] == CALLS, f"{items['total']} of {CALLS} calls recorded"
-    assert sorted(i["callee"] for i in items["items"]) == [f"8{n:03d}" for n in range(CALLS)]
+    assert items["total"] == count, f"{items['total']} of {count} calls recorded"
+    assert sorted(i["callee"] for i in items["items"]) == [f"8{n:03d}" for n in range(count)]
     expected = expected_leg(TONE, int(SECONDS * 50), [])
     for item in items["items"]:
         wav = api.http.get(f"/api/v1/recordings/{item['id']}/audio?format=wav").content
@@ -165,3 +171,35 @@ def test_calls_are_answered_and_recorded_while_postgres_is_stopped(postgres_reco
     assert_all_recorded(api, calls, timeout=90)
     log = (server.root / "server.log").read_text()
     assert "database unreachable" in log or "not written yet" in log, "the outage was seen"
+
+
+def test_a_capture_started_while_postgres_is_stopped_answers_the_devices_it_knew(postgres_recorder):
+    """`recorder capture` restarted during the outage: it answers from capture-cache.json,
+    keeps the calls in the spool, and stores them once it can connect."""
+    pg, server, api = postgres_recorder
+    time.sleep(6)
+    assert (server.data_dir / "capture-cache.json").exists()
+    server.stop()
+    pg.halt()
+    log = (server.root / "capture.log").open("wb")
+    capture = subprocess.Popen([*COMMAND, "capture"], env=server.env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert udp_exchange(server.sip_port, request("OPTIONS"), timeout=0.5).status == 200
+                break
+            except TimeoutError:
+                assert capture.poll() is None, (server.root / "capture.log").read_text()
+                assert time.monotonic() < deadline, "the capture did not start without its database"
+        calls = calls_during(server, lambda: None, lambda: None, count=3)
+        assert len([p for p in (server.data_dir / "spool").iterdir() if p.is_dir()]) == 3
+        pg.resume()
+        deadline = time.monotonic() + 60
+        while any(p.is_dir() for p in (server.data_dir / "spool").iterdir()):
+            assert time.monotonic() < deadline, "the spooled calls were not stored"
+            time.sleep(0.5)
+    finally:
+        stop_process(capture)
+    server.start()
+    assert_all_recorded(api, calls, timeout=10)
