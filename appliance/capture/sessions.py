@@ -548,6 +548,7 @@ class Sessions:
                 call.state = "cancelled"
             return
         call.state = "ending"
+        call.acked.set()  # whatever waits for an ACK stops waiting: the call is over
         self.calls.pop(call.invite.call_id, None)
         self._drop_row(call.key)
         if send_bye:
@@ -597,12 +598,16 @@ class Sessions:
 
     async def _retry_stores(self) -> None:
         """Store the spooled calls one by one while the database takes them; when it does
-        not, back off (and wake early once a row write shows it is back)."""
+        not, back off (and wake early once a row write shows it is back). A call that fails
+        goes to the back of the line, so one that cannot be stored holds up no other."""
         delay = 1.0
         try:
             while self._unstored:
                 folder = self._unstored[0]
                 if (folder / spool.CALL_FILE).exists() and not await self._store(folder):
+                    if folder in self._unstored:
+                        self._unstored.remove(folder)
+                        self._unstored.append(folder)
                     try:
                         await asyncio.wait_for(self._store_wake.wait(), delay)
                     except TimeoutError:
@@ -610,7 +615,8 @@ class Sessions:
                     self._store_wake.clear()
                     delay = min(delay * 2, RETRY_MAX_SECONDS)
                     continue
-                self._unstored.remove(folder)
+                if folder in self._unstored:
+                    self._unstored.remove(folder)
                 delay = 1.0
         finally:
             self._retrying = None
