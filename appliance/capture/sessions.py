@@ -669,7 +669,8 @@ class Sessions:
             limit_ms = self._settings.rtp_timeout_seconds * 1000
             now = monotonic_ms()
             for call in list(self.calls.values()):
-                live = [leg for leg in call.legs if not leg.paused]
+                # last_ms is 0 until the receiver thread has opened the leg (a burst).
+                live = [leg for leg in call.legs if not leg.paused and leg.last_ms]
                 if call.state != "active" or not live:
                     continue
                 if now - max(leg.last_ms for leg in live) > limit_ms:

@@ -3,11 +3,13 @@ with no media stores nothing and is counted; one that got media is recorded all 
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from appliance.capture.sip.message import SipResponse, frame_length, parse
 from tests.integration.test_capture_db_outage import prepared
 from tests.integration.test_siprec_calls import channels
 from tests.support import sipp
@@ -47,9 +49,13 @@ def test_unacked_invites_store_nothing_unless_media_came(recorder):
     with_media = SiprecCall(port, offer(999))
     invite_all([lone, *burst, with_media])
     assert [c.answer.status for c in [lone, *burst, with_media]] == [200] * (BURST + 2)
+    # And one over TCP: no retransmissions there, the same timeout for the ACK.
+    over_tcp = socket.create_connection(("127.0.0.1", port), timeout=10)
+    over_tcp.sendall(SiprecCall(port, offer(500)).invite_bytes())
+    assert tcp_answer(over_tcp).status == 200
     answered = time.monotonic()
     spooled = [p for p in (server.data_dir / "spool").iterdir() if p.is_dir()]
-    assert len(spooled) == BURST + 2, "every answered call has its spool folder"
+    assert len(spooled) == BURST + 3, "every answered call has its spool folder"
     send_tones([with_media], 2.0)
 
     time.sleep(max(0.0, answered + ACK_TIMEOUT + 4 - time.monotonic()))
@@ -72,6 +78,20 @@ def test_unacked_invites_store_nothing_unless_media_came(recorder):
 
     server.stop()
     log = (server.root / "server.log").read_text()
-    assert f"{BURST + 1} never confirmed (no ACK, no media)" in log
+    assert f"{BURST + 2} never confirmed (no ACK, no media)" in log
     for call in [lone, *burst, with_media]:
         call.close()
+    over_tcp.close()
+
+
+def tcp_answer(sock: socket.socket) -> SipResponse:
+    """The final answer to the INVITE on a TCP connection (100 Trying skipped)."""
+    buffer = b""
+    while True:
+        while (n := frame_length(buffer)) is not None:
+            message, buffer = parse(buffer[:n]), buffer[n:]
+            if isinstance(message, SipResponse) and message.status >= 200:
+                return message
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed before the answer"
+        buffer += chunk

@@ -36,7 +36,7 @@ class SiprecCall:
         self.sock.bind(("127.0.0.1", 0))
         self.local = self.sock.getsockname()[1]
 
-    def _request(self, method: str, cseq: int, body: str = "", content_type: str = "") -> bytes:
+    def request(self, method: str, cseq: int, body: str = "", content_type: str = "") -> bytes:
         to = self.to + (f";tag={self.to_tag}" if self.to_tag else "")
         data = body.encode()
         head = (
@@ -66,10 +66,13 @@ class SiprecCall:
             if isinstance(message, SipResponse) and message.status >= 200 and message.cseq[1] == method:
                 return message
 
-    def invite(self, timeout: float = 10) -> SipResponse:
+    def invite_bytes(self) -> bytes:
         content_type = TYPE if "--" + sipp.BOUNDARY in self.body else "application/sdp"
+        return self.request("INVITE", 1, self.body, content_type)
+
+    def invite(self, timeout: float = 10) -> SipResponse:
         started = time.monotonic()
-        self.send(self._request("INVITE", 1, self.body, content_type))
+        self.send(self.invite_bytes())
         self.answer = self.final("INVITE", timeout)
         self.answered_in = time.monotonic() - started
         self.to_tag = (re.search(r";tag=([^;>\s]+)", self.answer.header("to") or "") or [None, ""])[1]
@@ -78,10 +81,10 @@ class SiprecCall:
         return self.answer
 
     def ack(self) -> None:
-        self.send(self._request("ACK", 1))
+        self.send(self.request("ACK", 1))
 
     def bye(self, timeout: float = 10) -> int:
-        self.send(self._request("BYE", 2))
+        self.send(self.request("BYE", 2))
         return self.final("BYE", timeout).status
 
     def close(self) -> None:
