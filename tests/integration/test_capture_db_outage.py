@@ -63,6 +63,8 @@ def calls_during(
         slow = [(c.answer.status if c.answer else None, round(c.answered_in, 3)) for c in calls]
         assert all(c.answer is not None and c.answer.status == 200 for c in calls), slow
         assert max(c.answered_in for c in calls) < 1.0, slow
+        times = sorted(c.answered_in for c in calls)
+        print(f"\n{count} answers during the outage: median {times[count // 2]:.3f} s, max {times[-1]:.3f} s")
         for call in calls:
             call.ack()
         send_tones(calls, SECONDS, TONE)
