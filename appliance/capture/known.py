@@ -63,6 +63,7 @@ class Known:
         self.reachable = True
         self._run = run  # runs a blocking function on the capture's database threads
         self._current: asyncio.Task[None] | None = None
+        self._started = 0.0  # loop time the fetch in flight began
         self._next: asyncio.Future[None] | None = None
 
     def load_file(self) -> None:
@@ -78,8 +79,11 @@ class Known:
 
     async def fresh(self, wait: float) -> Snapshot:
         """The snapshot as the database has it now, if it says within `wait` seconds; else
-        the last one known."""
+        the last one known (at once while a fetch has been stuck longer than that)."""
+        stuck = self._current is not None and self._elapsed() > wait
         pending = self._schedule()
+        if stuck:
+            return self.now
         try:
             await asyncio.wait_for(asyncio.shield(pending), wait)
         except TimeoutError:
@@ -94,7 +98,11 @@ class Known:
             self._next = asyncio.get_running_loop().create_future()
         return self._next
 
+    def _elapsed(self) -> float:
+        return asyncio.get_running_loop().time() - self._started
+
     def _start(self) -> asyncio.Task[None]:
+        self._started = asyncio.get_running_loop().time()
         task = asyncio.create_task(self._fetch())
         task.add_done_callback(self._fetched)
         return task
