@@ -157,7 +157,18 @@ def postgres_recorder() -> Iterator[tuple[PostgresServer, ApplianceServer, Clien
 
 
 def test_calls_are_answered_and_recorded_while_postgres_is_stopped(postgres_recorder):
+    """From a source no device has, with AUTO_REGISTER: answered all the same, and the
+    device is registered once the database is back."""
     pg, server, api = postgres_recorder
+    device = api.data("{ devices { id alias } }")["devices"][0]
+    moved = api.data(
+        'mutation($id: ID!) { updateDevice(id: $id, input: {alias: "pbx", address: "192.0.2.44", '
+        'secret: "", mode: PUSH}) { __typename } }',
+        {"id": device["id"]},
+    )["updateDevice"]
+    assert moved["__typename"] == "Device"
+    changed = api.data('mutation { updateSettings(input: {unknownPushSource: AUTO_REGISTER}) { __typename } }')
+    assert changed["updateSettings"]["__typename"] == "Settings"
     time.sleep(6)
     stopped_for: list[float] = []
 
@@ -171,6 +182,10 @@ def test_calls_are_answered_and_recorded_while_postgres_is_stopped(postgres_reco
 
     calls = calls_during(server, outage, restore)
     assert_all_recorded(api, calls, timeout=90)
+    registered = api.data("{ devices { alias address } }")["devices"]
+    assert {"alias": "sip-127.0.0.1", "address": "127.0.0.1"} in registered
+    found = api.data("{ recordings(pageSize: 100) { items { device } } }")["recordings"]["items"]
+    assert {r["device"] for r in found} == {"127.0.0.1"}, "every call belongs to the new device"
     log = (server.root / "server.log").read_text()
     assert "database unreachable" in log or "not written yet" in log, "the outage was seen"
 
