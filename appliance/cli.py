@@ -15,10 +15,12 @@ from appliance.errors import ApplianceError
 log = logging.getLogger("recorder")
 
 
-def _context(config: Config):  # type: ignore[no-untyped-def]
+def _context(config: Config, *, connect: bool = True):  # type: ignore[no-untyped-def]
     from appliance.services import accounts
     from appliance.services.context import AppContext
 
+    if not connect:
+        return AppContext.open(config, connect=False)
     ctx = AppContext.open(config)
     accounts.ensure_default_admin()
     return ctx
@@ -32,7 +34,9 @@ def serve(config: Config, names: tuple[str, ...]) -> int:
     from appliance import runtime, sd
 
     sd.use_journal_when_present()
-    ctx = _context(config)
+    # The capture alone starts without the database (it answers from what it knew, and
+    # connects when the database is back); every other service needs it.
+    ctx = _context(config, connect=names != ("capture",))
     services: list[runtime.Service] = []
     if "api" in names:
         from appliance.api.http.service import HttpService

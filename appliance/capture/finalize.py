@@ -7,9 +7,9 @@ from pathlib import Path
 
 from appliance.capture import spool
 from appliance.capture.assemble import assemble
-from appliance.domain.recordings import RecordingKind, UploadMeta
+from appliance.domain.recordings import RecordingKind, UploadMeta, clean_party
 from appliance.domain.settings import ChannelMode
-from appliance.services import active_calls, settings
+from appliance.services import devices, settings
 from appliance.services.context import SYSTEM, AppContext
 from appliance.services.recordings import IngestResult, store_pcm
 
@@ -18,20 +18,24 @@ log = logging.getLogger(__name__)
 
 def finalize(ctx: AppContext, folder: Path) -> IngestResult:
     """Store the call; the spool folder goes only once its recording is safely stored, and
-    storing twice (a crash between the two) finds the first recording by its call id."""
+    storing twice (a crash between the two) finds the first recording by its call id. A call
+    answered for an unknown source (AUTO_REGISTER) while the database was away registers
+    its device here."""
     conf = settings.current()
     call = assemble(folder, stereo=conf.channel_mode is ChannelMode.STEREO, gain=conf.mixing_gain)
     info = call.info
+    device_id = info.device_id
+    if device_id is None and info.source:
+        device_id = devices.register_push_source(info.source, ctx.master)
     meta = UploadMeta(
         call_id=info.call_id,
-        caller=info.caller,
-        callee=info.callee,
+        caller=clean_party(info.caller),
+        callee=clean_party(info.callee),
         started_at=call.started_at,
         kind=RecordingKind.CALL,
         direction=None,
     )
-    result = store_pcm(ctx, SYSTEM, info.device_id, meta, call.pcm, source="siprec")
-    active_calls.ended(info.key)
+    result = store_pcm(ctx, SYSTEM, device_id, meta, call.pcm, source="siprec")
     spool.remove(folder)
     log.info(
         "recorded %s (%s -> %s, %d ms, %d datagrams skipped)",
@@ -44,16 +48,13 @@ def finalize(ctx: AppContext, folder: Path) -> IngestResult:
     return result
 
 
-def recover(ctx: AppContext, spool_dir: Path) -> int:
-    """Finalise every call a previous run left in the spool (a crash or a kill -9)."""
-    done = 0
+def leftovers(spool_dir: Path) -> list[Path]:
+    """The calls a previous run left in the spool (a crash, a kill -9, a database that was
+    away), to be stored; folders of sessions never answered hold no audio and go."""
+    found = []
     for folder in spool.folders(spool_dir):
-        if not (folder / spool.CALL_FILE).exists():
-            spool.remove(folder)  # never answered: no audio can be in it
-            continue
-        try:
-            finalize(ctx, folder)
-            done += 1
-        except Exception:
-            log.exception("could not finalise the spooled call in %s; it stays there", folder)
-    return done
+        if (folder / spool.CALL_FILE).exists():
+            found.append(folder)
+        else:
+            spool.remove(folder)
+    return found

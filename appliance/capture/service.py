@@ -7,15 +7,15 @@ import functools
 import logging
 import resource
 
-from pony.orm import db_session
-
+from appliance.capture.known import CACHE_FILE
 from appliance.capture.sessions import Sessions
 from appliance.capture.sip.server import SipHandler
 from appliance.capture.sip.transport import UdpTransport, serve_tcp_connection
-from appliance.services import settings
 from appliance.services.context import AppContext
 
 log = logging.getLogger(__name__)
+
+CONNECT_RETRY_SECONDS = 3.0
 
 
 class CaptureService:
@@ -29,17 +29,25 @@ class CaptureService:
         self.port = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
-
-    def _port(self) -> int:
-        if self.ctx.config.sip_port is not None:
-            return self.ctx.config.sip_port
-        with db_session:
-            return settings.current().sip_port
+        self._connecting: asyncio.Task[None] | None = None
 
     async def start(self) -> asyncio.Task[None]:
         loop = asyncio.get_running_loop()
         _allow_many_files()
-        self.port = await asyncio.to_thread(self._port)
+        # The settings come from the database if it answers soon, else from the cache file:
+        # a capture restarted while the database is away still listens where it did.
+        try:
+            connected = await asyncio.wait_for(asyncio.to_thread(self.ctx.try_connect), 5)
+        except TimeoutError:
+            connected = False  # still trying in its thread; _connect goes on after it
+        if not connected:
+            log.warning("database unreachable at start: answering from %s", CACHE_FILE)
+            self._connecting = asyncio.create_task(self._connect())
+        await self.sessions.load_known()
+        configured = self.ctx.config.sip_port
+        self.port = (
+            configured if configured is not None else self.sessions.known.now.settings.sip_port
+        )
         host = self.ctx.config.http_host
         self._udp, _ = await loop.create_datagram_endpoint(
             lambda: UdpTransport(self.handler), local_addr=(host, self.port)
@@ -51,11 +59,18 @@ class CaptureService:
         return asyncio.create_task(self._tcp.serve_forever())
 
     async def stop(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
         await self.sessions.stop()
         if self._udp is not None:
             self._udp.close()
         if self._tcp is not None:
             self._tcp.close()
+
+    async def _connect(self) -> None:
+        while not await asyncio.to_thread(self.ctx.try_connect):
+            await asyncio.sleep(CONNECT_RETRY_SECONDS)
+        log.info("database connected")
 
     def status(self) -> str:
         return f"SIP on UDP and TCP port {self.port}, {self.sessions.active()} call(s) recording"

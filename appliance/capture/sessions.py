@@ -3,21 +3,29 @@
 The SIP side (dialogs, answers, pause and resume, metadata updates, the end of a call)
 runs on the event loop; the audio goes from the RTP receiver thread to the spool, and
 at the end of the call a worker thread turns the spool into a recording.
+
+Capture never waits on the database: an INVITE is answered from what is known in memory
+(`known.py`), the live-call rows are written behind, and a call that cannot be stored
+stays in the spool and is tried again until the database takes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from appliance.capture import spool
-from appliance.capture.finalize import finalize, recover
+from appliance.capture.finalize import finalize, leftovers
+from appliance.capture.known import CACHE_FILE, Known
 from appliance.capture.rtp.ports import PortPool, PortsExhausted
 from appliance.capture.rtp.receiver import Leg, RtpReceiver, monotonic_ms
 from appliance.capture.sip import requests, responses
@@ -26,15 +34,24 @@ from appliance.capture.sip.offer import RecordingOffer, parse_offer
 from appliance.capture.sip.peer import Peer
 from appliance.capture.sip.sdp import AnsweredStream, answer_sdp, recordable
 from appliance.capture.spool import CallInfo, LegInfo
-from appliance.domain.settings import Settings
-from appliance.services import active_calls, devices, settings
+from appliance.domain.settings import Settings, UnknownSourcePolicy
+from appliance.services import active_calls, devices
+from appliance.services.active_calls import LiveCall
 from appliance.services.context import AppContext
 
 log = logging.getLogger(__name__)
 
 T1 = 0.5  # RFC 3261 timer T1: the 200 OK is resent at T1, 2T1, 4T1... until the ACK
-ANSWER_RETRIES = 7
+T2 = 4.0  # ...no further apart than T2
+ACK_TIMEOUT = 64 * T1  # Timer H: no ACK by then, the answer was never confirmed
 FINALIZING_AT_ONCE = 2  # stores run beside the receiver thread; more would starve it
+DB_THREADS = 2  # rows, refreshes, registrations: a locked database blocks these, nothing else
+KNOWN_WAIT = 0.2  # an INVITE waits at most this for the database's view of devices/settings
+START_WAIT = 5.0  # at start, for the first view; then the cached one
+REFRESH_SECONDS = 5.0
+RETRY_MAX_SECONDS = 30.0  # back-off ceiling for rows and stores while the database is away
+
+R = TypeVar("R")
 
 
 @dataclass(eq=False)
@@ -53,6 +70,7 @@ class Call:
     address: str = "127.0.0.1"  # ours, as the SRC reaches us
     sdp_version: int = 1
     acked: asyncio.Event = field(default_factory=asyncio.Event)
+    confirmed: bool = False  # an ACK of the answer ever came
 
 
 @dataclass
@@ -62,7 +80,8 @@ class Counters:
     refused: int = 0
     cancelled: int = 0
     timed_out: int = 0
-    failed: int = 0
+    failed: int = 0  # store attempts that failed (the call stays in the spool for a retry)
+    unconfirmed: int = 0  # answered, never ACKed, no media: dropped unrecorded
 
 
 def local_address_for(peer_ip: str) -> str:
@@ -89,49 +108,89 @@ class Sessions:
         self._pool: PortPool | None = None
         self._pool_range = (0, 0)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._finalizing = asyncio.Semaphore(FINALIZING_AT_ONCE)
-        self._watch: asyncio.Task[None] | None = None
-        self._settings = Settings()
+        self._background: set[asyncio.Task[None]] = set()  # loops and retries, cancelled at stop
+        self._db = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="capture-db")
+        self._store_threads = ThreadPoolExecutor(FINALIZING_AT_ONCE, "capture-store")
+        self.known = Known(ctx.config.data_dir / CACHE_FILE, self._in_db)
+        # Live-call rows as they should be (None: gone), and those not yet written.
+        self._rows: dict[str, LiveCall | None] = {}
+        self._rows_dirty: set[str] = set()
+        self._rows_wake = asyncio.Event()
+        self._registering: set[str] = set()
+        self._unstored: list[Path] = []  # calls in the spool waiting for the database
+        self._retrying: asyncio.Task[None] | None = None
+        self._store_wake = asyncio.Event()
+
+    async def _in_db(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run a blocking database call on the capture's own threads: a database that holds
+        them (a write lock, a dead server) cannot take the threads the answers need."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, functools.partial(fn, *args))
+
+    @property
+    def _settings(self) -> Settings:
+        return self.known.now.settings
 
     # --- life cycle ------------------------------------------------------------------
+
+    async def load_known(self) -> None:
+        """The cached view first, then the database's if it answers within START_WAIT."""
+        self.known.load_file()
+        await self.known.fresh(START_WAIT)
 
     async def start(self, sip_port: int) -> None:
         self.sip_port = sip_port
         self.spool_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(active_calls.forget_all)
-        recovered = await asyncio.to_thread(recover, self.ctx, self.spool_dir)
-        if recovered:
-            log.warning("finalised %d call(s) left in the spool by the previous run", recovered)
-        await self._refresh_settings()
+        self._use_settings(self._settings)
+        left = await asyncio.to_thread(leftovers, self.spool_dir)
+        if left:
+            log.warning("storing %d call(s) left in the spool by the previous run", len(left))
+        for folder in left:
+            self._queue_store(folder)
         self.receiver.start()
-        self._watch = asyncio.create_task(self._watch_silence())
+        self._rows_wake.set()  # the first write clears the rows a crash left behind
+        for loop in (self._watch_silence(), self._sync_rows(), self._refresh_known()):
+            task = asyncio.create_task(loop)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
-        """SIGTERM: every call in progress is ended (BYE) and stored."""
-        if self._watch is not None:
-            self._watch.cancel()
+        """SIGTERM: every call in progress is ended (BYE) and stored; what cannot be stored
+        now stays in the spool for the next start, and rows not written are reconciled then."""
         ending = [self._end(call, send_bye=True) for call in list(self.calls.values())]
         await asyncio.gather(*ending, return_exceptions=True)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*list(self._background), return_exceptions=True)
         await asyncio.to_thread(self.receiver.stop)
+        self._db.shutdown(wait=False, cancel_futures=True)
+        self._store_threads.shutdown(wait=False, cancel_futures=True)
         c, r = self.counters, self.receiver.counters
         log.info(
             "capture stopped: %d calls answered, %d recorded, %d failed to store, %d refused, "
-            "%d cancelled, %d ended for RTP silence; %d RTP packets, %d non-RTP datagrams dropped",
+            "%d cancelled, %d ended for RTP silence, %d never confirmed (no ACK, no media), "
+            "%d waiting in the spool; %d RTP packets, %d non-RTP datagrams dropped",
             c.calls,
             c.recorded,
             c.failed,
             c.refused,
             c.cancelled,
             c.timed_out,
+            c.unconfirmed,
+            len(self._unstored),
             r.packets,
             r.rejected,
         )
 
-    async def _refresh_settings(self) -> None:
-        self._settings = await asyncio.to_thread(settings.current)
-        wanted = (self._settings.rtp_port_min, self._settings.rtp_port_max)
+    async def _refresh_known(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            self._use_settings((await self.known.fresh(REFRESH_SECONDS)).settings)
+
+    def _use_settings(self, conf: Settings) -> None:
+        wanted = (conf.rtp_port_min, conf.rtp_port_max)
         if self._pool is None or self._pool_range != wanted:
             # Calls in progress keep their ports; new calls take them from the new range.
             self._pool = PortPool(self.ctx.config.http_host, *wanted)
@@ -202,12 +261,13 @@ class Sessions:
         call.sdp_version += 1
         ok = self._reply(call, request, 200, "OK", self._answer(call), "application/sdp")
         if request.method == "INVITE":
-            self._await_ack(call, ok)
+            self._reacknowledge(call, ok)
 
     def ack(self, request: SipRequest) -> None:
         call = self.calls.get(request.call_id)
         if call is not None:
             call.acked.set()
+            call.confirmed = True
 
     def bye(self, request: SipRequest, peer: Peer) -> None:
         call = self.calls[request.call_id]
@@ -259,7 +319,8 @@ class Sessions:
     def _refuse(self, request: SipRequest, peer: Peer, status: int, reason: str, why: str) -> None:
         self.counters.refused += 1
         log.info("refused a SIPREC session from %s:%d: %s", *peer.source, why)
-        warning = '399 recorder "' + why.replace('"', "'") + '"'
+        # One line, whatever the cause's text holds (a driver's error spans several).
+        warning = '399 recorder "' + " ".join(why.split())[:200].replace('"', "'") + '"'
         data = responses.build(
             request,
             status,
@@ -280,26 +341,27 @@ class Sessions:
         return answer_sdp(session_id, call.sdp_version, call.address, call.streams)
 
     async def _setup(self, call: Call) -> None:
+        """Answer from memory: the database's view if it gives it within KNOWN_WAIT, else
+        the last one known; the live-call row and a new device's registration follow."""
         request, peer = call.invite, call.peer
+        ip = peer.source[0]
         try:
-            await self._refresh_settings()
-            device_id = await asyncio.to_thread(
-                devices.push_device_at,
-                peer.source[0],
-                self._settings.unknown_push_source,
-                self.ctx.master,
-            )
+            known = await self.known.fresh(KNOWN_WAIT)
+            self._use_settings(known.settings)
+            device_id = await asyncio.to_thread(devices.match_push_source, ip, list(known.sources))
             if call.state == "cancelled":
                 self.calls.pop(request.call_id, None)
                 return
-            if device_id is None:
+            register = (
+                device_id is None
+                and known.settings.unknown_push_source is UnknownSourcePolicy.AUTO_REGISTER
+            )
+            if device_id is None and not register:
                 call.state = "cancelled"
                 self.calls.pop(request.call_id, None)
-                self._refuse(
-                    request, peer, 403, "Forbidden", f"{peer.source[0]} is not a push device"
-                )
+                self._refuse(request, peer, 403, "Forbidden", f"{ip} is not a push device")
                 return
-            call.address = await asyncio.to_thread(local_address_for, peer.source[0])
+            call.address = await asyncio.to_thread(local_address_for, ip)
             call.folder = self.spool_dir / call.key
             call.info = CallInfo(
                 key=call.key,
@@ -309,17 +371,10 @@ class Sessions:
                 callee=call.offer.callee,
                 answered_at=datetime.now(UTC).isoformat(),
                 answered_ms=monotonic_ms(),
+                source=ip,
             )
             call.folder.mkdir(parents=True, exist_ok=True)
             self._apply_streams(call, call.offer)
-            await asyncio.to_thread(
-                active_calls.started,
-                call.key,
-                device_id,
-                call.info.caller,
-                call.info.callee,
-                datetime.now(UTC),
-            )
         except Exception as exc:
             log.exception("could not set up the recording session %s", request.call_id)
             self._abandon(call)
@@ -332,12 +387,14 @@ class Sessions:
                 str(exc),
             )
             return
-        if call.state == "cancelled":  # cancelled while the row was written
+        if call.state == "cancelled":  # cancelled while the streams were opened
             self._abandon(call)
-            await asyncio.to_thread(active_calls.ended, call.key)
             return
         call.state = "active"
         self.counters.calls += 1
+        self._want_row(call)
+        if register:
+            self._spawn(self._register(ip))
         ok = responses.build(
             request,
             200,
@@ -353,25 +410,66 @@ class Sessions:
             content_type="application/sdp",
         )
         self._respond(call, request, ok)
-        self._await_ack(call, ok)
+        call.acked.clear()
+        self._spawn(self._confirm(call, ok))
 
-    def _await_ack(self, call: Call, ok: bytes) -> None:
-        """Over UDP a 200 to an INVITE is resent until its ACK comes (RFC 3261 §13.3.1.4)."""
+    async def _confirm(self, call: Call, ok: bytes) -> None:
+        """A session never confirmed by an ACK that got no media either is junk (a flood, a
+        client gone): it is dropped unrecorded. One with media is recorded all the same."""
+        if await self._await_ack(call, ok) or call.state != "active":
+            return
+        if any(leg.packets for leg in call.legs):
+            log.warning("call %s: no ACK came, but its media did; recording it", call.key)
+            return
+        log.info("call %s: no ACK and no media in %d s, dropping it", call.key, ACK_TIMEOUT)
+        await self._end(call, send_bye=True)  # RFC 3261 §13.3.1.4: end the dialog
+
+    async def _await_ack(self, call: Call, ok: bytes) -> bool:
+        """Over UDP a 200 to an INVITE is resent until its ACK comes (RFC 3261 §13.3.1.4);
+        over TCP it is sent once. True once the ACK came within ACK_TIMEOUT."""
+        delay, waited = T1, 0.0
+        while waited < ACK_TIMEOUT:
+            step = min(delay, ACK_TIMEOUT - waited) if call.peer.transport == "UDP" else ACK_TIMEOUT
+            try:
+                await asyncio.wait_for(call.acked.wait(), step)
+                return True
+            except TimeoutError:
+                waited += step
+                if call.state != "active":
+                    return False
+                if call.peer.transport == "UDP" and waited < ACK_TIMEOUT:
+                    call.peer.send(ok)
+                delay = min(delay * 2, T2)
+        return call.acked.is_set()
+
+    def _reacknowledge(self, call: Call, ok: bytes) -> None:
+        """A re-INVITE's 200 is resent until its ACK; a missing one changes nothing."""
         call.acked.clear()
         if call.peer.transport == "UDP":
-            self._spawn(self._resend_ok(call, ok))
+            self._spawn(self._await_ack(call, ok))
 
-    async def _resend_ok(self, call: Call, ok: bytes) -> None:
-        delay = T1
-        for _ in range(ANSWER_RETRIES):
-            try:
-                await asyncio.wait_for(call.acked.wait(), delay)
-                return
-            except TimeoutError:
-                if call.state != "active":
-                    return
-                call.peer.send(ok)
-                delay = min(delay * 2, 4.0)
+    async def _register(self, ip: str) -> None:
+        """A new push device for an unknown source (AUTO_REGISTER); while the database is
+        away the calls keep their source in call.json and finalize registers it."""
+        if ip in self._registering:
+            return
+        self._registering.add(ip)
+        try:
+            device_id = await self._in_db(devices.register_push_source, ip, self.ctx.master)
+        except Exception as exc:
+            log.warning("could not register the push source %s yet: %s", ip, exc)
+            return
+        finally:
+            self._registering.discard(ip)
+        if device_id is None:
+            return
+        self.known.add_source(device_id, ip)
+        for call in list(self.calls.values()):
+            info = call.info
+            if info is not None and info.device_id is None and info.source == ip:
+                info.device_id = device_id
+                spool.write_info(call.folder, info)
+                self._want_row(call)
 
     def _apply_streams(self, call: Call, offer: RecordingOffer) -> None:
         """Open a leg for each new recordable stream, keep the old ones, pause or resume."""
@@ -428,16 +526,12 @@ class Sessions:
                 info.legs[leg_index].party = speaker.number
         spool.write_info(call.folder, info)
         log.info("call %s now %s -> %s", call.key, info.caller, info.callee)
-        self._spawn(
-            asyncio.to_thread(
-                active_calls.parties_changed, call.key, info.device_id, info.caller, info.callee
-            )
-        )
+        self._want_row(call)
 
     # --- the end of a call -----------------------------------------------------------
 
     def _abandon(self, call: Call) -> None:
-        """Drop a session that never got answered: its ports and folder go, nothing is stored."""
+        """Drop a session that is not recorded: its ports and folder go, nothing is stored."""
         self.calls.pop(call.invite.call_id, None)
         if call.legs:
             self.receiver.close(call.legs)
@@ -446,6 +540,7 @@ class Sessions:
                     self._pool.release(leg.port)
         if call.folder != Path():
             spool.remove(call.folder)
+        self._drop_row(call.key)
 
     async def _end(self, call: Call, *, send_bye: bool) -> None:
         if call.state != "active":
@@ -453,7 +548,9 @@ class Sessions:
                 call.state = "cancelled"
             return
         call.state = "ending"
+        call.acked.set()  # whatever waits for an ACK stops waiting: the call is over
         self.calls.pop(call.invite.call_id, None)
+        self._drop_row(call.key)
         if send_bye:
             local = (call.address, self.sip_port)
             call.peer.send(requests.bye(call.invite, call.local_tag, local, call.peer.transport, 1))
@@ -462,15 +559,108 @@ class Sessions:
         for port in ports:
             if self._pool is not None:
                 self._pool.release(port)
-        async with self._finalizing:
+        if not call.confirmed and not any(leg.packets for leg in call.legs):
+            # Never ACKed, no media (a flood, or a client gone at once): nothing to keep.
+            self.counters.unconfirmed += 1
+            spool.remove(call.folder)
+            return
+        await self._store_or_queue(call.folder)
+
+    # --- storing, and the rows, behind the calls --------------------------------------
+
+    async def _store(self, folder: Path) -> bool:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._store_threads, finalize, self.ctx, folder)
+        except Exception as exc:
+            self.counters.failed += 1
+            if folder not in self._unstored:
+                log.exception("could not store the call in %s; it stays there", folder)
+            else:
+                log.warning("could not store the call in %s yet: %s", folder, exc)
+            return False
+        self.counters.recorded += 1
+        return True
+
+    async def _store_or_queue(self, folder: Path) -> None:
+        """Store now, unless calls already wait for the database: then join them rather
+        than hold a store thread for the length of a lock timeout."""
+        if self._unstored or not await self._store(folder):
+            self._queue_store(folder)
+
+    def _queue_store(self, folder: Path) -> None:
+        if folder not in self._unstored:
+            self._unstored.append(folder)
+        if self._retrying is None:
+            self._retrying = asyncio.create_task(self._retry_stores())
+            self._background.add(self._retrying)
+            self._retrying.add_done_callback(self._background.discard)
+
+    async def _retry_stores(self) -> None:
+        """Store the spooled calls one by one while the database takes them; when it does
+        not, back off (and wake early once a row write shows it is back). A call that fails
+        goes to the back of the line, so one that cannot be stored holds up no other."""
+        delay = 1.0
+        try:
+            while self._unstored:
+                folder = self._unstored[0]
+                if (folder / spool.CALL_FILE).exists() and not await self._store(folder):
+                    if folder in self._unstored:
+                        self._unstored.remove(folder)
+                        self._unstored.append(folder)
+                    try:
+                        await asyncio.wait_for(self._store_wake.wait(), delay)
+                    except TimeoutError:
+                        pass
+                    self._store_wake.clear()
+                    delay = min(delay * 2, RETRY_MAX_SECONDS)
+                    continue
+                if folder in self._unstored:
+                    self._unstored.remove(folder)
+                delay = 1.0
+        finally:
+            self._retrying = None
+
+    def _want_row(self, call: Call) -> None:
+        info = call.info
+        if info is None:
+            return
+        started = datetime.fromisoformat(info.answered_at)
+        self._rows[call.key] = LiveCall(info.device_id, info.caller, info.callee, started)
+        self._rows_dirty.add(call.key)
+        self._rows_wake.set()
+
+    def _drop_row(self, key: str) -> None:
+        if key in self._rows:
+            self._rows[key] = None
+            self._rows_dirty.add(key)
+            self._rows_wake.set()
+
+    async def _sync_rows(self) -> None:
+        """Write the live-call rows behind the calls, batched, retried with back-off; the
+        first write after a start also removes every row no call of ours has (a crash's)."""
+        exclusive, delay = True, 1.0
+        while True:
+            await self._rows_wake.wait()
+            self._rows_wake.clear()
+            keys = set(self._rows) if exclusive else set(self._rows_dirty)
+            self._rows_dirty -= keys
+            batch = {k: self._rows.get(k) for k in keys}
             try:
-                await asyncio.to_thread(finalize, self.ctx, call.folder)
-                self.counters.recorded += 1
-            except Exception:
-                self.counters.failed += 1
-                log.exception(
-                    "could not store call %s; its audio stays in %s", call.key, call.folder
-                )
+                await self._in_db(functools.partial(active_calls.sync, batch, exclusive=exclusive))
+            except Exception as exc:
+                log.warning("live-call rows not written yet (%d): %s", len(batch), exc)
+                self._rows_dirty |= keys
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                self._rows_wake.set()
+                continue
+            if delay > 1.0:
+                self._store_wake.set()  # a write went through again: so may the stores
+            exclusive, delay = False, 1.0
+            for key, live in batch.items():
+                if live is None and key not in self._rows_dirty and self._rows.get(key) is None:
+                    self._rows.pop(key, None)
 
     async def _watch_silence(self) -> None:
         """End calls whose streams all went quiet (the SRC vanished without a BYE)."""
@@ -479,7 +669,8 @@ class Sessions:
             limit_ms = self._settings.rtp_timeout_seconds * 1000
             now = monotonic_ms()
             for call in list(self.calls.values()):
-                live = [leg for leg in call.legs if not leg.paused]
+                # last_ms is 0 until the receiver thread has opened the leg (a burst).
+                live = [leg for leg in call.legs if not leg.paused and leg.last_ms]
                 if call.state != "active" or not live:
                     continue
                 if now - max(leg.last_ms for leg in live) > limit_ms:

@@ -38,6 +38,7 @@ class CallInfo:
     answered_at: str  # ISO 8601, UTC
     answered_ms: int  # monotonic milliseconds at the answer, the same clock as the records
     legs: list[LegInfo] = field(default_factory=list)
+    source: str = ""  # the sender's IP, to register it later when device_id is None
 
     @classmethod
     def from_json(cls, data: bytes) -> CallInfo:

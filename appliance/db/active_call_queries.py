@@ -34,22 +34,28 @@ def insert(
     )
 
 
-def update_parties(
-    call_key: str, caller: str, callee: str, orgs: tuple[int | None, int | None]
-) -> None:
-    run(
-        "UPDATE active_call SET caller = ?, callee = ?, caller_org_id = ?, callee_org_id = ? "
-        "WHERE call_key = ?",
-        [caller, callee, orgs[0], orgs[1], call_key],
+def update(
+    call_key: str,
+    device_id: int | None,
+    caller: str,
+    callee: str,
+    orgs: tuple[int | None, int | None],
+) -> bool:
+    """Change a call's row; False when it has none yet."""
+    cursor = run(
+        "UPDATE active_call SET device_id = ?, caller = ?, callee = ?, caller_org_id = ?, "
+        "callee_org_id = ? WHERE call_key = ?",
+        [device_id, caller, callee, orgs[0], orgs[1], call_key],
     )
+    return bool(cursor.rowcount)
 
 
 def delete(call_key: str) -> None:
     run("DELETE FROM active_call WHERE call_key = ?", [call_key])
 
 
-def delete_all() -> None:
-    run("DELETE FROM active_call")
+def keys() -> list[str]:
+    return [r[0] for r in rows("SELECT call_key FROM active_call")]
 
 
 def visible(scope: Scope) -> list[ActiveCallRow]:

@@ -21,7 +21,10 @@ class Direction(StrEnum):
     INTERNAL = "internal"
 
 
-PARTY_RE = re.compile(r"^[A-Za-z0-9+*#._@:\-]{0,64}$")
+PARTY_CHARS = r"A-Za-z0-9+*#._@:\-"
+PARTY_MAX = 64
+PARTY_RE = re.compile(rf"^[{PARTY_CHARS}]{{0,{PARTY_MAX}}}$")
+_NOT_PARTY = re.compile(rf"[^{PARTY_CHARS}]")
 CALL_ID_MAX = 200
 MAX_SCORE = 100
 MAX_TAG_LENGTH = 32
@@ -36,9 +39,16 @@ def check_party(field: str, value: str) -> str:
     value = value.strip()
     if not PARTY_RE.match(value):
         raise InvalidInput(
-            f"{field}: up to 64 characters of letters, digits and + * # . _ @ : -", field=field
+            f"{field}: up to {PARTY_MAX} characters of letters, digits and + * # . _ @ : -",
+            field=field,
         )
     return value
+
+
+def clean_party(value: str) -> str:
+    """What check_party accepts, from a party a device names and we cannot refuse (SIPREC
+    metadata, From/To): other characters dropped, then cut to the limit."""
+    return _NOT_PARTY.sub("", value)[:PARTY_MAX]
 
 
 def sn_base(started_local: datetime, callee: str) -> str:

@@ -23,28 +23,35 @@ class ActiveCallView:
     seconds: int
 
 
-@db_session
-def started(call_key: str, device_id: int | None, caller: str, callee: str, at: datetime) -> None:
-    orgs = party_orgs(device_id, caller, callee)
-    active_call_queries.insert(call_key, device_id, caller, callee, orgs, to_utc_naive(at))
+@dataclass(frozen=True)
+class LiveCall:
+    """A call as the capture knows it in memory; the row follows when the database can."""
+
+    device_id: int | None
+    caller: str
+    callee: str
+    started_at: datetime  # aware, UTC
 
 
 @db_session
-def parties_changed(call_key: str, device_id: int | None, caller: str, callee: str) -> None:
-    active_call_queries.update_parties(
-        call_key, caller, callee, party_orgs(device_id, caller, callee)
-    )
-
-
-@db_session
-def ended(call_key: str) -> None:
-    active_call_queries.delete(call_key)
-
-
-@db_session
-def forget_all() -> None:
-    """At capture start no call is in progress: rows left by a crash go."""
-    active_call_queries.delete_all()
+def sync(changes: dict[str, LiveCall | None], *, exclusive: bool = False) -> None:
+    """Bring the rows to what the capture knows, in one transaction: a LiveCall is written,
+    None removed. `exclusive`: `changes` names every call in progress, and any other row
+    (left by a crash, or by an end that could not be written) goes."""
+    if exclusive:
+        for key in active_call_queries.keys():
+            if changes.get(key) is None:
+                active_call_queries.delete(key)
+    for key, live in changes.items():
+        if live is None:
+            active_call_queries.delete(key)
+            continue
+        orgs = party_orgs(live.device_id, live.caller, live.callee)
+        if not active_call_queries.update(key, live.device_id, live.caller, live.callee, orgs):
+            started_at = to_utc_naive(live.started_at)
+            active_call_queries.insert(
+                key, live.device_id, live.caller, live.callee, orgs, started_at
+            )
 
 
 @db_session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,12 +39,35 @@ class AppContext:
     master: MasterKey
     store: FileStore
 
+    connected: bool = True
+
     @classmethod
-    def open(cls, config: Config) -> AppContext:
+    def open(cls, config: Config, *, connect: bool = True) -> AppContext:
+        """`connect=False`: the database may be away; `try_connect` later (the capture)."""
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        open_database(config.database_url)
+        if connect:
+            open_database(config.database_url)
         master = MasterKey.load_or_create(config.key_file)
-        return cls(config, master, FileStore(config.data_dir, master))
+        return cls(config, master, FileStore(config.data_dir, master), connected=connect)
+
+    def try_connect(self) -> bool:
+        """Migrate and bind, once the database answers; False while it does not (or while
+        another thread is trying)."""
+        if self.connected:
+            return True
+        if not _connecting.acquire(blocking=False):
+            return False
+        try:
+            open_database(self.config.database_url)
+            self.connected = True
+        except Exception:
+            return False
+        finally:
+            _connecting.release()
+        return True
+
+
+_connecting = threading.Lock()
 
 
 def utcnow() -> datetime:

@@ -17,7 +17,6 @@ from appliance.db import device_queries, org_queries
 from appliance.db.entities import Device, by_id
 from appliance.domain.audit import AuditType
 from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol, host_of
-from appliance.domain.settings import UnknownSourcePolicy
 from appliance.domain.throttle import DeviceAuthThrottle
 from appliance.errors import AccountLocked, AuthenticationFailed, Conflict, NotFound
 from appliance.media.crypto import MasterKey
@@ -170,33 +169,48 @@ def _resolves_to(host: str, ip: str) -> bool:
     return any(info[4][0] == ip for info in infos)
 
 
-def push_device_at(ip: str, policy: UnknownSourcePolicy, master: MasterKey) -> int | None:
+@db_session
+def push_sources() -> list[tuple[int, str]]:
+    """(device id, host) for each push device's address and cache address: what the capture
+    keeps in memory to answer without the database."""
+    return [
+        (d, host_of(a))
+        for d, address, cache in device_queries.push_addresses()
+        for a in (address, cache)
+        if a
+    ]
+
+
+def match_push_source(ip: str, sources: list[tuple[int, str]]) -> int | None:
     """The push device a SIPREC session from `ip` belongs to: its address or cache address
-    is that IP, or a name resolving to it. An unknown source is registered as a new push
-    device or refused (None), per the setting."""
-    with db_session:
-        devices = device_queries.push_addresses()
-    hosts = [(d, host_of(a)) for d, address, cache in devices for a in (address, cache) if a]
-    for device_id, host in hosts:
+    is that IP, or a name resolving to it (no database; names may take a DNS lookup)."""
+    for device_id, host in sources:
         if host == ip:
             return device_id
-    for device_id, host in hosts:
+    for device_id, host in sources:
         if not _is_ip(host) and _resolves_to(host, ip):
             return device_id
-    if policy is not UnknownSourcePolicy.AUTO_REGISTER:
-        return None
+    return None
+
+
+def register_push_source(ip: str, master: MasterKey) -> int | None:
+    """The push device named after an unknown source (AUTO_REGISTER), made if missing."""
     spec = DeviceSpec(
         alias=f"sip-{ip.replace(':', '-')}",
         mode=DeviceMode.PUSH,
         address=ip,
         secret=secrets.token_urlsafe(18),
     )
+    with db_session:
+        found = Device.get(alias=spec.alias)
+        if found is not None:
+            return int(found.id)
     try:
         return create(SYSTEM, spec, master).id
     except Conflict:  # registered meanwhile by a concurrent session from the same source
         with db_session:
             found = Device.get(alias=spec.alias)
-            return found.id if found else None
+            return int(found.id) if found else None
 
 
 def _is_ip(host: str) -> bool:

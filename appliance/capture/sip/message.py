@@ -9,6 +9,9 @@ from appliance.errors import ApplianceError
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_HEADERS = 200
+MAX_DIGITS = 10  # CSeq and every count or duration fit in 2**32 (RFC 3261 §8.1.1.5)
+# Headers whose value is a number, possibly followed by ;parameters (Session-Expires).
+NUMERIC_HEADERS = ("max-forwards", "expires", "min-expires", "min-se", "session-expires", "rseq")
 
 # Compact forms (RFC 3261 §7.3.3 and later RFCs) and their full names.
 _COMPACT = {
@@ -34,6 +37,20 @@ _STATUS_LINE = re.compile(rb"^SIP/2\.0 +(\d{3})(?: +(.*))?$")
 
 class SipParseError(ApplianceError):
     """Bytes that are not a SIP message we can act on."""
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits, no more than any real count needs (int() refuses past 4300 anyway)."""
+    return 0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()
+
+
+def number(name: str, value: str) -> int:
+    """A decimal number in a header or SDP line; anything else is a SipParseError."""
+    text = value.strip()
+    if not is_number(text):
+        shown = text[:20] + ("..." if len(text) > 20 else "")
+        raise SipParseError(f"bad {name} {shown!r}: not a number of at most {MAX_DIGITS} digits")
+    return int(text)
 
 
 @dataclass
@@ -64,9 +81,9 @@ class SipMessage:
     @property
     def cseq(self) -> tuple[int, str]:
         raw = (self.header("cseq") or "").split()
-        if len(raw) != 2 or not raw[0].isdigit():
-            raise SipParseError(f"bad CSeq {self.header('cseq')!r}")
-        return int(raw[0]), raw[1].upper()
+        if len(raw) != 2:
+            raise SipParseError(f"bad CSeq {(self.header('cseq') or '')[:40]!r}")
+        return number("CSeq", raw[0]), raw[1].upper()
 
 
 @dataclass
@@ -107,8 +124,8 @@ def _unfold(head: bytes) -> list[bytes]:
     return lines
 
 
-def parse(data: bytes) -> SipMessage:
-    """Parse one complete message (a UDP datagram, or a frame cut from a TCP stream)."""
+def _parse_head(data: bytes) -> tuple[SipMessage, bytes]:
+    """The start line and headers, and the bytes after them; nothing checked inside."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise SipParseError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
     head, body = _split_head(data.lstrip(b"\r\n"))
@@ -132,19 +149,44 @@ def parse(data: bytes) -> SipMessage:
             raise SipParseError(f"header line without a name: {line[:80]!r}")
         key = name.strip().decode("latin-1").lower()
         message.headers.append((_COMPACT.get(key, key), value.strip().decode("utf-8", "replace")))
-    length = message.header("content-length")
-    if length is not None:
-        if not length.strip().isdigit():
-            raise SipParseError(f"bad Content-Length {length!r}")
-        declared = int(length)
-        if declared > len(body):
-            raise SipParseError(f"body of {len(body)} bytes, Content-Length says {declared}")
-        body = body[:declared]
-    message.body = body
+    return message, body
+
+
+def _check_dialog_headers(message: SipMessage) -> None:
+    """What any answer needs: without these not even a 400 can be sent back."""
     for required in ("via", "call-id", "cseq", "from", "to"):
         if message.header(required) is None:
             raise SipParseError(f"missing {required} header")
     _ = message.cseq  # validates it
+
+
+def parse(data: bytes) -> SipMessage:
+    """Parse one complete message (a UDP datagram, or a frame cut from a TCP stream)."""
+    message, body = _parse_head(data)
+    length = message.header("content-length")
+    if length is not None:
+        declared = number("Content-Length", length)
+        if declared > len(body):
+            raise SipParseError(f"body of {len(body)} bytes, Content-Length says {declared}")
+        body = body[:declared]
+    message.body = body
+    _check_dialog_headers(message)
+    for name in NUMERIC_HEADERS:
+        for value in message.all(name):
+            number(name.title(), value.split(";")[0])
+    return message
+
+
+def answerable(data: bytes) -> SipRequest | None:
+    """The request in bytes that `parse` refused, when it is whole enough to be answered
+    with 400 (RFC 3261 §8.2.6): not an ACK, and with Via, From, To, Call-ID and CSeq."""
+    try:
+        message, _ = _parse_head(data)
+        _check_dialog_headers(message)
+    except SipParseError:
+        return None
+    if not isinstance(message, SipRequest) or message.method == "ACK":
+        return None
     return message
 
 
@@ -162,7 +204,7 @@ def frame_length(buffer: bytes) -> int | None:
     )
     if match is None:
         raise SipParseError("a message over TCP needs a Content-Length")  # RFC 3261 §18.3
-    total = head_end + int(match.group(1))
+    total = head_end + number("Content-Length", match.group(1).decode("ascii"))
     if total > MAX_MESSAGE_BYTES:
         raise SipParseError(f"message of {total} bytes exceeds {MAX_MESSAGE_BYTES}")
     return total if len(buffer) >= total else None

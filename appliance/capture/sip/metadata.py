@@ -11,6 +11,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from appliance.capture.sip.message import SipParseError
+from appliance.domain.recordings import clean_party
 
 
 @dataclass
@@ -22,8 +23,9 @@ class Participant:
 
     @property
     def number(self) -> str:
-        """The user part of the address of record: 'sip:+861012@host;user=phone' -> '+861012'."""
-        return user_part(self.aor)
+        """The user part of the address of record: 'sip:+861012@host;user=phone' -> '+861012',
+        cleaned as an uploaded party is."""
+        return clean_party(user_part(self.aor))
 
 
 @dataclass

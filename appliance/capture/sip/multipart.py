@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from appliance.capture.sip.message import blank_line
+from appliance.capture.sip.message import blank_line, is_number
 
 
 @dataclass
@@ -48,7 +48,7 @@ def _part(raw: bytes) -> Part:
         if colon:
             part.headers[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
     length = part.headers.get("content-length", "").strip()
-    if length.isdigit() and int(length) <= len(body):
+    if is_number(length) and int(length) <= len(body):
         body = body[: int(length)]
     part.body = body.rstrip(b"\r\n") + (b"\r\n" if body.strip() else b"")
     return part

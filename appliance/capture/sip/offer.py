@@ -9,6 +9,7 @@ from appliance.capture.sip.message import SipParseError, SipRequest
 from appliance.capture.sip.metadata import Metadata, Participant, parse_metadata, user_part
 from appliance.capture.sip.multipart import split
 from appliance.capture.sip.sdp import Media, SessionDescription, parse_sdp
+from appliance.domain.recordings import clean_party
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +81,17 @@ def parse_offer(request: SipRequest, agreed: SessionDescription | None = None) -
 def _parties(request: SipRequest, metadata: Metadata | None, legs: list[Leg]) -> tuple[str, str]:
     """Caller and callee numbers: the metadata's first two participants (vendors list the
     originator first, whatever order their streams come in), else the streams' speakers,
-    else the INVITE's From and To."""
+    else the INVITE's From and To. Cleaned and bounded as uploaded parties are: a sender
+    may put anything in them."""
     people = list(metadata.participants) if metadata is not None else []
     for leg in legs:
         if leg.speaker is not None and leg.speaker not in people:
             people.append(leg.speaker)
-    numbers = [p.number or p.name for p in people if p.number or p.name]
+    numbers = [n for n in (p.number or clean_party(p.name) for p in people) if n]
     if len(numbers) >= 2:
         return numbers[0], numbers[1]
-    from_ = user_part((request.header("from") or "").split(";")[0].split("<")[-1])
-    to = user_part((request.header("to") or "").split(";")[0].split("<")[-1])
+    from_ = clean_party(user_part((request.header("from") or "").split(";")[0].split("<")[-1]))
+    to = clean_party(user_part((request.header("to") or "").split(";")[0].split("<")[-1]))
     if len(numbers) == 1:
         return numbers[0], to
     return from_, to

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from appliance.capture.sip.message import SipParseError
+from appliance.capture.sip.message import SipParseError, is_number, number
 
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 # Static payload types (RFC 3551) that a sender may use without an rtpmap line.
@@ -68,12 +68,13 @@ def parse_sdp(data: bytes) -> SessionDescription:
                 current.address = address
         elif key == "m":
             fields = value.split()
-            if len(fields) < 4 or not fields[1].split("/")[0].isdigit():
-                raise SipParseError(f"bad m= line {value!r}")
-            pts = [int(p) for p in fields[3:] if p.isdigit()]
+            if len(fields) < 4:
+                raise SipParseError(f"bad m= line {value[:80]!r}")
+            port = number("m= port", fields[1].split("/")[0])
+            pts = [int(p) for p in fields[3:] if is_number(p)]
             current = Media(
                 fields[0].lower(),
-                int(fields[1].split("/")[0]),
+                port,
                 fields[2],
                 pts,
                 address=sd.address,
@@ -95,11 +96,11 @@ def parse_sdp(data: bytes) -> SessionDescription:
             elif name == "rtpmap":
                 pt, _, encoding = arg.strip().partition(" ")
                 enc_name, _, rate = encoding.partition("/")
-                if pt.isdigit():
+                if is_number(pt):
                     current.codecs[int(pt)] = enc_name.strip()
-                    if rate.split("/")[0].isdigit():
+                    if is_number(rate.split("/")[0]):
                         current.rates[int(pt)] = int(rate.split("/")[0])
-            elif name == "ptime" and arg.strip().isdigit():
+            elif name == "ptime" and is_number(arg.strip()):
                 current.ptime = int(arg.strip())
             else:
                 current.other.append(value)

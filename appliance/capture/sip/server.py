@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from appliance.capture.sip import responses
-from appliance.capture.sip.message import SipMessage, SipRequest
+from appliance.capture.sip.message import SipMessage, SipRequest, answerable
 from appliance.capture.sip.peer import Peer
 
 if TYPE_CHECKING:
@@ -85,6 +85,19 @@ class SipHandler:
         reply = self._answer(message, peer.source)
         self.remember(message, reply)
         peer.send(reply)
+
+    def bad_request(self, data: bytes, peer: Peer, why: str) -> None:
+        """Bytes the parser refused: a 400 saying why, when they hold a request whole enough
+        to answer (RFC 3261 §8.2.6); anything else is only dropped."""
+        request = answerable(data)
+        if request is None:
+            return
+        warning = '399 recorder "' + " ".join(why.split())[:160].replace('"', "'") + '"'
+        peer.send(
+            responses.build(
+                request, 400, "Bad Request", peer.source, headers=[("Warning", warning)]
+            )
+        )
 
     @staticmethod
     def _in_dialog(request: SipRequest) -> bool:

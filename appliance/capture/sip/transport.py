@@ -28,6 +28,8 @@ class UdpTransport(asyncio.DatagramProtocol):
         except SipParseError as exc:
             self.handler.counters.malformed += 1
             log.info("dropped a malformed SIP datagram from %s:%d: %s", addr[0], addr[1], exc)
+            peer = Peer((addr[0], addr[1]), self._sender(addr), "UDP")
+            self.handler.bad_request(data, peer, str(exc))
             return
         self.handler.handle(message, Peer((addr[0], addr[1]), self._sender(addr), "UDP"))
 
@@ -64,6 +66,7 @@ async def serve_tcp_connection(
                 except SipParseError as exc:
                     handler.counters.malformed += 1
                     log.info("skipped a malformed SIP message from %s:%d: %s", *source, exc)
+                    handler.bad_request(frame, peer, str(exc))
                     continue
                 handler.handle(message, peer)
                 await writer.drain()

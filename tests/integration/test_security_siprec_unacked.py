@@ -1,0 +1,97 @@
+"""INVITEs answered but never ACKed (issue 11, defect 15): a session never confirmed and
+with no media stores nothing and is counted; one that got media is recorded all the same."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from appliance.capture.sip.message import SipResponse, frame_length, parse
+from tests.integration.test_capture_db_outage import prepared
+from tests.integration.test_siprec_calls import channels
+from tests.support import sipp
+from tests.support.server import ApplianceServer, Client
+from tests.support.siprec_client import SiprecCall, invite_all, send_tones
+
+ACK_TIMEOUT = 32  # RFC 3261 Timer H, 64 x T1
+BURST = 50
+
+
+@pytest.fixture()
+def recorder() -> Iterator[tuple[ApplianceServer, Client]]:
+    server = ApplianceServer().start()
+    try:
+        api = prepared(server)
+        # The call with media stays silent past Timer H: the silence limit must not end it.
+        admin = Client(server.url, token=api.http.headers["Authorization"].split()[1])
+        changed = admin.data("mutation { updateSettings(input: {rtpTimeoutSeconds: 300}) { __typename } }")
+        assert changed["updateSettings"]["__typename"] == "Settings"
+        time.sleep(6)  # past one background refresh of the capture's settings
+        yield server, api
+    finally:
+        server.stop()
+
+
+def offer(n: int) -> str:
+    return sipp.offer_body(["1"], [sipp.Party("a", "7000", "1"), sipp.Party("b", f"9{n:03d}", "1")])
+
+
+def test_unacked_invites_store_nothing_unless_media_came(recorder):
+    server, api = recorder
+    port = server.sip_port
+    # One lone INVITE, a burst of BURST (as a flood from a registered address would), and
+    # one un-ACKed call that does send its audio.
+    lone = SiprecCall(port, offer(0))
+    burst = [SiprecCall(port, offer(n + 1)) for n in range(BURST)]
+    with_media = SiprecCall(port, offer(999))
+    invite_all([lone, *burst, with_media])
+    assert [c.answer.status for c in [lone, *burst, with_media]] == [200] * (BURST + 2)
+    # And one over TCP: no retransmissions there, the same timeout for the ACK.
+    over_tcp = socket.create_connection(("127.0.0.1", port), timeout=10)
+    over_tcp.sendall(SiprecCall(port, offer(500)).invite_bytes())
+    assert tcp_answer(over_tcp).status == 200
+    answered = time.monotonic()
+    spooled = [p for p in (server.data_dir / "spool").iterdir() if p.is_dir()]
+    assert len(spooled) == BURST + 3, "every answered call has its spool folder"
+    send_tones([with_media], 2.0)
+
+    time.sleep(max(0.0, answered + ACK_TIMEOUT + 4 - time.monotonic()))
+    assert api.data("{ recordings { total } }")["recordings"]["total"] == 0, "nothing stored yet"
+    left = [p.name for p in (server.data_dir / "spool").iterdir() if p.is_dir()]
+    assert len(left) == 1, f"only the call with media is kept, not {len(left)} folders"
+    live = api.data("{ activeCalls { callee } }")["activeCalls"]
+    assert [c["callee"] for c in live] == ["9999"], "the junk sessions' rows are gone"
+
+    assert with_media.bye() == 200, "the call with media is still in progress"
+    deadline = time.monotonic() + 20
+    while api.data("{ recordings { total } }")["recordings"]["total"] < 1:
+        assert time.monotonic() < deadline, "the call with media was not recorded"
+        time.sleep(0.3)
+    item = api.data("{ recordings { total items { id callee } } }")["recordings"]
+    assert item["total"] == 1 and item["items"][0]["callee"] == "9999"
+    wav = api.http.get(f"/api/v1/recordings/{item['items'][0]['id']}/audio?format=wav").content
+    assert abs(len(channels(wav)[0]) - 2 * 8000) <= 160
+    assert api.data("{ activeCalls { id } }")["activeCalls"] == []
+
+    server.stop()
+    log = (server.root / "server.log").read_text()
+    assert f"{BURST + 2} never confirmed (no ACK, no media)" in log
+    for call in [lone, *burst, with_media]:
+        call.close()
+    over_tcp.close()
+
+
+def tcp_answer(sock: socket.socket) -> SipResponse:
+    """The final answer to the INVITE on a TCP connection (100 Trying skipped)."""
+    buffer = b""
+    while True:
+        while (n := frame_length(buffer)) is not None:
+            message, buffer = parse(buffer[:n]), buffer[n:]
+            if isinstance(message, SipResponse) and message.status >= 200:
+                return message
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed before the answer"
+        buffer += chunk
