@@ -111,9 +111,13 @@ def encode_mp3(stream: PcmStream, write: Callable[[bytes], object]) -> int:
     encoder.set_bit_rate((32 if source.rate <= 16000 else 64) * source.channels)
     encoder.set_quality(5)
     encoder.silence()
+    encoded = False
     for block in source.blocks:
+        encoded = True
         if out := encoder.encode(block):
             write(bytes(out))
+    if not encoded:
+        encoder.encode(b"")  # LAME refuses to flush an encoder that never encoded
     write(bytes(encoder.flush()))
     return frames
 

@@ -81,6 +81,14 @@ def test_mp3_in_pieces_matches_the_whole_code():
         open_audio_file(io.BytesIO(encoded[:200] + b"\0" * 300 + encoded[200:]))
 
 
+def test_an_empty_recording_encodes_as_it_did_whole():
+    """A 0-second upload is a valid recording: LAME must still be flushed cleanly."""
+    out = io.BytesIO()
+    frames = encode_stream(PcmStream.of(Pcm(b"", 8000, 1)), FileFormat.MP3, _Sink(out))
+    assert frames == 0
+    assert mp3.read_own_mp3(out.getvalue(), 0).samples == b""
+
+
 def test_odd_rates_are_resampled_in_pieces_like_whole():
     pcm = Pcm(tone_pcm(30.0, rate=11000), 11000, 1)
     assert PcmStream.of(pcm).resampled(8000).read_all() == pcm.resampled(8000)
