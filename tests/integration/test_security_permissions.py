@@ -186,3 +186,17 @@ def test_without_the_delete_right_deleting_is_forbidden(org):
     assert _exists(org, own["id"])
     # Administrators keep the right over everything.
     assert org["appliance"].admin.data(DELETE, {"ids": [own["id"]]})["deleteRecordings"]["deleted"] == 1
+
+
+def test_a_flood_of_refused_requests_writes_no_tracebacks(fresh_server):
+    """Refusals and invalid queries are answers, not faults: an anonymous flood of them must
+    not fill the log (each used to write a 20-line traceback)."""
+    log = fresh_server.root / "server.log"
+    anonymous = Client(fresh_server.url)
+    before = log.stat().st_size
+    for query in (SETTINGS, RECORDINGS, "{ nosuchfield }", "{ recordings { total "):
+        for _ in range(25):
+            assert anonymous.gql(query).get("errors")
+    grown = log.read_text()[before:]
+    assert "Traceback" not in grown
+    assert len(grown) < 100 * 200  # the access log's line per request, and no more

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import MaskErrors, MaxTokensLimiter
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from appliance.api.graphql.accounts import AccountMutations, AccountQueries
 from appliance.api.graphql.audit import AuditQueries
@@ -17,6 +18,7 @@ from appliance.api.graphql.organization import OrganizationMutations, Organizati
 from appliance.api.graphql.recordings import RecordingMutations, RecordingQueries
 from appliance.api.graphql.settings import SettingsMutations, SettingsQueries
 from appliance.api.graphql.system import SystemQueries
+from graphql import GraphQLError
 
 MAX_TOKENS = 2000
 
@@ -44,7 +46,17 @@ Mutation = merge_types(
     ),
 )
 
-schema = strawberry.Schema(
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log only unexpected failures: refusals and invalid queries are answers, and an
+        anonymous flood of them must not fill the disk with tracebacks."""
+        super().process_errors([e for e in errors if should_mask(e)], execution_context)
+
+
+schema = Schema(
     query=Query,
     mutation=Mutation,
     extensions=[
