@@ -10,7 +10,8 @@ from pathlib import Path
 from appliance.capture import spool
 from appliance.capture.rtp.packet import RtpPacket, RtpParseError
 from appliance.capture.rtp.timeline import Timeline
-from appliance.capture.spool import CallInfo
+from appliance.capture.spool import CallInfo, CallSeal
+from appliance.media.crypto import MasterKey
 from appliance.media.mix import RATE, mix
 from appliance.media.pcm import Pcm, g711_to_pcm16
 
@@ -28,9 +29,8 @@ class AssembledCall:
     skipped: int  # datagrams that were not audio we decode (malformed, DTMF events, RTCP)
 
 
-def _leg_records(folder: Path, index: int) -> list[tuple[int, int, bytes]]:
-    path = spool.leg_path(folder, index)
-    return list(spool.records(path.read_bytes())) if path.exists() else []
+def _leg_records(folder: Path, index: int, seal: CallSeal | None) -> list[tuple[int, int, bytes]]:
+    return list(spool.records(spool.leg_data(folder, index, seal)))
 
 
 def _caller_first(info: CallInfo) -> list[int]:
@@ -40,9 +40,10 @@ def _caller_first(info: CallInfo) -> list[int]:
     return sorted(order, key=lambda i: (rank.get(info.legs[i].party, 2), i))
 
 
-def assemble(folder: Path, *, stereo: bool, gain: int) -> AssembledCall:
-    info = spool.read_info(folder)
-    legs = {i: _leg_records(folder, i) for i in range(len(info.legs))}
+def assemble(folder: Path, master: MasterKey, *, stereo: bool, gain: int) -> AssembledCall:
+    seal = CallSeal.load(master, folder)
+    info = spool.read_info(folder, seal)
+    legs = {i: _leg_records(folder, i, seal) for i in range(len(info.legs))}
     audio_times = (
         t
         for recs in legs.values()

@@ -9,11 +9,19 @@ from appliance.capture import spool
 from appliance.capture.assemble import assemble
 from appliance.domain.recordings import RecordingKind, UploadMeta, clean_party
 from appliance.domain.settings import ChannelMode
+from appliance.errors import IntegrityError
 from appliance.services import devices, settings
 from appliance.services.context import SYSTEM, AppContext
 from appliance.services.recordings import IngestResult, store_pcm
 
 log = logging.getLogger(__name__)
+
+DAMAGED = "spool-damaged"  # beside the spool: folders that can never be stored, kept for a look
+
+
+class SpoolDamaged(Exception):
+    """A spooled call whose files cannot be read (damaged, or under another master key):
+    trying again cannot help, unlike a database or a disk that is away."""
 
 
 def finalize(ctx: AppContext, folder: Path) -> IngestResult:
@@ -22,7 +30,15 @@ def finalize(ctx: AppContext, folder: Path) -> IngestResult:
     answered for an unknown source (AUTO_REGISTER) while the database was away registers
     its device here."""
     conf = settings.current()
-    call = assemble(folder, stereo=conf.channel_mode is ChannelMode.STEREO, gain=conf.mixing_gain)
+    try:
+        call = assemble(
+            folder,
+            ctx.master,
+            stereo=conf.channel_mode is ChannelMode.STEREO,
+            gain=conf.mixing_gain,
+        )
+    except (ValueError, KeyError, TypeError, IntegrityError) as exc:
+        raise SpoolDamaged(f"{folder.name}: {exc}") from exc
     info = call.info
     device_id = info.device_id
     if device_id is None and info.source:
@@ -58,3 +74,11 @@ def leftovers(spool_dir: Path) -> list[Path]:
         else:
             spool.remove(folder)
     return found
+
+
+def set_aside(folder: Path) -> Path:
+    """Move a damaged call out of the spool, so it is neither retried nor lost."""
+    target = folder.parent.parent / DAMAGED / folder.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder.rename(target)
+    return target

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import uuid4
 
+from log_rate_limit import RateLimit, StreamRateLimitFilter
+
 from appliance.capture import spool
-from appliance.capture.finalize import finalize, leftovers
+from appliance.capture.finalize import SpoolDamaged, finalize, leftovers, set_aside
 from appliance.capture.known import CACHE_FILE, Known
 from appliance.capture.rtp.ports import PortPool, PortsExhausted
 from appliance.capture.rtp.receiver import Leg, RtpReceiver, monotonic_ms
@@ -33,13 +35,14 @@ from appliance.capture.sip.message import SipParseError, SipRequest
 from appliance.capture.sip.offer import RecordingOffer, parse_offer
 from appliance.capture.sip.peer import Peer
 from appliance.capture.sip.sdp import AnsweredStream, answer_sdp, recordable
-from appliance.capture.spool import CallInfo, LegInfo
+from appliance.capture.spool import CallInfo, CallSeal, LegInfo, LegWriter
 from appliance.domain.settings import Settings, UnknownSourcePolicy
 from appliance.services import active_calls, devices
 from appliance.services.active_calls import LiveCall
 from appliance.services.context import AppContext
 
 log = logging.getLogger(__name__)
+log.addFilter(StreamRateLimitFilter(period_sec=10, default_stream_id=None))
 
 T1 = 0.5  # RFC 3261 timer T1: the 200 OK is resent at T1, 2T1, 4T1... until the ACK
 T2 = 4.0  # ...no further apart than T2
@@ -50,6 +53,9 @@ KNOWN_WAIT = 0.2  # an INVITE waits at most this for the database's view of devi
 START_WAIT = 5.0  # at start, for the first view; then the cached one
 REFRESH_SECONDS = 5.0
 RETRY_MAX_SECONDS = 30.0  # back-off ceiling for rows and stores while the database is away
+# Sessions from one address answered but neither ACKed nor sending media yet; a real SRC's
+# are confirmed within a round trip, so even a busy one has few at any moment.
+UNCONFIRMED_PER_SOURCE = 100
 
 R = TypeVar("R")
 
@@ -67,6 +73,7 @@ class Call:
     stream_leg: dict[int, int] = field(default_factory=dict)  # m-line index -> leg index
     info: CallInfo | None = None
     folder: Path = Path()
+    seal: CallSeal | None = None  # the key that seals its spool files
     address: str = "127.0.0.1"  # ours, as the SRC reaches us
     sdp_version: int = 1
     acked: asyncio.Event = field(default_factory=asyncio.Event)
@@ -82,6 +89,7 @@ class Counters:
     timed_out: int = 0
     failed: int = 0  # store attempts that failed (the call stays in the spool for a retry)
     unconfirmed: int = 0  # answered, never ACKed, no media: dropped unrecorded
+    damaged: int = 0  # spooled calls that could not be read, set aside in spool-damaged/
 
 
 def local_address_for(peer_ip: str) -> str:
@@ -171,7 +179,8 @@ class Sessions:
         log.info(
             "capture stopped: %d calls answered, %d recorded, %d failed to store, %d refused, "
             "%d cancelled, %d ended for RTP silence, %d never confirmed (no ACK, no media), "
-            "%d waiting in the spool; %d RTP packets, %d non-RTP datagrams dropped",
+            "%d waiting in the spool, %d damaged set aside; %d RTP packets, "
+            "%d non-RTP datagrams dropped",
             c.calls,
             c.recorded,
             c.failed,
@@ -180,6 +189,7 @@ class Sessions:
             c.timed_out,
             c.unconfirmed,
             len(self._unstored),
+            c.damaged,
             r.packets,
             r.rejected,
         )
@@ -222,10 +232,28 @@ class Sessions:
                 "no codec the recorder takes (PCMU, PCMA)",
             )
             return
+        pending = self._unconfirmed_from(peer.source[0])
+        if pending >= UNCONFIRMED_PER_SOURCE:
+            # A flood of INVITEs never ACKed would hold every RTP port for 32 s each.
+            self._refuse(
+                request,
+                peer,
+                503,
+                "Service Unavailable",
+                f"{pending} sessions from this address are not confirmed (no ACK, no media)",
+            )
+            return
         call = Call(uuid4().hex, request, peer, offer)
         self.calls[request.call_id] = call
         self._respond(call, request, responses.build(request, 100, "Trying", peer.source))
         self._spawn(self._setup(call))
+
+    def _unconfirmed_from(self, ip: str) -> int:
+        return sum(
+            1
+            for c in self.calls.values()
+            if c.peer.source[0] == ip and not c.confirmed and not any(leg.packets for leg in c.legs)
+        )
 
     def reoffer(self, request: SipRequest, peer: Peer) -> None:
         """re-INVITE or UPDATE in a call: pause/resume, new streams, new metadata."""
@@ -318,7 +346,12 @@ class Sessions:
 
     def _refuse(self, request: SipRequest, peer: Peer, status: int, reason: str, why: str) -> None:
         self.counters.refused += 1
-        log.info("refused a SIPREC session from %s:%d: %s", *peer.source, why)
+        log.info(
+            "refused a SIPREC session from %s:%d: %s",
+            *peer.source,
+            why,
+            extra=RateLimit(stream_id="refused"),  # a flood of refusals: a line every 10 s
+        )
         # One line, whatever the cause's text holds (a driver's error spans several).
         warning = '399 recorder "' + " ".join(why.split())[:200].replace('"', "'") + '"'
         data = responses.build(
@@ -374,6 +407,7 @@ class Sessions:
                 source=ip,
             )
             call.folder.mkdir(parents=True, exist_ok=True)
+            call.seal = CallSeal.create(self.ctx.master, call.folder)
             self._apply_streams(call, call.offer)
         except Exception as exc:
             log.exception("could not set up the recording session %s", request.call_id)
@@ -466,14 +500,19 @@ class Sessions:
         self.known.add_source(device_id, ip)
         for call in list(self.calls.values()):
             info = call.info
-            if info is not None and info.device_id is None and info.source == ip:
+            if (
+                info is not None
+                and call.seal is not None
+                and info.device_id is None
+                and info.source == ip
+            ):
                 info.device_id = device_id
-                spool.write_info(call.folder, info)
+                spool.write_info(call.folder, info, call.seal)
                 self._want_row(call)
 
     def _apply_streams(self, call: Call, offer: RecordingOffer) -> None:
         """Open a leg for each new recordable stream, keep the old ones, pause or resume."""
-        assert call.info is not None and self._pool is not None
+        assert call.info is not None and call.seal is not None and self._pool is not None
         speakers = {id(leg.media): leg.speaker for leg in offer.legs}
         streams: list[AnsweredStream] = []
         changed = False
@@ -483,7 +522,7 @@ class Sessions:
             if known is None and codecs and media.port:
                 sock = self._pool.bind()
                 known = len(call.legs)
-                leg = Leg(sock, spool.leg_path(call.folder, known))
+                leg = Leg(sock, LegWriter(call.seal, call.folder, known))
                 speaker = speakers.get(id(media))
                 call.legs.append(leg)
                 call.stream_leg[index] = known
@@ -501,7 +540,7 @@ class Sessions:
             streams.append(AnsweredStream(media, leg.port, call.info.legs[known].codecs))
         call.streams = streams
         if changed:
-            spool.write_info(call.folder, call.info)
+            spool.write_info(call.folder, call.info, call.seal)
 
     def _update_parties(
         self, call: Call, request: SipRequest, offer: RecordingOffer | None
@@ -512,7 +551,7 @@ class Sessions:
                 offer = parse_offer(request, agreed=call.offer.sdp)
             except SipParseError:
                 return
-        if offer.metadata is None or call.info is None:
+        if offer.metadata is None or call.info is None or call.seal is None:
             return
         info = call.info
         if (offer.caller, offer.callee) == (info.caller, info.callee):
@@ -524,7 +563,7 @@ class Sessions:
             speaker = speakers.get(media.label) if media is not None else None
             if speaker is not None:
                 info.legs[leg_index].party = speaker.number
-        spool.write_info(call.folder, info)
+        spool.write_info(call.folder, info, call.seal)
         log.info("call %s now %s -> %s", call.key, info.caller, info.callee)
         self._want_row(call)
 
@@ -572,6 +611,12 @@ class Sessions:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._store_threads, finalize, self.ctx, folder)
+        except SpoolDamaged as exc:
+            # Retrying cannot mend it, and a call retried forever would hold up the others.
+            self.counters.damaged += 1
+            where = await asyncio.to_thread(set_aside, folder)
+            log.error("a spooled call cannot be read (%s); set aside in %s", exc, where)
+            return True
         except Exception as exc:
             self.counters.failed += 1
             if folder not in self._unstored:
@@ -677,6 +722,11 @@ class Sessions:
                     log.warning("call %s: no RTP for %d s, ending it", call.key, limit_ms // 1000)
                     self.counters.timed_out += 1
                     self._spawn(self._end(call, send_bye=True))
+
+    def has_dialog_over(self, source: tuple[str, int]) -> bool:
+        return any(
+            c.peer.transport == "TCP" and c.peer.source == source for c in self.calls.values()
+        )
 
     def active(self) -> int:
         return sum(1 for c in self.calls.values() if c.state == "active")

@@ -4,22 +4,44 @@ One folder per call under `<data>/spool/`: `call.json` (who, when, which device,
 stream's codecs) and one `leg-N.rtp` per stream holding the received RTP datagrams as
 they came, each behind a small record header with its arrival time. Pause and resume
 are records too, so the file alone rebuilds the call's timeline after a crash.
+
+Nothing of a live call is on disk in clear: `call.key` holds a key made for the call,
+wrapped by the master key; `call.json` is sealed with it (AES-GCM), and each flush of a
+leg is one sealed frame `u32 length | ciphertext+tag` whose nonce is (leg, frame number),
+so frames cannot be reordered or moved between legs. A frame cut short or damaged (a
+power cut mid-write) ends that leg where it is. Folders spooled in clear by an earlier
+version (no `call.key`) are still read, so an upgrade after a crash loses nothing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import struct
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from appliance.errors import IntegrityError
+from appliance.media.crypto import MasterKey
+
+log = logging.getLogger(__name__)
 
 RECORD = struct.Struct("!HQ")  # datagram length, arrival in monotonic milliseconds
 PAUSE = 0  # a record of length 0: the stream was paused at that time
 RESUME = 0xFFFF  # no UDP datagram we keep is this long: the stream resumed
 CALL_FILE = "call.json"
+KEY_FILE = "call.key"
+_KEY_MAGIC = b"RCK1"  # magic | master fingerprint 8 | wrap nonce 12 | wrapped key 48
+_FRAME = struct.Struct("!I")  # the sealed frame's length, before it
+_INFO_AAD = b"recorder-spool-call-v1"
+_LEG_AAD = b"recorder-spool-leg-v1"
 
 
 @dataclass
@@ -50,20 +72,125 @@ class CallInfo:
         return cls(legs=legs, **raw)
 
 
+class CallSeal:
+    """The key of one spooled call: seals call.json and every flush of its legs."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def create(cls, master: MasterKey, folder: Path) -> CallSeal:
+        """A new key for a new call, written wrapped before anything it seals."""
+        key = AESGCM.generate_key(bit_length=256)
+        nonce, wrapped = master.wrap(key)
+        _replace(folder / KEY_FILE, _KEY_MAGIC + master.fingerprint + nonce + wrapped)
+        return cls(key)
+
+    @classmethod
+    def load(cls, master: MasterKey, folder: Path) -> CallSeal | None:
+        """The call's key; None for a folder spooled in clear by an earlier version."""
+        try:
+            raw = (folder / KEY_FILE).read_bytes()
+        except FileNotFoundError:
+            return None
+        if len(raw) != 4 + 8 + 12 + 48 or raw[:4] != _KEY_MAGIC:
+            raise IntegrityError(f"{folder.name}: the call's key file is damaged")
+        if raw[4:12] != master.fingerprint:
+            raise IntegrityError(f"{folder.name}: spooled under another master key")
+        return cls(master.unwrap(raw[12:24], raw[24:]))
+
+    def seal_info(self, plain: bytes) -> bytes:
+        nonce = os.urandom(12)  # call.json is rewritten: a fresh nonce each time
+        return nonce + self._aead.encrypt(nonce, plain, _INFO_AAD)
+
+    def open_info(self, sealed: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(sealed[:12], sealed[12:], _INFO_AAD)
+        except InvalidTag:
+            raise IntegrityError("the spooled call.json fails authentication") from None
+
+    def seal_frame(self, leg: int, number: int, plain: bytes) -> bytes:
+        sealed = self._aead.encrypt(_frame_nonce(leg, number), plain, _LEG_AAD)
+        return _FRAME.pack(len(sealed)) + sealed
+
+    def open_frames(self, leg: int, data: bytes, where: str) -> bytes:
+        """The plaintext of a leg file's frames, up to the first one cut short or damaged."""
+        plain, offset, number = [], 0, 0
+        while offset + _FRAME.size <= len(data):
+            (length,) = _FRAME.unpack_from(data, offset)
+            end = offset + _FRAME.size + length
+            if end > len(data):
+                log.warning("%s: the last flush was cut short; the leg ends before it", where)
+                break
+            try:
+                piece = self._aead.decrypt(
+                    _frame_nonce(leg, number), data[offset + _FRAME.size : end], _LEG_AAD
+                )
+            except InvalidTag:
+                log.error("%s: flush %d fails authentication; the leg ends there", where, number)
+                break
+            plain.append(piece)
+            offset, number = end, number + 1
+        return b"".join(plain)
+
+
+def _frame_nonce(leg: int, number: int) -> bytes:
+    return struct.pack("!IQ", leg + 1, number)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write a small file atomically: a crash leaves the old or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+class LegWriter:
+    """A leg's spool file as the receiver thread fills it: one sealed frame per flush."""
+
+    def __init__(self, seal: CallSeal, folder: Path, index: int) -> None:
+        self.seal = seal
+        self.index = index
+        self.path = leg_path(folder, index)
+        self._file: BinaryIO | None = None
+        self._frames = 0
+
+    def open(self) -> None:
+        self._file = open(self.path, "ab", buffering=0)
+
+    def write(self, plain: bytes) -> None:
+        if self._file is not None:
+            self._file.write(self.seal.seal_frame(self.index, self._frames, plain))
+            self._frames += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 def leg_path(folder: Path, index: int) -> Path:
     return folder / f"leg-{index}.rtp"
 
 
-def write_info(folder: Path, info: CallInfo) -> None:
-    """Replace call.json atomically: a crash leaves the old or the new one, never half."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (CALL_FILE + ".tmp")
-    tmp.write_bytes(json.dumps(asdict(info)).encode())
-    os.replace(tmp, folder / CALL_FILE)
+def write_info(folder: Path, info: CallInfo, seal: CallSeal) -> None:
+    _replace(folder / CALL_FILE, seal.seal_info(json.dumps(asdict(info)).encode()))
 
 
-def read_info(folder: Path) -> CallInfo:
-    return CallInfo.from_json((folder / CALL_FILE).read_bytes())
+def read_info(folder: Path, seal: CallSeal | None) -> CallInfo:
+    data = (folder / CALL_FILE).read_bytes()
+    return CallInfo.from_json(data if seal is None else seal.open_info(data))
+
+
+def leg_data(folder: Path, index: int, seal: CallSeal | None) -> bytes:
+    """A leg's records as written, opened; empty if the leg never got a file."""
+    path = leg_path(folder, index)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    return data if seal is None else seal.open_frames(index, data, f"{folder.name}/{path.name}")
 
 
 def records(data: bytes) -> Iterator[tuple[int, int, bytes]]:

@@ -95,3 +95,30 @@ def tcp_answer(sock: socket.socket) -> SipResponse:
         chunk = sock.recv(65536)
         assert chunk, "the connection closed before the answer"
         buffer += chunk
+
+
+def test_one_address_cannot_hold_the_ports_with_sessions_it_never_confirms(recorder):
+    """A flood of INVITEs never ACKed once held an RTP port pair each for 32 s, until real
+    calls got 503: past 100 unconfirmed sessions from one address, the next are refused."""
+    server, _ = recorder
+    port = server.sip_port
+    flood = [SiprecCall(port, offer(n)) for n in range(130)]
+    invite_all(flood)
+    statuses = [c.answer.status for c in flood]
+    assert statuses.count(200) == 100 and statuses.count(503) == 30, statuses
+    refused = next(c for c in flood if c.answer.status == 503)
+    assert "not confirmed" in (refused.answer.header("warning") or "")
+    # Once the address confirms its sessions, it gets new ones again.
+    for call in flood:
+        if call.answer.status == 200:
+            call.ack()
+    time.sleep(0.3)
+    again = SiprecCall(port, offer(777))
+    assert again.invite().status == 200
+    again.ack()
+    for call in [*flood, again]:
+        if call.answer.status == 200:
+            call.bye()
+        call.close()
+    log = (server.root / "server.log").read_text()
+    assert log.count("refused a SIPREC session") <= 3, "the refusals are logged at a bounded rate"

@@ -14,8 +14,11 @@ from appliance.capture.assemble import assemble
 from appliance.capture.rtp.ports import PortPool, PortsExhausted
 from appliance.capture.rtp.receiver import Leg, RtpReceiver
 from appliance.capture.sip.sdp import AnsweredStream, answer_sdp, parse_sdp, recordable
-from appliance.capture.spool import PAUSE, RECORD, RESUME, CallInfo, LegInfo
+from appliance.capture.spool import PAUSE, RECORD, RESUME, CallInfo, CallSeal, LegInfo, LegWriter
+from appliance.media.crypto import MasterKey
 from appliance.media.pcm import audioop
+
+MASTER = MasterKey(bytes(range(32)))
 
 
 def rtp(seq: int, payload: bytes, pt: int = 0, ssrc: int = 9) -> bytes:
@@ -39,17 +42,23 @@ def test_records_stop_at_a_record_cut_short_by_a_crash():
 def test_call_info_round_trips(tmp_path):
     info = CallInfo("k1", "cid", 3, "2001", "3002", "2026-01-01T00:00:00+00:00", 100,
                     [LegInfo({0: "PCMU", 101: "TELEPHONE-EVENT"}, "2001")])
-    spool.write_info(tmp_path / "k1", info)
-    assert spool.read_info(tmp_path / "k1") == info
+    seal = CallSeal.create(MASTER, tmp_path / "k1")
+    spool.write_info(tmp_path / "k1", info, seal)
+    assert spool.read_info(tmp_path / "k1", CallSeal.load(MASTER, tmp_path / "k1")) == info
 
 
 def _call(folder: Path, legs: dict[int, bytes], caller_leg: int = 0) -> None:
     parties = ["2001", "3002"] if caller_leg == 0 else ["3002", "2001"]
     info = CallInfo("k", "cid", None, "2001", "3002", "2026-01-01T00:00:00+00:00", 1000,
                     [LegInfo({0: "PCMU", 8: "PCMA", 101: "TELEPHONE-EVENT"}, parties[i]) for i in legs])
-    spool.write_info(folder, info)
+    seal = CallSeal.create(MASTER, folder)
+    spool.write_info(folder, info, seal)
     for index, data in legs.items():
-        spool.leg_path(folder, index).write_bytes(data)
+        writer = LegWriter(seal, folder, index)
+        writer.open()
+        writer.write(data[: len(data) // 2])  # two flushes
+        writer.write(data[len(data) // 2 :])
+        writer.close()
 
 
 def ulaw(value: int) -> bytes:
@@ -62,7 +71,7 @@ def test_assembly_places_each_leg_by_arrival_and_timestamp(tmp_path):
     second = b"".join(record(rtp(n, ulaw(-4000)), 1040 + 20 * n) for n in range(3))
     second += record(rtp(3, b"\x01\x02\x03\x04", pt=101), 1100) + record(b"\xa0" + b"\x00" * 19 + b"\xf0", 1101)
     _call(tmp_path, {0: first, 1: second}, caller_leg=1)  # the caller speaks on the second
-    call = assemble(tmp_path, stereo=True, gain=1)
+    call = assemble(tmp_path, MASTER, stereo=True, gain=1)
     assert call.pcm.channels == 2 and call.pcm.frames == 5 * 160
     frames = struct.unpack(f"<{2 * call.pcm.frames}h", call.pcm.samples)
     left, right = frames[0::2], frames[1::2]
@@ -78,7 +87,7 @@ def test_a_pause_is_silence_as_long_as_it_lasted(tmp_path):
     # The sender's timestamps run on without a gap after the pause: the wall clock places it.
     data += b"".join(record(rtp(n, ulaw(4000)), 2100 + 20 * (n - 5)) for n in range(5, 10))
     _call(tmp_path, {0: data})
-    pcm = assemble(tmp_path, stereo=False, gain=1).pcm
+    pcm = assemble(tmp_path, MASTER, stereo=False, gain=1).pcm
     samples = struct.unpack(f"<{pcm.frames}h", pcm.samples)
     assert pcm.frames == 8 * 1100 + 5 * 160  # resumed 1100 ms after the start
     assert all(v == 0 for v in samples[800:8800]) and all(v > 0 for v in samples[8800:])
@@ -86,8 +95,8 @@ def test_a_pause_is_silence_as_long_as_it_lasted(tmp_path):
 
 def test_mono_mixes_with_the_gain(tmp_path):
     _call(tmp_path, {0: record(rtp(0, ulaw(1000)), 1000), 1: record(rtp(0, ulaw(1000)), 1000)})
-    one = struct.unpack("<160h", assemble(tmp_path, stereo=False, gain=1).pcm.samples)
-    three = struct.unpack("<160h", assemble(tmp_path, stereo=False, gain=3).pcm.samples)
+    one = struct.unpack("<160h", assemble(tmp_path, MASTER, stereo=False, gain=1).pcm.samples)
+    three = struct.unpack("<160h", assemble(tmp_path, MASTER, stereo=False, gain=3).pcm.samples)
     assert three[0] == 3 * one[0] and one[0] > 1500
 
 
@@ -133,7 +142,7 @@ def test_receiver_spools_rtp_drops_garbage_and_paused_audio(tmp_path):
     receiver.start()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    leg = Leg(sock, tmp_path / "leg-0.rtp")
+    leg = Leg(sock, LegWriter(CallSeal.create(MASTER, tmp_path), tmp_path, 0))
     receiver.open(leg).result(5)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     target = sock.getsockname()
@@ -142,7 +151,7 @@ def test_receiver_spools_rtp_drops_garbage_and_paused_audio(tmp_path):
         sender.sendto(b"garbage", target)
         sender.sendto(b"\x40" + bytes(30), target)  # RTP version 1
         time.sleep(0.2)
-        assert len(list(spool.records(leg.path.read_bytes()))) == 1, "on disk before the call ends"
+        assert len(list(spool.records(spool.leg_data(tmp_path, 0, CallSeal.load(MASTER, tmp_path))))) == 1, "on disk before the call ends"
         receiver.set_paused(leg, True).result(5)
         sender.sendto(rtp(2, b"\xff" * 160), target)
         time.sleep(0.1)
@@ -153,6 +162,6 @@ def test_receiver_spools_rtp_drops_garbage_and_paused_audio(tmp_path):
     finally:
         sender.close()
         receiver.stop()
-    kinds = [k for k, _, _ in spool.records(leg.path.read_bytes())]
+    kinds = [k for k, _, _ in spool.records(spool.leg_data(tmp_path, 0, CallSeal.load(MASTER, tmp_path)))]
     assert kinds == [172, PAUSE, RESUME, 172]
     assert leg.rejected == 2 and sock.fileno() == -1

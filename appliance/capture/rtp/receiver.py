@@ -1,8 +1,8 @@
 """The RTP receivers: one thread draining every stream's socket into the spool.
 
 Per packet the work is kept tiny (one recv, a record header, two list appends); the
-spool files are written in batches every FLUSH_SECONDS, so a crash loses at most that
-much audio. Everything else (order, loss, decoding, mixing) happens once, at the end
+spool files are written in batches every FLUSH_SECONDS, each batch sealed as one frame,
+so a crash loses at most that much audio. Everything else (order, loss, decoding, mixing) happens once, at the end
 of the call, from the spool. The thread owns the legs; other threads talk to it only
 through commands, so no lock is taken per packet.
 """
@@ -18,11 +18,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from queue import Empty, SimpleQueue
-from typing import Any, BinaryIO
+from typing import Any
 
-from appliance.capture.spool import PAUSE, RECORD, RESUME
+from appliance.capture.spool import PAUSE, RECORD, RESUME, LegWriter
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +38,7 @@ class Leg:
     """One stream of one call: its socket, its spool file, what arrived since the flush."""
 
     sock: socket.socket
-    path: Path
-    file: BinaryIO | None = None
+    spool: LegWriter
     pending: list[bytes] = field(default_factory=list)
     paused: bool = False
     last_ms: int = 0  # arrival of the latest packet, monotonic ms (read by other threads)
@@ -158,7 +156,7 @@ class RtpReceiver:
 
     def _open(self, leg: Leg) -> None:
         leg.sock.setblocking(False)
-        leg.file = open(leg.path, "ab", buffering=0)
+        leg.spool.open()
         leg.last_ms = monotonic_ms()
         self._legs[leg.sock.fileno()] = leg
         self._poll.register(leg.sock.fileno(), select.EPOLLIN)
@@ -172,8 +170,8 @@ class RtpReceiver:
         self._flush(leg)
 
     def _flush(self, leg: Leg) -> None:
-        if leg.pending and leg.file is not None:
-            leg.file.write(b"".join(leg.pending))
+        if leg.pending:
+            leg.spool.write(b"".join(leg.pending))
             leg.pending = []
 
     def _flush_all(self) -> None:
@@ -191,8 +189,7 @@ class RtpReceiver:
             self._flush(leg)
             self.counters.packets += leg.packets
             self.counters.rejected += leg.rejected
-            if leg.file is not None:
-                leg.file.close()
+            leg.spool.close()
             leg.sock.close()
 
     def _drain(self, leg: Leg) -> None:

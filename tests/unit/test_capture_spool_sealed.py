@@ -1,0 +1,128 @@
+"""The spool seals what it holds (issue 11, defect 17): no audio or number of a live call on
+disk in clear, a flush cut short or damaged ends its leg there, and nothing opens without
+the master key the call was spooled under."""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from appliance.capture import spool
+from appliance.capture.assemble import assemble
+from appliance.capture.spool import RECORD, CallInfo, CallSeal, LegInfo, LegWriter
+from appliance.errors import IntegrityError
+from appliance.media.crypto import MasterKey
+
+MASTER = MasterKey(bytes(range(32)))
+CALLER, CALLEE = "13800138000", "+8610-5555-0199"
+
+
+def rtp(seq: int, payload: bytes) -> bytes:
+    return struct.pack("!BBHII", 0x80, 0, seq, 160 * seq, 7) + payload
+
+
+def payload(seq: int) -> bytes:
+    # Distinct, recognisable bytes per packet: any of them on disk would be a leak.
+    return bytes((seq * 7 + i) % 251 for i in range(160))
+
+
+def info(legs: int = 2) -> CallInfo:
+    return CallInfo("k", "cid-1", 3, CALLER, CALLEE, "2026-05-01T01:30:00+00:00", 1000,
+                    [LegInfo({0: "PCMU"}, CALLER if i == 0 else CALLEE) for i in range(legs)],
+                    source="192.0.2.10")
+
+
+def spooled(folder: Path, flushes: int = 3, per_flush: int = 25) -> CallSeal:
+    seal = CallSeal.create(MASTER, folder)
+    spool.write_info(folder, info(), seal)
+    for index in range(2):
+        writer = LegWriter(seal, folder, index)
+        writer.open()
+        for f in range(flushes):
+            seqs = range(f * per_flush, (f + 1) * per_flush)
+            writer.write(b"".join(RECORD.pack(172, 1000 + 20 * n) + rtp(n, payload(n)) for n in seqs))
+        writer.close()
+    return seal
+
+
+def all_bytes(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.iterdir()))
+
+
+def test_nothing_of_the_call_is_on_disk_in_clear(tmp_path):
+    spooled(tmp_path)
+    disk = all_bytes(tmp_path)
+    for n in range(75):
+        assert payload(n)[:16] not in disk
+    for text in (CALLER, CALLEE, "cid-1", "192.0.2.10", "PCMU", '"caller"'):
+        assert text.encode() not in disk
+        assert text.encode("utf-16-le") not in disk
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["call.json", "call.key", "leg-0.rtp", "leg-1.rtp"]
+
+
+def test_the_call_assembles_exactly_from_the_sealed_spool(tmp_path):
+    seal = spooled(tmp_path)
+    assert spool.read_info(tmp_path, CallSeal.load(MASTER, tmp_path)) == info()
+    records = list(spool.records(spool.leg_data(tmp_path, 1, seal)))
+    assert [data for _, _, data in records] == [rtp(n, payload(n)) for n in range(75)]
+    call = assemble(tmp_path, MASTER, stereo=True, gain=1)
+    assert call.pcm.frames == 75 * 160 and call.info.caller == CALLER
+
+
+def test_a_flush_cut_short_ends_the_leg_at_the_last_whole_one(tmp_path):
+    seal = spooled(tmp_path)
+    path = spool.leg_path(tmp_path, 0)
+    whole = path.read_bytes()
+    for cut in (1, 5, 100, len(whole) // 3):
+        path.write_bytes(whole[:-cut])
+        kept = list(spool.records(spool.leg_data(tmp_path, 0, seal)))
+        assert len(kept) == 50, f"cut {cut}: the first two flushes stay whole"
+
+
+def test_a_damaged_or_moved_flush_ends_the_leg_there(tmp_path):
+    seal = spooled(tmp_path)
+    path = spool.leg_path(tmp_path, 0)
+    whole = bytearray(path.read_bytes())
+    frame = 4 + struct.unpack("!I", whole[:4])[0]
+    damaged = whole.copy()
+    damaged[frame + 40] ^= 1  # a bit of the second flush
+    path.write_bytes(bytes(damaged))
+    assert len(list(spool.records(spool.leg_data(tmp_path, 0, seal)))) == 25
+    # The other leg's first flush put in place of this one's: sealed for another leg.
+    other = spool.leg_path(tmp_path, 1).read_bytes()
+    path.write_bytes(other[:frame] + bytes(whole[frame:]))
+    assert spool.leg_data(tmp_path, 0, seal) == b""
+    # Flushes swapped within the leg.
+    path.write_bytes(bytes(whole[frame : 2 * frame]) + bytes(whole[:frame]) + bytes(whole[2 * frame :]))
+    assert spool.leg_data(tmp_path, 0, seal) == b""
+
+
+def test_nothing_opens_under_another_master_key(tmp_path):
+    spooled(tmp_path)
+    with pytest.raises(IntegrityError, match="another master key"):
+        CallSeal.load(MasterKey(bytes(32)), tmp_path)
+    (tmp_path / "call.key").write_bytes(b"RCK1" + bytes(10))
+    with pytest.raises(IntegrityError, match="damaged"):
+        CallSeal.load(MASTER, tmp_path)
+
+
+def test_a_tampered_call_json_is_refused(tmp_path):
+    seal = spooled(tmp_path)
+    raw = bytearray((tmp_path / "call.json").read_bytes())
+    raw[-1] ^= 1
+    (tmp_path / "call.json").write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError):
+        spool.read_info(tmp_path, seal)
+
+
+def test_a_folder_spooled_in_clear_by_an_earlier_version_is_still_stored(tmp_path):
+    (tmp_path / "call.json").write_text(json.dumps(asdict(info(legs=1))))
+    spool.leg_path(tmp_path, 0).write_bytes(
+        b"".join(RECORD.pack(172, 1000 + 20 * n) + rtp(n, payload(n)) for n in range(10))
+    )
+    call = assemble(tmp_path, MASTER, stereo=False, gain=1)
+    assert call.pcm.frames == 10 * 160 and call.info.callee == CALLEE
