@@ -32,6 +32,12 @@ class Config:
     login_captcha: bool
     max_upload_bytes: int
     config_file: Path | None
+    # SIP over TCP: a connection must send a whole message this soon after opening, and
+    # one within each idle period after (unless a call's dialog runs over it); connections
+    # from one address are capped.
+    sip_tcp_first_message_seconds: int = 10
+    sip_tcp_idle_seconds: int = 60
+    sip_tcp_per_source: int = 32
 
     @property
     def recordings_dir(self) -> Path:
@@ -112,4 +118,16 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             "RECORDER_MAX_UPLOAD_BYTES", get("max_upload_bytes", 200 * 1024 * 1024), 1024, 2**40
         ),
         config_file=config_file,
+        sip_tcp_first_message_seconds=_as_int(
+            "RECORDER_SIP_TCP_FIRST_MESSAGE_SECONDS",
+            get("sip_tcp_first_message_seconds", 10),
+            1,
+            600,
+        ),
+        sip_tcp_idle_seconds=_as_int(
+            "RECORDER_SIP_TCP_IDLE_SECONDS", get("sip_tcp_idle_seconds", 60), 1, 86400
+        ),
+        sip_tcp_per_source=_as_int(
+            "RECORDER_SIP_TCP_PER_SOURCE", get("sip_tcp_per_source", 32), 1, 100_000
+        ),
     )

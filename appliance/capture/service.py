@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import resource
 
 from appliance.capture.known import CACHE_FILE
 from appliance.capture.sessions import Sessions
 from appliance.capture.sip.server import SipHandler
-from appliance.capture.sip.transport import UdpTransport, serve_tcp_connection
+from appliance.capture.sip.transport import TcpConnections, TcpLimits, UdpTransport
 from appliance.services.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -26,6 +25,7 @@ class CaptureService:
         self.handler = SipHandler()
         self.sessions = Sessions(ctx, self.handler.remember)
         self.handler.sessions = self.sessions
+        self.tcp: TcpConnections | None = None
         self.port = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -52,8 +52,19 @@ class CaptureService:
         self._udp, _ = await loop.create_datagram_endpoint(
             lambda: UdpTransport(self.handler), local_addr=(host, self.port)
         )
-        self._tcp = await asyncio.start_server(
-            functools.partial(serve_tcp_connection, self.handler), host, self.port
+        config = self.ctx.config
+        limits = TcpLimits.for_files(
+            config.sip_tcp_first_message_seconds,
+            config.sip_tcp_idle_seconds,
+            config.sip_tcp_per_source,
+        )
+        self.tcp = TcpConnections(self.handler, limits)
+        self._tcp = await asyncio.start_server(self.tcp.serve, host, self.port)
+        log.info(
+            "SIP/TCP: %d connections at most (%d per address), idle ones closed after %d s",
+            limits.total,
+            limits.per_source,
+            limits.idle_seconds,
         )
         await self.sessions.start(self.port)
         return asyncio.create_task(self._tcp.serve_forever())

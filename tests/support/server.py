@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,10 @@ ADMIN_PASSWORD = "Test-Admin-2024"
 
 
 class ApplianceServer:
-    def __init__(self, database_url: str | None = None, captcha: bool = False) -> None:
+    def __init__(
+        self, database_url: str | None = None, captcha: bool = False, file_limit: int | None = None
+    ) -> None:
+        self.file_limit = file_limit  # RLIMIT_NOFILE, soft and hard, for the server
         self.root = Path(tempfile.mkdtemp(prefix="recorder-test-"))
         self.port = free_port()
         self.sip_port = free_port()
@@ -44,8 +48,15 @@ class ApplianceServer:
 
     def start(self) -> ApplianceServer:
         log = (self.root / "server.log").open("wb")
+        limit = self.file_limit
+
+        def limit_files() -> None:
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
         self.proc = subprocess.Popen(
-            [*COMMAND, "all"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [*COMMAND, "all"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=limit_files if limit is not None else None,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

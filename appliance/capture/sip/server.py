@@ -86,6 +86,10 @@ class SipHandler:
         self.remember(message, reply)
         peer.send(reply)
 
+    def has_dialog_over(self, source: tuple[str, int]) -> bool:
+        """Whether a call in progress talks over the TCP connection from `source`."""
+        return self.sessions is not None and self.sessions.has_dialog_over(source)
+
     def bad_request(self, data: bytes, peer: Peer, why: str) -> None:
         """Bytes the parser refused: a 400 saying why, when they hold a request whole enough
         to answer (RFC 3261 §8.2.6); anything else is only dropped."""
