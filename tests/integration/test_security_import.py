@@ -3,6 +3,7 @@ keep signing in, searching and uploading, and the import stays all-or-nothing.""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -161,3 +162,42 @@ def test_a_conflict_in_a_late_batch_undoes_the_batches_already_written(setup):
     assert "undoing" in log.read_text(errors="replace")
     remaining = admin.data("query($o: ID) { employees(organizationId: $o) { name } }", {"o": org_id})["employees"]
     assert [e["name"] for e in remaining] == ["Early Bird"]
+
+
+def raw_post(server: ApplianceServer, client: Client, head: dict[str, str], body: bytes) -> bytes:
+    """Send the head and `body` of a POST to the import over a socket; the answer's first
+    line, read without sending the rest of a declared length."""
+    cookies = "; ".join(f"{k}={v}" for k, v in client.http.cookies.items())
+    lines = ["POST /api/v1/employees/import HTTP/1.1", f"Host: 127.0.0.1:{server.port}", f"Cookie: {cookies}"]
+    lines += [f"{k}: {v}" for k, v in head.items()]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        try:
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        except ConnectionError:
+            pass  # refused while still sending: the answer is already there to read
+        return sock.recv(65536).split(b"\r\n", 1)[0]
+
+
+def test_an_import_body_is_bounded_and_not_read_for_those_who_may_not_import(setup):
+    server, admin, device = setup
+    org_id, org_name = new_org(admin, device["id"])
+    made = admin.data(
+        "mutation($i: EmployeeInput!) { createEmployee(input: $i) { ... on Employee { login } } }",
+        {"i": {"extension": "777", "name": "E777", "password": "Employee-Pw-1", "phone": "", "organizationId": org_id, "roleIds": []}},
+    )["createEmployee"]
+    employee = Client(server.url)
+    assert employee.login(made["login"], "Employee-Pw-1")["__typename"] == "LoginSuccess"
+    multipart = {"Content-Type": "multipart/form-data; boundary=b"}
+    # An employee declaring 9 MB and sending 1 MB of it: refused at once, the body unread
+    # (it was read, and spooled to disk, before the service said no).
+    started = time.monotonic()
+    first = raw_post(server, employee, {**multipart, "Content-Length": str(9 << 20)}, b"x" * (1 << 20))
+    assert first.endswith(b"403 Forbidden") and time.monotonic() - started < 5
+    # An administrator: a declared length over the limit, and a chunked body past it.
+    assert raw_post(server, admin, {**multipart, "Content-Length": str(50 << 20)}, b"").endswith(b"413 Request Entity Too Large")
+    pieces = [b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'] + [b"x" * (1 << 20)] * 12
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces)
+    answer = raw_post(server, admin, {**multipart, "Transfer-Encoding": "chunked"}, chunked)
+    assert answer.endswith(b"413 Request Entity Too Large")
+    # The ordinary import still works.
+    assert post_import(server, admin, csv_of(org_name, 3, 0, first=500000)).status_code == 201

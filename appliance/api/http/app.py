@@ -17,7 +17,7 @@ from starlette.responses import (
     RedirectResponse,
     Response,
 )
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, request_response
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -27,7 +27,7 @@ from appliance.api.graphql.schema import schema
 from appliance.api.http.audio import recording_audio
 from appliance.api.http.auth import resolve_actor
 from appliance.api.http.captcha import CaptchaStore
-from appliance.api.http.employees import employee_template, import_employees
+from appliance.api.http.employees import MAX_IMPORT_BODY, employee_template, import_employees
 from appliance.api.http.files import download_recordings, export_audit, export_recordings
 from appliance.api.http.headers import LimitBody, SecurityHeaders
 from appliance.api.http.responses import appliance_error
@@ -106,7 +106,11 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/api/v1/recordings/{id}/audio", recording_audio, methods=["GET", "HEAD"]),
         Route("/api/v1/audit/export.xlsx", export_audit, methods=["GET"]),
         Route("/api/v1/employees/employee-tpl.csv", employee_template, methods=["GET"]),
-        Route("/api/v1/employees/import", import_employees, methods=["POST"]),
+        Route(
+            "/api/v1/employees/import",
+            LimitBody(request_response(import_employees), MAX_IMPORT_BODY),
+            methods=["POST"],
+        ),
         Route("/graphql", LimitBody(graphql_app, MAX_GRAPHQL_BODY), methods=["GET", "POST"]),
         Route("/", home),
         Mount("/static", app=StaticFiles(directory=STATIC)),

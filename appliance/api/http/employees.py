@@ -13,6 +13,7 @@ from appliance.domain import employee_csv
 from appliance.services import organization
 
 MAX_CSV_BYTES = 10 * 1024 * 1024
+MAX_IMPORT_BODY = MAX_CSV_BYTES + 64 * 1024  # the file and the multipart framing around it
 
 
 async def employee_template(request: Request) -> Response:
@@ -31,6 +32,8 @@ async def import_employees(request: Request) -> Response:
     actor = await require_user(request)
     if isinstance(actor, Response):
         return actor
+    if not actor.is_admin:  # before a byte of the body is read or spooled to disk
+        return error(403, "only administrators may import employees")
     try:
         form = await request.form(max_files=1, max_fields=4)
     except (MultiPartException, ValueError, KeyError) as exc:
