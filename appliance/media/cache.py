@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 CACHE_DIR = "cache/transcoded"
 
 
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # evicted meanwhile, or a read-only disk: only the eviction order suffers
+
+
 class TranscodeCache:
     def __init__(
         self,
@@ -30,6 +37,7 @@ class TranscodeCache:
         master: MasterKey,
         max_bytes: int = 2 * 1024**3,
         concurrent: int = 2,
+        waiting: int = 4,
         wait_s: float = 20.0,
     ) -> None:
         self.root = store.root / CACHE_DIR
@@ -37,6 +45,7 @@ class TranscodeCache:
         self._master = master
         self.max_bytes = max_bytes
         self._slots = threading.BoundedSemaphore(concurrent)
+        self._waiting = threading.BoundedSemaphore(concurrent + waiting)
         self._wait_s = wait_s
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -57,14 +66,30 @@ class TranscodeCache:
         caller (a zip already streaming) waits for its turn however long it takes."""
         path = self.path(sha256, ext)
         if self._usable(path):
+            _touch(path)  # recently used: the last to be evicted
             return path
+        # Each waiter holds one of the web server's worker threads: past a few, say Busy
+        # at once rather than let conversions starve sign-in and search of threads.
+        if not patient and not self._waiting.acquire(blocking=False):
+            raise Busy("too many recordings are being converted; try again shortly", 5)
+        try:
+            self._get_or_make(path, make, patient)
+        finally:
+            if not patient:
+                self._waiting.release()
+        self._evict(keep=path)
+        return path
+
+    def _get_or_make(
+        self, path: Path, make: Callable[[EncryptedWriter], None], patient: bool
+    ) -> None:
         wait = -1 if patient else self._wait_s
         lock = self._lock_for(path.name)
         if not lock.acquire(timeout=wait):
             raise Busy("this recording is being converted; try again shortly", retry_after=5)
         try:
             if self._usable(path):
-                return path
+                return
             if not self._slots.acquire(timeout=None if patient else self._wait_s):
                 raise Busy("too many recordings are being converted; try again shortly", 5)
             try:
@@ -73,8 +98,6 @@ class TranscodeCache:
                 self._slots.release()
         finally:
             lock.release()
-        self._evict(keep=path)
-        return path
 
     def size_of(self, path: Path) -> int:
         with EncryptedReader(self._master, path) as reader:

@@ -6,6 +6,7 @@ import io
 import os
 import struct
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,38 @@ def test_the_cache_stays_within_its_bound(tmp_path: Path, master):
     paths = [cache.get(f"{i:064x}", "wav", lambda w: w.write(os.urandom(100_000))) for i in range(6)]
     kept = [p for p in paths if p.exists()]
     assert paths[-1] in kept and len(kept) <= 2
+
+
+def test_past_a_few_waiters_a_conversion_is_busy_at_once(tmp_path: Path, master):
+    """Each waiter holds a web worker thread: beyond `waiting` of them, no wait at all."""
+    cache = TranscodeCache(FileStore(tmp_path, master), master, concurrent=1, waiting=1, wait_s=5)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(writer: EncryptedWriter) -> None:
+        started.set()
+        release.wait(5)
+        writer.write(b"a")
+
+    workers = [threading.Thread(target=cache.get, args=(c * 64, "wav", slow)) for c in "ab"]
+    workers[0].start()
+    assert started.wait(5)
+    workers[1].start()  # waits for the slot
+    time.sleep(0.2)
+    began = time.monotonic()
+    with pytest.raises(Busy):
+        cache.get("c" * 64, "wav", lambda w: w.write(b"c"))
+    assert time.monotonic() - began < 1, "refused without waiting"
+    release.set()
+    for worker in workers:
+        worker.join()
+
+
+def test_a_copy_used_again_is_evicted_last(tmp_path: Path, master):
+    cache = TranscodeCache(FileStore(tmp_path, master), master, max_bytes=250_000)
+    first = cache.get("1" * 64, "wav", lambda w: w.write(os.urandom(100_000)))
+    second = cache.get("2" * 64, "wav", lambda w: w.write(os.urandom(100_000)))
+    os.utime(first, (time.time() - 60, time.time() - 60))
+    os.utime(second, (time.time() - 30, time.time() - 30))
+    cache.get("1" * 64, "wav", lambda w: pytest.fail("made twice"))  # used again
+    cache.get("3" * 64, "wav", lambda w: w.write(os.urandom(100_000)))
+    assert first.exists() and not second.exists()
