@@ -62,14 +62,16 @@ class SlidingWindow(Generic[K]):
                 times.popleft()
             if len(times) < self.limit:
                 return 0.0
-            return times[0] + self.window - now
+            return times[len(times) - self.limit] + self.window - now
 
     def add(self, key: K, now: float) -> int:
         """Count one event; return how many the key has in the window."""
         with self._lock:
             times = self._keys.get(key)
             if times is None:
-                times = deque(maxlen=self.limit)
+                # Room beyond the limit: an attempt counted then undone must not push out
+                # an older failure.
+                times = deque(maxlen=2 * self.limit)
                 self._keys.put(key, times)
             times.append(now)
             while times and times[0] <= now - self.window:
@@ -175,7 +177,8 @@ DEVICE_AUDIT_EVERY_SECONDS = 60
 class DeviceAuthThrottle:
     """Failed device authentications, limited per source, per (device, source) and per
     device; a device under attack from many sources is paced (one try a second between
-    them), never locked, so an outsider cannot stop a real device's uploads."""
+    them), never locked, and the address it last succeeded from is not paced at all: an
+    outsider taking every slot cannot stop a real device's uploads."""
 
     def __init__(self) -> None:
         self.sources: SlidingWindow[str] = SlidingWindow(
@@ -188,6 +191,7 @@ class DeviceAuthThrottle:
             DEVICE_UNDER_ATTACK_FAILURES, DEVICE_ATTACK_WINDOW_SECONDS
         )
         self.pace: Pacer[str] = Pacer(DEVICE_PACE_SECONDS)
+        self.trusted: _Bounded[str, str] = _Bounded(10_000)  # alias -> last good source
         self._unaudited: _Bounded[tuple[str, str], list[float]] = _Bounded(10_000)
         self._lock = threading.Lock()
 
@@ -196,7 +200,8 @@ class DeviceAuthThrottle:
         attempts in parallel cannot all slip under a limit); else seconds to wait."""
         with self._lock:
             wait = max(self.sources.wait(ip, now), self.pairs.wait((alias, ip), now))
-            if not wait and self.devices.wait(alias, now) > 0:
+            under_attack = not wait and self.devices.wait(alias, now) > 0
+            if under_attack and self.trusted.get(alias) != ip:
                 wait = self.pace.take(alias, now)
             if wait > 0:
                 return wait
@@ -207,6 +212,7 @@ class DeviceAuthThrottle:
 
     def succeeded(self, alias: str, ip: str, began: float) -> None:
         with self._lock:
+            self.trusted.put(alias, ip)
             self.sources.undo(ip, began)
             self.devices.undo(alias, began)
             self.pairs.undo((alias, ip), began)
