@@ -200,6 +200,13 @@ class _PlainRaw(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        """Closing the plaintext file closes the encrypted one under it (else its
+        descriptor lingers until the collector finds it)."""
+        if not self.closed:
+            self._reader.close()
+        super().close()
+
     def tell(self) -> int:
         return self._pos
 

@@ -180,3 +180,15 @@ def test_a_copy_used_again_is_evicted_last(tmp_path: Path, master):
     cache.get("1" * 64, "wav", lambda w: pytest.fail("made twice"))  # used again
     cache.get("3" * 64, "wav", lambda w: w.write(os.urandom(100_000)))
     assert first.exists() and not second.exists()
+
+
+def test_closing_a_plaintext_view_closes_the_encrypted_file(tmp_path: Path, master):
+    from appliance.media.crypto import EncryptedReader, encrypt
+
+    path = tmp_path / "f.enc"
+    path.write_bytes(b"".join(encrypt(master, b"x" * 100_000)))
+    reader = EncryptedReader(master, path)
+    plain = reader.plain_file()
+    assert plain.read(5) == b"xxxxx"
+    plain.close()
+    assert reader._fh.closed
