@@ -57,7 +57,7 @@ apt-test:
 apt-image:
 	$(call apt_install,$(APT_IMAGE_PACKAGES))
 
-test: install apt-test lint console
+test: install apt-test lint typecheck console
 	$(PY) -m pytest -q -p no:cacheprovider tests
 	$(MAKE) test-binary
 	$(MAKE) test-image
@@ -129,7 +129,8 @@ dist/recorder: $(STAMP) $(CONSOLE) $(shell git ls-files appliance 2>/dev/null)
 BINARY_TESTS := tests/integration/test_smoke.py tests/integration/test_recordings_audio.py \
 	tests/integration/test_scoping.py tests/integration/test_auth.py tests/integration/test_systemd.py \
 	tests/integration/test_capture_sip.py tests/integration/test_housekeeping_and_init.py \
-	tests/integration/test_siprec_calls.py tests/integration/test_capture_durability.py
+	tests/integration/test_siprec_calls.py tests/integration/test_capture_durability.py \
+	tests/integration/test_security_spool.py tests/integration/test_security_sip_tcp.py
 
 test-binary: dist/recorder apt-test
 	RECORDER_TEST_BINARY=$(CURDIR)/dist/recorder $(PY) -m pytest -q -p no:cacheprovider $(BINARY_TESTS)
