@@ -204,3 +204,13 @@ def test_a_zip_leaves_out_a_damaged_recording_and_says_so(box):
 
     # Nothing intact to send: refused before streaming, not an empty or broken zip.
     _assert_refused(box.api.http.get(f"/api/v1/recordings/archive.zip?ids={bad_id}"))
+    # Several, all damaged: each is checked as its turn comes (the first bytes go out at
+    # once for a large selection), so the zip holds only the note naming them.
+    other_id, other_sn, other_path = box.upload_and_find(wav_bytes(tone_pcm(5.0), 8000))
+    _flip(other_path, other_path.stat().st_size - 5)
+    r = box.api.http.get(f"/api/v1/recordings/archive.zip?ids={bad_id},{other_id}")
+    assert r.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        assert zf.namelist() == ["damaged-recordings.txt"]
+        note = zf.read("damaged-recordings.txt").decode()
+    assert bad_sn in note and other_sn in note
