@@ -27,8 +27,14 @@ def open_database(url: str) -> DatabaseUrl:
             raise RuntimeError("this process is already bound to another database")
         return parsed
     migrate(parsed)
-    db.bind(**parsed.pony_bind_args())
-    db.generate_mapping(create_tables=False, check_tables=True)
+    # A retry after the database went away between the two steps: Pony refuses a second
+    # bind, so only what is still missing is done.
+    if db.provider is None:
+        db.bind(**parsed.pony_bind_args())
+    if db.schema is None:
+        db.generate_mapping(create_tables=False, check_tables=True)
+    else:
+        db.check_tables()  # the mapping was made; its check against the tables was not
     _bound = parsed
     return parsed
 
