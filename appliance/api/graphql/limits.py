@@ -257,7 +257,8 @@ class DocumentLimits(SchemaExtension):
 
 
 def _explained(error: GraphQLError) -> GraphQLError:
-    """graphql-core's bare "Validation aborted." (its comparison budget spent), in words."""
+    """graphql-core's bare "Validation aborted." in words: its comparison budget spent (its
+    other cause, nesting past its own bound, cannot pass our depth limit, checked first)."""
     if isinstance(error, ValidationAbortedError) and error.message == "Validation aborted.":
         return limit_error(
             "comparisons",
