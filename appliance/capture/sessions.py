@@ -56,6 +56,7 @@ RETRY_MAX_SECONDS = 30.0  # back-off ceiling for rows and stores while the datab
 # Sessions from one address answered but neither ACKed nor sending media yet; a real SRC's
 # are confirmed within a round trip, so even a busy one has few at any moment.
 UNCONFIRMED_PER_SOURCE = 100
+UNCONFIRMED_IN_ALL = 400  # from new addresses (AUTO_REGISTER) the same flood, spread
 
 R = TypeVar("R")
 
@@ -119,6 +120,7 @@ class Sessions:
         self._background: set[asyncio.Task[None]] = set()  # loops and retries, cancelled at stop
         self._db = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="capture-db")
         self._store_threads = ThreadPoolExecutor(FINALIZING_AT_ONCE, "capture-store")
+        self._syncer = ThreadPoolExecutor(1, "capture-sync")  # fsyncs, behind the answers
         self.known = Known(ctx.config.data_dir / CACHE_FILE, self._in_db)
         # Live-call rows as they should be (None: gone), and those not yet written.
         self._rows: dict[str, LiveCall | None] = {}
@@ -175,6 +177,7 @@ class Sessions:
         await asyncio.to_thread(self.receiver.stop)
         self._db.shutdown(wait=False, cancel_futures=True)
         self._store_threads.shutdown(wait=False, cancel_futures=True)
+        self._syncer.shutdown(wait=False, cancel_futures=True)
         c, r = self.counters, self.receiver.counters
         log.info(
             "capture stopped: %d calls answered, %d recorded, %d failed to store, %d refused, "
@@ -232,28 +235,30 @@ class Sessions:
                 "no codec the recorder takes (PCMU, PCMA)",
             )
             return
-        pending = self._unconfirmed_from(peer.source[0])
-        if pending >= UNCONFIRMED_PER_SOURCE:
+        crowded = self._unconfirmed_crowd(peer.source[0])
+        if crowded:
             # A flood of INVITEs never ACKed would hold every RTP port for 32 s each.
-            self._refuse(
-                request,
-                peer,
-                503,
-                "Service Unavailable",
-                f"{pending} sessions from this address are not confirmed (no ACK, no media)",
-            )
+            self._refuse(request, peer, 503, "Service Unavailable", crowded)
             return
         call = Call(uuid4().hex, request, peer, offer)
         self.calls[request.call_id] = call
         self._respond(call, request, responses.build(request, 100, "Trying", peer.source))
         self._spawn(self._setup(call))
 
-    def _unconfirmed_from(self, ip: str) -> int:
-        return sum(
-            1
-            for c in self.calls.values()
-            if c.peer.source[0] == ip and not c.confirmed and not any(leg.packets for leg in c.legs)
-        )
+    def _unconfirmed_crowd(self, ip: str) -> str:
+        """Why a new session from `ip` must wait, or "": too many sessions neither ACKed
+        nor sending media, from that address or (addresses being many) in all."""
+        mine = every = 0
+        for c in self.calls.values():
+            if c.confirmed or any(leg.packets for leg in c.legs):
+                continue
+            every += 1
+            mine += c.peer.source[0] == ip
+        if mine >= UNCONFIRMED_PER_SOURCE:
+            return f"{mine} sessions from this address are not confirmed (no ACK, no media)"
+        if every >= UNCONFIRMED_IN_ALL:
+            return f"{every} sessions are not confirmed (no ACK, no media)"
+        return ""
 
     def reoffer(self, request: SipRequest, peer: Peer) -> None:
         """re-INVITE or UPDATE in a call: pause/resume, new streams, new metadata."""
@@ -406,11 +411,17 @@ class Sessions:
                 answered_ms=monotonic_ms(),
                 source=ip,
             )
-            call.folder.mkdir(parents=True, exist_ok=True)
             call.seal = CallSeal.create(self.ctx.master, call.folder)
+            self._syncer.submit(spool.sync_key, call.folder)
             self._apply_streams(call, call.offer)
         except Exception as exc:
-            log.exception("could not set up the recording session %s", request.call_id)
+            log.error(
+                "could not set up the recording session %s: %s",
+                request.call_id,
+                exc,
+                exc_info=not isinstance(exc, PortsExhausted),
+                extra=RateLimit(stream_id="setup-failed"),  # ports out: once per 10 s
+            )
             self._abandon(call)
             status = 503 if isinstance(exc, PortsExhausted) else 500
             self._refuse(
@@ -455,7 +466,12 @@ class Sessions:
         if any(leg.packets for leg in call.legs):
             log.warning("call %s: no ACK came, but its media did; recording it", call.key)
             return
-        log.info("call %s: no ACK and no media in %d s, dropping it", call.key, ACK_TIMEOUT)
+        log.info(
+            "call %s: no ACK and no media in %d s, dropping it",
+            call.key,
+            ACK_TIMEOUT,
+            extra=RateLimit(stream_id="unconfirmed"),
+        )
         await self._end(call, send_bye=True)  # RFC 3261 §13.3.1.4: end the dialog
 
     async def _await_ack(self, call: Call, ok: bytes) -> bool:
@@ -613,8 +629,12 @@ class Sessions:
             await loop.run_in_executor(self._store_threads, finalize, self.ctx, folder)
         except SpoolDamaged as exc:
             # Retrying cannot mend it, and a call retried forever would hold up the others.
+            try:
+                where = await asyncio.to_thread(set_aside, folder)
+            except OSError as move:
+                log.error("a spooled call cannot be read (%s) nor set aside: %s", exc, move)
+                return False
             self.counters.damaged += 1
-            where = await asyncio.to_thread(set_aside, folder)
             log.error("a spooled call cannot be read (%s); set aside in %s", exc, where)
             return True
         except Exception as exc:
@@ -723,10 +743,8 @@ class Sessions:
                     self.counters.timed_out += 1
                     self._spawn(self._end(call, send_bye=True))
 
-    def has_dialog_over(self, source: tuple[str, int]) -> bool:
-        return any(
-            c.peer.transport == "TCP" and c.peer.source == source for c in self.calls.values()
-        )
+    def tcp_dialog_sources(self) -> set[tuple[str, int]]:
+        return {c.peer.source for c in self.calls.values() if c.peer.transport == "TCP"}
 
     def active(self) -> int:
         return sum(1 for c in self.calls.values() if c.state == "active")

@@ -7,14 +7,16 @@ are records too, so the file alone rebuilds the call's timeline after a crash.
 
 Nothing of a live call is on disk in clear: `call.key` holds a key made for the call,
 wrapped by the master key; `call.json` is sealed with it (AES-GCM), and each flush of a
-leg is one sealed frame `u32 length | ciphertext+tag` whose nonce is (leg, frame number),
-so frames cannot be reordered or moved between legs. A frame cut short or damaged (a
-power cut mid-write) ends that leg where it is. Folders spooled in clear by an earlier
+leg is one sealed frame `u32 length | u64 number | ciphertext+tag` whose nonce is (leg,
+number): numbers only grow, so frames cannot be reordered, repeated or moved between
+legs, and a flush the disk refused leaves a gap in the numbers, never a nonce used twice.
+A frame cut short or damaged (a power cut mid-write) ends that leg where it is. Folders spooled in clear by an earlier
 version (no `call.key`) are still read, so an upgrade after a crash loses nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -39,7 +41,7 @@ RESUME = 0xFFFF  # no UDP datagram we keep is this long: the stream resumed
 CALL_FILE = "call.json"
 KEY_FILE = "call.key"
 _KEY_MAGIC = b"RCK1"  # magic | master fingerprint 8 | wrap nonce 12 | wrapped key 48
-_FRAME = struct.Struct("!I")  # the sealed frame's length, before it
+_FRAME = struct.Struct("!IQ")  # the sealed frame's length and number, before it
 _INFO_AAD = b"recorder-spool-call-v1"
 _LEG_AAD = b"recorder-spool-leg-v1"
 
@@ -80,7 +82,8 @@ class CallSeal:
 
     @classmethod
     def create(cls, master: MasterKey, folder: Path) -> CallSeal:
-        """A new key for a new call, written wrapped before anything it seals."""
+        """A new key for a new call, wrapped and on disk before anything it seals (see
+        sync_key for a power cut)."""
         key = AESGCM.generate_key(bit_length=256)
         nonce, wrapped = master.wrap(key)
         _replace(folder / KEY_FILE, _KEY_MAGIC + master.fingerprint + nonce + wrapped)
@@ -111,16 +114,19 @@ class CallSeal:
 
     def seal_frame(self, leg: int, number: int, plain: bytes) -> bytes:
         sealed = self._aead.encrypt(_frame_nonce(leg, number), plain, _LEG_AAD)
-        return _FRAME.pack(len(sealed)) + sealed
+        return _FRAME.pack(len(sealed), number) + sealed
 
     def open_frames(self, leg: int, data: bytes, where: str) -> bytes:
         """The plaintext of a leg file's frames, up to the first one cut short or damaged."""
-        plain, offset, number = [], 0, 0
+        plain, offset, last = [], 0, -1
         while offset + _FRAME.size <= len(data):
-            (length,) = _FRAME.unpack_from(data, offset)
+            length, number = _FRAME.unpack_from(data, offset)
             end = offset + _FRAME.size + length
             if end > len(data):
                 log.warning("%s: the last flush was cut short; the leg ends before it", where)
+                break
+            if number <= last:
+                log.error("%s: flush %d comes after %d; the leg ends there", where, number, last)
                 break
             try:
                 piece = self._aead.decrypt(
@@ -130,7 +136,7 @@ class CallSeal:
                 log.error("%s: flush %d fails authentication; the leg ends there", where, number)
                 break
             plain.append(piece)
-            offset, number = end, number + 1
+            offset, last = end, number
         return b"".join(plain)
 
 
@@ -144,6 +150,21 @@ def _replace(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def sync_key(folder: Path) -> None:
+    """Put a call's key on stable storage, with its folder's entry: after a power cut its
+    flushes are worth nothing without it. Slow under load, so never on the answer's path."""
+    try:
+        with open(folder / KEY_FILE, "rb") as fh:
+            os.fsync(fh.fileno())
+        entry = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(entry)
+        finally:
+            os.close(entry)
+    except FileNotFoundError:
+        pass  # the call ended and went already
 
 
 class LegWriter:
@@ -160,9 +181,26 @@ class LegWriter:
         self._file = open(self.path, "ab", buffering=0)
 
     def write(self, plain: bytes) -> None:
-        if self._file is not None:
-            self._file.write(self.seal.seal_frame(self.index, self._frames, plain))
-            self._frames += 1
+        """Append one sealed frame, whole or not at all: a disk that refuses part of it
+        (full) has the file cut back, so the frames after it still open. Raises OSError."""
+        if self._file is None:
+            return
+        frame = self.seal.seal_frame(self.index, self._frames, plain)
+        self._frames += 1  # used even if the write fails: a nonce is never sealed twice
+        start = self._file.tell()
+        try:
+            view = memoryview(frame)
+            while view:
+                written = self._file.write(view)
+                if not written:
+                    raise OSError(errno.EIO, "the spool file took no bytes")
+                view = view[written:]
+        except OSError:
+            try:
+                self._file.truncate(start)
+            except OSError:
+                pass
+            raise
 
     def close(self) -> None:
         if self._file is not None:

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,13 +22,6 @@ from appliance.media.store import FileStore, storage_failure
 log = logging.getLogger(__name__)
 
 CACHE_DIR = "cache/transcoded"
-
-
-def _touch(path: Path) -> None:
-    try:
-        os.utime(path)
-    except OSError:
-        pass  # evicted meanwhile, or a read-only disk: only the eviction order suffers
 
 
 class TranscodeCache:
@@ -49,6 +43,9 @@ class TranscodeCache:
         self._wait_s = wait_s
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # When each copy was last served, in memory: touching the file would change the
+        # stat key its "already checked" memo hangs on, and cost a full check per hit.
+        self._last_use: OrderedDict[str, float] = OrderedDict()
         self.made = 0  # transcodes run since start (the tests and the log read it)
 
     def path(self, sha256: str, ext: str) -> Path:
@@ -66,7 +63,7 @@ class TranscodeCache:
         caller (a zip already streaming) waits for its turn however long it takes."""
         path = self.path(sha256, ext)
         if self._usable(path):
-            _touch(path)  # recently used: the last to be evicted
+            self._used(path)
             return path
         # Each waiter holds one of the web server's worker threads: past a few, say Busy
         # at once rather than let conversions starve sign-in and search of threads.
@@ -124,6 +121,13 @@ class TranscodeCache:
             except FileNotFoundError:
                 continue
 
+    def _used(self, path: Path) -> None:
+        with self._locks_guard:
+            self._last_use[path.name] = time.time()
+            self._last_use.move_to_end(path.name)
+            while len(self._last_use) > 10_000:
+                self._last_use.popitem(last=False)
+
     def _lock_for(self, name: str) -> threading.Lock:
         with self._locks_guard:
             if len(self._locks) > 1000:
@@ -174,7 +178,8 @@ class TranscodeCache:
                 st = found.stat()
             except FileNotFoundError:
                 continue
-            entries.append((st.st_mtime, st.st_size, found))
+            used = self._last_use.get(found.name, 0.0)
+            entries.append((max(st.st_mtime, used), st.st_size, found))
         total = sum(size for _, size, _ in entries)
         for _, size, found in sorted(entries, key=lambda e: e[0]):
             if total <= self.max_bytes:

@@ -57,14 +57,32 @@ class SiprecCall:
     def send(self, data: bytes) -> None:
         self.sock.sendto(data, ("127.0.0.1", self.sip_port))
 
-    def final(self, method: str, timeout: float) -> SipResponse:
-        """The first final answer to `method` (provisional ones and resends skipped)."""
+    def final(self, method: str, timeout: float, resend: bytes = b"") -> SipResponse:
+        """The first final answer to `method` (provisional ones and resends skipped). Over
+        UDP a request nothing has answered yet is sent again at 0.5, 1, 2 s... (RFC 3261
+        Timer A/E), as every real client does: a burst can lose a datagram."""
         deadline = time.monotonic() + timeout
+        interval, next_resend, heard = 0.5, time.monotonic() + 0.5, False
         while True:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            message = parse(self.sock.recv(65536))
-            if isinstance(message, SipResponse) and message.status >= 200 and message.cseq[1] == method:
-                return message
+            now = time.monotonic()
+            if resend and not heard and now >= next_resend:
+                self.send(resend)
+                interval = min(interval * 2, 4.0)
+                next_resend = now + interval
+            wait = deadline - now
+            if resend and not heard:
+                wait = min(wait, next_resend - now)
+            self.sock.settimeout(max(0.01, wait))
+            try:
+                message = parse(self.sock.recv(65536))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
+                continue
+            if isinstance(message, SipResponse) and message.cseq[1] == method:
+                heard = True
+                if message.status >= 200:
+                    return message
 
     def invite_bytes(self) -> bytes:
         content_type = TYPE if "--" + sipp.BOUNDARY in self.body else "application/sdp"
@@ -72,8 +90,9 @@ class SiprecCall:
 
     def invite(self, timeout: float = 10) -> SipResponse:
         started = time.monotonic()
-        self.send(self.invite_bytes())
-        self.answer = self.final("INVITE", timeout)
+        invite = self.invite_bytes()
+        self.send(invite)
+        self.answer = self.final("INVITE", timeout, resend=invite)
         self.answered_in = time.monotonic() - started
         self.to_tag = (re.search(r";tag=([^;>\s]+)", self.answer.header("to") or "") or [None, ""])[1]
         if self.answer.status == 200:
@@ -84,8 +103,9 @@ class SiprecCall:
         self.send(self.request("ACK", 1))
 
     def bye(self, timeout: float = 10) -> int:
-        self.send(self.request("BYE", 2))
-        return self.final("BYE", timeout).status
+        bye = self.request("BYE", 2)
+        self.send(bye)
+        return self.final("BYE", timeout, resend=bye).status
 
     def close(self) -> None:
         self.sock.close()

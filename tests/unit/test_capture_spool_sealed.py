@@ -126,3 +126,77 @@ def test_a_folder_spooled_in_clear_by_an_earlier_version_is_still_stored(tmp_pat
     )
     call = assemble(tmp_path, MASTER, stereo=False, gain=1)
     assert call.pcm.frames == 10 * 160 and call.info.callee == CALLEE
+
+
+class _Refusing:
+    """A file that takes part of a write, then refuses (a disk filling up)."""
+
+    def __init__(self, real) -> None:
+        self.real, self.calls = real, 0
+
+    def write(self, data) -> int:
+        self.calls += 1
+        if self.calls == 1:
+            return self.real.write(bytes(data[:10]))
+        raise OSError(28, "No space left on device")
+
+    def tell(self) -> int:
+        return self.real.tell()
+
+    def truncate(self, size: int) -> int:
+        return self.real.truncate(size)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_a_flush_the_disk_refuses_is_cut_back_and_the_next_ones_still_open(tmp_path):
+    seal = CallSeal.create(MASTER, tmp_path)
+    writer = LegWriter(seal, tmp_path, 0)
+    writer.open()
+    writer.write(b"first")
+    real = writer._file
+    writer._file = _Refusing(real)  # a fault a real disk gives only when full
+    with pytest.raises(OSError):
+        writer.write(b"refused")
+    writer._file = real
+    writer.write(b"third")
+    writer.close()
+    assert spool.leg_data(tmp_path, 0, seal) == b"firstthird"
+
+
+def test_the_receiver_survives_a_refused_flush_and_releases_a_leg_it_could_not_open(tmp_path):
+    import socket
+    import time
+
+    from appliance.capture.rtp.receiver import Leg, RtpReceiver
+
+    receiver = RtpReceiver(flush_seconds=0.05)
+    receiver.start()
+    try:
+        seal = CallSeal.create(MASTER, tmp_path)
+        gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        gone.bind(("127.0.0.1", 0))
+        # Its call's folder was removed before the receiver thread opened it.
+        with pytest.raises(OSError):
+            receiver.open(Leg(gone, LegWriter(seal, tmp_path / "removed", 0))).result(5)
+        assert gone.fileno() == -1, "the socket was released"
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        leg = Leg(sock, LegWriter(seal, tmp_path, 0))
+        receiver.open(leg).result(5)
+        leg.spool._file = _Refusing(leg.spool._file)
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.sendto(rtp(1, payload(1)), sock.getsockname())
+        time.sleep(0.3)
+        assert receiver.counters.lost_flushes >= 1
+        leg.spool._file = leg.spool._file.real
+        sender.sendto(rtp(2, payload(2)), sock.getsockname())
+        time.sleep(0.3)
+        receiver.close([leg]).result(5)
+        sender.close()
+    finally:
+        receiver.stop()
+    kept = [data for _, _, data in spool.records(spool.leg_data(tmp_path, 0, seal))]
+    assert kept == [rtp(2, payload(2))], "the thread lived on and the next flush opens"

@@ -99,8 +99,11 @@ def test_device_failures_are_limited_paced_and_audited_in_bounded_rows():
     assert 0 < t.begin("gw-2", "10.0.0.9", 101.5) <= 1.0  # ...between all addresses
     t.succeeded("gw-2", "10.0.0.8", 101.0)
     # The address the device last succeeded from is not paced: the attackers' slots are theirs.
+    attackers_waited = []
     for step in range(5):
-        assert t.begin("gw-2", "10.9.0.1" if step % 2 else "10.9.0.2", 102.0 + step * 0.1) >= 0
+        attacker = t.begin("gw-2", "10.9.0.1" if step % 2 else "10.9.0.2", 102.0 + step * 0.1)
+        attackers_waited.append(attacker > 0)
         assert t.begin("gw-2", "10.0.0.8", 102.05 + step * 0.1) == 0
         t.succeeded("gw-2", "10.0.0.8", 102.05 + step * 0.1)
+    assert attackers_waited == [False, True, True, True, True], "one slot a second for them"
     assert t.begin("gw-2", "10.9.0.3", 102.6) > 0

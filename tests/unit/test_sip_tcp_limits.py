@@ -27,8 +27,8 @@ class Handler(SipHandler):
         super().__init__()
         self.calls: set[tuple[str, int]] = set()
 
-    def has_dialog_over(self, source: tuple[str, int]) -> bool:
-        return source in self.calls
+    def tcp_dialog_sources(self) -> set[tuple[str, int]]:
+        return set(self.calls)
 
 
 async def serving(limits: TcpLimits) -> tuple[TcpConnections, asyncio.Server, int]:
@@ -42,12 +42,17 @@ async def connect(port: int, source: str = "127.0.0.1") -> tuple[asyncio.StreamR
 
 
 async def closed(reader: asyncio.StreamReader, within: float) -> bool:
+    """Whether the server closes the connection within the time (pongs read past)."""
+    deadline = time.monotonic() + within
     try:
-        return await asyncio.wait_for(reader.read(65536), within) == b""
-    except ConnectionResetError:
+        while (left := deadline - time.monotonic()) > 0:
+            if await asyncio.wait_for(reader.read(65536), left) == b"":
+                return True
+    except ConnectionError:
         return True
     except TimeoutError:
-        return False
+        pass
+    return False
 
 
 async def answered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int = 1) -> bool:
@@ -186,3 +191,43 @@ def test_the_connection_limit_leaves_most_files_to_the_calls(monkeypatch, soft):
     monkeypatch.setattr(resource, "getrlimit", lambda _: (soft, soft))
     total = TcpLimits.for_files(10, 60, 32).total
     assert 16 <= total <= max(16, soft // 4)
+
+
+def test_keep_alives_alone_do_not_hold_a_connection_that_never_sent_a_message():
+    async def go():
+        conns, server, port = await serving(TcpLimits(0.5, 30, 10, 100))
+        reader, writer = await connect(port)
+        began = time.monotonic()
+        while time.monotonic() - began < 1.5:
+            if reader.at_eof():
+                break
+            try:
+                writer.write(b"\r\n\r\n")
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.sleep(0.1)
+        assert await closed(reader, 1.0)
+        assert time.monotonic() - began < 1.5, "closed at the first-message limit"
+        assert conns.timed_out == 1
+        server.close()
+
+    run(go())
+
+
+def test_room_is_made_first_from_connections_that_never_sent_a_message():
+    async def go():
+        conns, server, port = await serving(TcpLimits(5, 30, 100, 3))
+        silent = await connect(port, "127.0.0.11")
+        await asyncio.sleep(0.05)
+        talking = [await connect(port, "127.0.0.12") for _ in range(2)]
+        for n, (r, w) in enumerate(talking):
+            assert await answered(r, w, n)
+        newcomer = await connect(port, "127.0.0.13")
+        assert await answered(*newcomer)
+        assert await closed(silent[0], 1.0)
+        assert not await closed(talking[0][0], 0.3), "a device that spoke stays"
+        assert conns.evicted == 1 and len(conns) == 3
+        server.close()
+
+    run(go())

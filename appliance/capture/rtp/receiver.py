@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from log_rate_limit import RateLimit, StreamRateLimitFilter
+
 from appliance.capture.spool import PAUSE, RECORD, RESUME, LegWriter
 
 log = logging.getLogger(__name__)
+log.addFilter(StreamRateLimitFilter(period_sec=10, default_stream_id=None))
 
 FLUSH_SECONDS = 0.5
 MAX_DATAGRAM = 2048
@@ -54,6 +57,7 @@ class Leg:
 class Counters:
     packets: int = 0  # of the streams closed so far
     rejected: int = 0
+    lost_flushes: int = 0  # flushes the disk refused
 
 
 class RtpReceiver:
@@ -156,7 +160,11 @@ class RtpReceiver:
 
     def _open(self, leg: Leg) -> None:
         leg.sock.setblocking(False)
-        leg.spool.open()
+        try:
+            leg.spool.open()
+        except OSError:
+            leg.sock.close()  # its call was dropped meanwhile, or the disk refuses: no leak
+            raise
         leg.last_ms = monotonic_ms()
         self._legs[leg.sock.fileno()] = leg
         self._poll.register(leg.sock.fileno(), select.EPOLLIN)
@@ -171,8 +179,19 @@ class RtpReceiver:
 
     def _flush(self, leg: Leg) -> None:
         if leg.pending:
-            leg.spool.write(b"".join(leg.pending))
+            data = b"".join(leg.pending)
             leg.pending = []
+            try:
+                leg.spool.write(data)
+            except OSError as exc:
+                # A full or failing disk loses this flush, not the thread every call needs.
+                self.counters.lost_flushes += 1
+                log.error(
+                    "spool write failed (%s); %d bytes of audio lost",
+                    exc,
+                    len(data),
+                    extra=RateLimit(stream_id="spool-write"),
+                )
 
     def _flush_all(self) -> None:
         for leg in self._legs.values():
@@ -182,7 +201,9 @@ class RtpReceiver:
     def _close(self, legs: list[Leg]) -> None:
         for leg in legs:
             fd = leg.sock.fileno()
-            if self._legs.pop(fd, None) is None:
+            if fd == -1 or self._legs.pop(fd, None) is None:
+                leg.sock.close()  # never opened here (its open failed): still released
+                leg.spool.close()
                 continue
             self._poll.unregister(fd)
             self._drain(leg)

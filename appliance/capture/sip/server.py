@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from log_rate_limit import StreamRateLimitFilter
+
 from appliance.capture.sip import responses
 from appliance.capture.sip.message import SipMessage, SipRequest, answerable
 from appliance.capture.sip.peer import Peer
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
     from appliance.capture.sessions import Sessions
 
 log = logging.getLogger(__name__)
+# What senders cause is logged at most once per line every 10 s (see transport.py).
+log.addFilter(StreamRateLimitFilter(period_sec=10, default_stream_id="file_line_no"))
 
 ACCEPT = "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"
 
@@ -86,9 +90,9 @@ class SipHandler:
         self.remember(message, reply)
         peer.send(reply)
 
-    def has_dialog_over(self, source: tuple[str, int]) -> bool:
-        """Whether a call in progress talks over the TCP connection from `source`."""
-        return self.sessions is not None and self.sessions.has_dialog_over(source)
+    def tcp_dialog_sources(self) -> set[tuple[str, int]]:
+        """The TCP connections (by their source) that calls in progress talk over."""
+        return self.sessions.tcp_dialog_sources() if self.sessions is not None else set()
 
     def bad_request(self, data: bytes, peer: Peer, why: str) -> None:
         """Bytes the parser refused: a 400 saying why, when they hold a request whole enough

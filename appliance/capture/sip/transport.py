@@ -127,10 +127,12 @@ class TcpConnections:
             return False
         if len(self._open) < self.limits.total:
             return True
-        idle = [c for c in self._open.values() if not self.handler.has_dialog_over(c.source)]
+        busy = self.handler.tcp_dialog_sources()
+        idle = [c for c in self._open.values() if c.source not in busy]
         if not idle:
             return False
-        oldest = min(idle, key=lambda c: c.last_message)
+        # Those that never sent a message go first, then the longest idle.
+        oldest = min(idle, key=lambda c: (c.messages > 0, c.last_message))
         self.evicted += 1
         log.warning(
             "SIP/TCP connections at the limit (%d): closed the longest idle, from %s:%d",
@@ -162,7 +164,7 @@ class TcpConnections:
                         reader.read(65536), max(0.0, self._deadline(conn) - time.monotonic())
                     )
                 except TimeoutError:
-                    if handler.has_dialog_over(source):
+                    if source in handler.tcp_dialog_sources():
                         conn.last_message = time.monotonic()  # a call's quiet dialog stays
                         continue
                     self.timed_out += 1
@@ -177,9 +179,10 @@ class TcpConnections:
                 buffer += chunk
                 lead = len(buffer) - len(buffer.lstrip(b"\r\n"))
                 if lead >= 4 or 0 < lead < len(buffer):
-                    if lead >= 4:  # a keep-alive ping (RFC 5626 §4.4.1): pong, and it counts
+                    if lead >= 4:  # a keep-alive ping (RFC 5626 §4.4.1): pong
                         send(b"\r\n")
-                        conn.last_message = time.monotonic()
+                        if conn.messages:  # it keeps a connection up, not opens one
+                            conn.last_message = time.monotonic()
                     buffer = buffer[lead:]
                 while (length := frame_length(buffer)) is not None:
                     frame, buffer = buffer[:length], buffer[length:]
