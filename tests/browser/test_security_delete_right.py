@@ -84,6 +84,28 @@ def test_without_the_right_no_delete_button(site):
     page.context.close()
 
 
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "zh-TW", "en"])
+def test_a_deleters_recordings_page_in_each_language(site, locale):
+    """What a manager with the DELETE right sees, for a person to look at (var/screenshots)."""
+    for width, height in ((1366, 768), (1920, 1080)):
+        context = site["browser"].new_context(viewport={"width": width, "height": height})
+        context.add_init_script(f"localStorage.setItem('recorder.locale', '{locale}')")
+        page = context.new_page()
+        page.goto(site["server"].url + "/#/login")
+        page.locator("input[data-test='login-user'], [data-test='login-user'] input").first.fill(site["prefix"] + "900")
+        page.locator("input[data-test='login-password'], [data-test='login-password'] input").first.fill(PASSWORD)
+        page.get_by_test_id("login-submit").click()
+        expect(page.get_by_test_id("row-delete")).to_have_count(1, timeout=15_000)
+        expect(page.get_by_test_id("delete-selected")).to_have_count(1)
+        page.wait_for_timeout(300)
+        (SHOTS / locale).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / locale / f"recordings-delete-right-{width}x{height}.png"), full_page=True)
+        context.close()
+
+
 def test_with_the_right_the_manager_deletes_from_the_console(site):
     page = _signed_in_page(site, site["prefix"] + "900")
     expect(page.get_by_test_id("row-delete")).to_have_count(1)
