@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 
 import pytest
@@ -229,5 +230,31 @@ def test_room_is_made_first_from_connections_that_never_sent_a_message():
         assert not await closed(talking[0][0], 0.3), "a device that spoke stays"
         assert conns.evicted == 1 and len(conns) == 3
         server.close()
+
+    run(go())
+
+
+def test_a_sender_that_never_reads_its_answers_is_closed():
+    async def go():
+        conns, server, port = await serving(TcpLimits(5, 0.5, 10, 100))
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        sock.setblocking(False)
+        batch = "".join(OPTIONS.format(n=n) for n in range(200)).encode()
+        began, closed_at = time.monotonic(), None
+        loop = asyncio.get_running_loop()
+        while time.monotonic() - began < 20:
+            try:
+                await asyncio.wait_for(loop.sock_sendall(sock, batch), 1)
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                closed_at = time.monotonic()
+                break
+        sock.close()
+        server.close()
+        assert closed_at is not None, "still open after 20 s of unread answers"
+        assert len(conns) == 0
 
     run(go())

@@ -120,7 +120,10 @@ class TcpConnections:
                 self._per_source[source[0]] = left
             else:
                 self._per_source.pop(source[0], None)
-            writer.close()
+            if writer.transport.get_write_buffer_size():
+                writer.transport.abort()  # close() would wait for a reader that never reads
+            else:
+                writer.close()
 
     def _admit(self, ip: str) -> bool:
         if self._per_source.get(ip, 0) >= self.limits.per_source:
@@ -196,10 +199,15 @@ class TcpConnections:
                         handler.bad_request(frame, peer, str(exc))
                         continue
                     handler.handle(message, peer)
-                    await writer.drain()
+                    # A sender that never reads its answers must not hold us here for good.
+                    await asyncio.wait_for(writer.drain(), self.limits.idle_seconds)
         except SipParseError as exc:
             # Framing is lost (no Content-Length, oversized headers): the stream cannot resync.
             handler.counters.malformed += 1
             log.info("closed SIP/TCP from %s:%d: %s", *source, exc)
+        except TimeoutError:
+            log.info("closed SIP/TCP from %s:%d: it does not read its answers", *source)
         except ConnectionError:
             pass
+        except Exception:
+            log.exception("SIP/TCP from %s:%d failed", *source)  # rate-limited like the rest
