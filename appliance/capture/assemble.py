@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 SAMPLES_PER_MS = RATE // 1000
 DECODERS = {"PCMU": False, "PCMA": True}  # encoding -> alaw flag
+MARKERS = (spool.PAUSE, spool.RESUME)
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,10 @@ class AssembledCall:
     pcm: Pcm
     started_at: datetime  # aware, UTC: the call's first audio
     skipped: int  # datagrams that were not audio we decode (malformed, DTMF events, RTCP)
+    datagrams: int  # all the RTP the call received, audio or not
 
 
-def _leg_records(folder: Path, index: int, seal: CallSeal | None) -> list[tuple[int, int, bytes]]:
+def _leg_records(folder: Path, index: int, seal: CallSeal) -> list[tuple[int, int, bytes]]:
     return list(spool.records(spool.leg_data(folder, index, seal)))
 
 
@@ -44,13 +46,9 @@ def assemble(folder: Path, master: MasterKey, *, stereo: bool, gain: int) -> Ass
     seal = CallSeal.load(master, folder)
     info = spool.read_info(folder, seal)
     legs = {i: _leg_records(folder, i, seal) for i in range(len(info.legs))}
-    audio_times = (
-        t
-        for recs in legs.values()
-        for kind, t, _ in recs
-        if kind not in (spool.PAUSE, spool.RESUME)
-    )
+    audio_times = (t for recs in legs.values() for kind, t, _ in recs if kind not in MARKERS)
     zero = min(audio_times, default=info.answered_ms)
+    datagrams = sum(1 for recs in legs.values() for kind, _, _ in recs if kind not in MARKERS)
     skipped = 0
     timelines: dict[int, Timeline] = {}
     for index, recs in legs.items():
@@ -76,4 +74,4 @@ def assemble(folder: Path, master: MasterKey, *, stereo: bool, gain: int) -> Ass
     started = datetime.fromisoformat(info.answered_at) + timedelta(
         milliseconds=zero - info.answered_ms
     )
-    return AssembledCall(info, mix(pcm_legs, stereo=stereo, gain=gain), started, skipped)
+    return AssembledCall(info, mix(pcm_legs, stereo=stereo, gain=gain), started, skipped, datagrams)

@@ -24,7 +24,7 @@ class SpoolDamaged(Exception):
     trying again cannot help, unlike a database or a disk that is away."""
 
 
-def finalize(ctx: AppContext, folder: Path) -> IngestResult:
+def finalize(ctx: AppContext, folder: Path) -> IngestResult | None:
     """Store the call; the spool folder goes only once its recording is safely stored, and
     storing twice (a crash between the two) finds the first recording by its call id. A call
     answered for an unknown source (AUTO_REGISTER) while the database was away registers
@@ -40,6 +40,11 @@ def finalize(ctx: AppContext, folder: Path) -> IngestResult:
     except (ValueError, KeyError, TypeError, IntegrityError) as exc:
         raise SpoolDamaged(f"{folder.name}: {exc}") from exc
     info = call.info
+    if not info.confirmed and not call.datagrams:
+        # Left by a crash: never ACKed and no media, junk as it would have been live.
+        log.info("call %s: no ACK and no media before the restart; nothing to store", info.key)
+        spool.remove(folder)
+        return None
     device_id = info.device_id
     if device_id is None and info.source:
         device_id = devices.register_push_source(info.source, ctx.master)

@@ -16,7 +16,7 @@ import functools
 import logging
 import socket
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ from appliance.capture.rtp.ports import PortPool, PortsExhausted
 from appliance.capture.rtp.receiver import Leg, RtpReceiver, monotonic_ms
 from appliance.capture.sip import requests, responses
 from appliance.capture.sip.message import SipParseError, SipRequest
-from appliance.capture.sip.offer import RecordingOffer, parse_offer
+from appliance.capture.sip.offer import MAX_STREAMS, RecordingOffer, parse_offer
 from appliance.capture.sip.peer import Peer
 from appliance.capture.sip.sdp import AnsweredStream, answer_sdp, recordable
 from appliance.capture.spool import CallInfo, CallSeal, LegInfo, LegWriter
@@ -55,8 +55,8 @@ REFRESH_SECONDS = 5.0
 RETRY_MAX_SECONDS = 30.0  # back-off ceiling for rows and stores while the database is away
 # Sessions from one address answered but neither ACKed nor sending media yet; a real SRC's
 # are confirmed within a round trip, so even a busy one has few at any moment.
-UNCONFIRMED_PER_SOURCE = 100
-UNCONFIRMED_IN_ALL = 400  # from new addresses (AUTO_REGISTER) the same flood, spread
+UNCONFIRMED_STREAMS_PER_SOURCE = 200  # a hundred two-party calls being set up at once
+UNCONFIRMED_STREAMS_IN_ALL = 800  # from new addresses (AUTO_REGISTER) the same flood, spread
 
 R = TypeVar("R")
 
@@ -103,6 +103,15 @@ def local_address_for(peer_ip: str) -> str:
         return "127.0.0.1"
     finally:
         probe.close()
+
+
+def _report_open(done: Future[None]) -> None:
+    """A stream the receiver could not open (out of files): its call records silence there."""
+    exc = done.exception()
+    if exc is not None:
+        log.error(
+            "could not open a stream's spool file: %s", exc, extra=RateLimit(stream_id="leg-open")
+        )
 
 
 class Sessions:
@@ -235,7 +244,7 @@ class Sessions:
                 "no codec the recorder takes (PCMU, PCMA)",
             )
             return
-        crowded = self._unconfirmed_crowd(peer.source[0])
+        crowded = self._unconfirmed_crowd(peer.source[0], len(offer.sdp.audio))
         if crowded:
             # A flood of INVITEs never ACKed would hold every RTP port for 32 s each.
             self._refuse(request, peer, 503, "Service Unavailable", crowded)
@@ -245,19 +254,21 @@ class Sessions:
         self._respond(call, request, responses.build(request, 100, "Trying", peer.source))
         self._spawn(self._setup(call))
 
-    def _unconfirmed_crowd(self, ip: str) -> str:
-        """Why a new session from `ip` must wait, or "": too many sessions neither ACKed
-        nor sending media, from that address or (addresses being many) in all."""
+    def _unconfirmed_crowd(self, ip: str, streams: int) -> str:
+        """Why a new session of `streams` streams from `ip` must wait, or "": too many
+        streams (ports) in sessions neither ACKed nor sending media, from that address or
+        (addresses being many) in all."""
         mine = every = 0
         for c in self.calls.values():
             if c.confirmed or any(leg.packets for leg in c.legs):
                 continue
-            every += 1
-            mine += c.peer.source[0] == ip
-        if mine >= UNCONFIRMED_PER_SOURCE:
-            return f"{mine} sessions from this address are not confirmed (no ACK, no media)"
-        if every >= UNCONFIRMED_IN_ALL:
-            return f"{every} sessions are not confirmed (no ACK, no media)"
+            held = len(c.offer.sdp.audio)
+            every += held
+            mine += held if c.peer.source[0] == ip else 0
+        if mine + streams > UNCONFIRMED_STREAMS_PER_SOURCE:
+            return f"{mine} streams from this address are not confirmed (no ACK, no media)"
+        if every + streams > UNCONFIRMED_STREAMS_IN_ALL:
+            return f"{every} streams are not confirmed (no ACK, no media)"
         return ""
 
     def reoffer(self, request: SipRequest, peer: Peer) -> None:
@@ -300,6 +311,10 @@ class Sessions:
         call = self.calls.get(request.call_id)
         if call is not None:
             call.acked.set()
+            info, seal = call.info, call.seal
+            if not call.confirmed and info is not None and seal is not None and call.legs:
+                info.confirmed = True  # so a restart keeps it even without media
+                spool.write_info(call.folder, info, seal)
             call.confirmed = True
 
     def bye(self, request: SipRequest, peer: Peer) -> None:
@@ -535,7 +550,7 @@ class Sessions:
         for index, media in enumerate(offer.sdp.media):
             known = call.stream_leg.get(index)
             codecs = recordable(media) if media.kind == "audio" else {}
-            if known is None and codecs and media.port:
+            if known is None and codecs and media.port and len(call.legs) < MAX_STREAMS:
                 sock = self._pool.bind()
                 known = len(call.legs)
                 leg = Leg(sock, LegWriter(call.seal, call.folder, known))
@@ -543,7 +558,7 @@ class Sessions:
                 call.legs.append(leg)
                 call.stream_leg[index] = known
                 call.info.legs.append(LegInfo(codecs, speaker.number if speaker else ""))
-                self.receiver.open(leg)
+                self.receiver.open(leg).add_done_callback(_report_open)
                 changed = True
             if known is None:
                 streams.append(AnsweredStream(media, 0, {}))
@@ -588,14 +603,22 @@ class Sessions:
     def _abandon(self, call: Call) -> None:
         """Drop a session that is not recorded: its ports and folder go, nothing is stored."""
         self.calls.pop(call.invite.call_id, None)
-        if call.legs:
-            self.receiver.close(call.legs)
-            for leg in call.legs:
-                if self._pool is not None:
-                    self._pool.release(leg.port)
+        closing = self.receiver.close(call.legs) if call.legs else None
+        for leg in call.legs:
+            if self._pool is not None:
+                self._pool.release(leg.port)
         if call.folder != Path():
-            spool.remove(call.folder)
+            # After the receiver has closed the legs: an open of a leg still queued there
+            # would otherwise create its file again in a folder already gone.
+            self._spawn(self._remove_after(closing, call.folder))
         self._drop_row(call.key)
+
+    @staticmethod
+    async def _remove_after(closing: Future[None] | None, folder: Path) -> None:
+        if closing is not None:
+            # The receiver had stopped, or an open failed: the folder goes all the same.
+            await asyncio.gather(asyncio.wrap_future(closing), return_exceptions=True)
+        await asyncio.to_thread(spool.remove, folder)
 
     async def _end(self, call: Call, *, send_bye: bool) -> None:
         if call.state != "active":

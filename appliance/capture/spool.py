@@ -5,13 +5,14 @@ stream's codecs) and one `leg-N.rtp` per stream holding the received RTP datagra
 they came, each behind a small record header with its arrival time. Pause and resume
 are records too, so the file alone rebuilds the call's timeline after a crash.
 
-Nothing of a live call is on disk in clear: `call.key` holds a key made for the call,
-wrapped by the master key; `call.json` is sealed with it (AES-GCM), and each flush of a
-leg is one sealed frame `u32 length | u64 number | ciphertext+tag` whose nonce is (leg,
-number): numbers only grow, so frames cannot be reordered, repeated or moved between
-legs, and a flush the disk refused leaves a gap in the numbers, never a nonce used twice.
-A frame cut short or damaged (a power cut mid-write) ends that leg where it is. Folders spooled in clear by an earlier
-version (no `call.key`) are still read, so an upgrade after a crash loses nothing.
+Nothing of the spool is in clear: `call.key` holds a key made for the call, wrapped by
+the master key; `call.json` is sealed with it (AES-GCM), and each flush of a leg is one
+sealed frame `u32 length | u64 number | ciphertext+tag` whose nonce is (leg, number):
+numbers only grow, so frames cannot be reordered, repeated or moved between legs, and a
+flush the disk refused leaves a gap in the numbers, never a nonce used twice. A frame cut
+short (a power cut mid-write) ends that leg; a damaged one is left out (half a second of
+silence) and logged; a leg of which nothing opens, or a folder without its key (forged,
+or spooled in clear by an earlier version), is damage the store sets aside.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class CallInfo:
     answered_ms: int  # monotonic milliseconds at the answer, the same clock as the records
     legs: list[LegInfo] = field(default_factory=list)
     source: str = ""  # the sender's IP, to register it later when device_id is None
+    confirmed: bool = False  # an ACK came: kept even without media (the live rule, after a crash)
 
     @classmethod
     def from_json(cls, data: bytes) -> CallInfo:
@@ -90,12 +92,12 @@ class CallSeal:
         return cls(key)
 
     @classmethod
-    def load(cls, master: MasterKey, folder: Path) -> CallSeal | None:
-        """The call's key; None for a folder spooled in clear by an earlier version."""
+    def load(cls, master: MasterKey, folder: Path) -> CallSeal:
+        """The call's key: without it nothing in the folder is trusted or opened."""
         try:
             raw = (folder / KEY_FILE).read_bytes()
         except FileNotFoundError:
-            return None
+            raise IntegrityError(f"{folder.name}: the call's key file is missing") from None
         if len(raw) != 4 + 8 + 12 + 48 or raw[:4] != _KEY_MAGIC:
             raise IntegrityError(f"{folder.name}: the call's key file is damaged")
         if raw[4:12] != master.fingerprint:
@@ -117,8 +119,10 @@ class CallSeal:
         return _FRAME.pack(len(sealed), number) + sealed
 
     def open_frames(self, leg: int, data: bytes, where: str) -> bytes:
-        """The plaintext of a leg file's frames, up to the first one cut short or damaged."""
-        plain, offset, last = [], 0, -1
+        """The plaintext of a leg file's frames: a damaged one left out, a cut or reordered
+        one ending the leg. IntegrityError when there are frames and none opens (another
+        call's or leg's file, or garbage)."""
+        plain, offset, last, bad = [], 0, -1, 0
         while offset + _FRAME.size <= len(data):
             length, number = _FRAME.unpack_from(data, offset)
             end = offset + _FRAME.size + length
@@ -133,10 +137,14 @@ class CallSeal:
                     _frame_nonce(leg, number), data[offset + _FRAME.size : end], _LEG_AAD
                 )
             except InvalidTag:
-                log.error("%s: flush %d fails authentication; the leg ends there", where, number)
-                break
+                bad += 1
+                log.error("%s: flush %d fails authentication; left out", where, number)
+                offset = end
+                continue
             plain.append(piece)
             offset, last = end, number
+        if bad and not plain:
+            raise IntegrityError(f"{where}: no flush of this leg opens with its call's key")
         return b"".join(plain)
 
 
@@ -216,19 +224,18 @@ def write_info(folder: Path, info: CallInfo, seal: CallSeal) -> None:
     _replace(folder / CALL_FILE, seal.seal_info(json.dumps(asdict(info)).encode()))
 
 
-def read_info(folder: Path, seal: CallSeal | None) -> CallInfo:
-    data = (folder / CALL_FILE).read_bytes()
-    return CallInfo.from_json(data if seal is None else seal.open_info(data))
+def read_info(folder: Path, seal: CallSeal) -> CallInfo:
+    return CallInfo.from_json(seal.open_info((folder / CALL_FILE).read_bytes()))
 
 
-def leg_data(folder: Path, index: int, seal: CallSeal | None) -> bytes:
+def leg_data(folder: Path, index: int, seal: CallSeal) -> bytes:
     """A leg's records as written, opened; empty if the leg never got a file."""
     path = leg_path(folder, index)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return b""
-    return data if seal is None else seal.open_frames(index, data, f"{folder.name}/{path.name}")
+    return seal.open_frames(index, data, f"{folder.name}/{path.name}")
 
 
 def records(data: bytes) -> Iterator[tuple[int, int, bytes]]:

@@ -99,10 +99,17 @@ def tcp_answer(sock: socket.socket) -> SipResponse:
 
 def test_one_address_cannot_hold_the_ports_with_sessions_it_never_confirms(recorder):
     """A flood of INVITEs never ACKed once held an RTP port pair each for 32 s, until real
-    calls got 503: past 100 unconfirmed sessions from one address, the next are refused."""
+    calls got 503: past 200 unconfirmed streams from one address (a hundred two-party
+    calls), the next sessions are refused; one INVITE of 1,500 streams is refused at once."""
     server, _ = recorder
     port = server.sip_port
-    flood = [SiprecCall(port, offer(n)) for n in range(130)]
+    huge = SiprecCall(port, "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                      + "m=audio 40000 RTP/AVP 0\r\na=sendonly\r\n" * 1500)
+    assert huge.invite().status == 488
+    assert "at most 16" in (huge.answer.header("warning") or "")
+    huge.close()
+    two_party = sipp.offer_body(["1", "2"], [sipp.Party("a", "7000", "1"), sipp.Party("b", "9000", "2")])
+    flood = [SiprecCall(port, two_party) for n in range(130)]
     invite_all(flood)
     statuses = [c.answer.status for c in flood]
     assert statuses.count(200) == 100 and statuses.count(503) == 30, statuses

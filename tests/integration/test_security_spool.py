@@ -106,11 +106,18 @@ def test_after_a_kill_the_sealed_spool_is_recovered_and_a_damaged_call_set_aside
     for call in calls:
         assert call.invite().status == 200
         call.ack()
+    junk = new_call(server, "13900139003")  # answered, never ACKed, no media: not kept
+    assert junk.invite().status == 200
     send_tones(calls, 2.0)
     time.sleep(0.7)
     kill_tree(server)
-    folders = sorted(p for p in (server.data_dir / "spool").iterdir() if p.is_dir())
-    assert len(folders) == 2
+    junk.close()
+    folders = sorted(
+        (p for p in (server.data_dir / "spool").iterdir() if p.is_dir() and any(p.glob("leg-*.rtp"))),
+        key=lambda p: max(f.stat().st_size for f in p.glob("leg-*.rtp")),
+    )
+    assert len(folders) == 3 and max(f.stat().st_size for f in folders[0].glob("leg-*.rtp")) == 0
+    folders = folders[1:]  # the two calls with audio
     assert_sealed({n: d for n, d in spool_bytes(server).items() if n.startswith(f"spool/{folders[0].name}")}, 2.0)
     # One call's description damaged on disk: it cannot be opened, the other is stored.
     damaged: Path = folders[1]

@@ -83,22 +83,29 @@ def test_a_flush_cut_short_ends_the_leg_at_the_last_whole_one(tmp_path):
         assert len(kept) == 50, f"cut {cut}: the first two flushes stay whole"
 
 
-def test_a_damaged_or_moved_flush_ends_the_leg_there(tmp_path):
+def test_a_damaged_flush_is_left_out_a_moved_one_never_opens(tmp_path):
     seal = spooled(tmp_path)
     path = spool.leg_path(tmp_path, 0)
     whole = bytearray(path.read_bytes())
-    frame = 4 + struct.unpack("!I", whole[:4])[0]
+    frame = 12 + struct.unpack("!I", whole[:4])[0]
     damaged = whole.copy()
-    damaged[frame + 40] ^= 1  # a bit of the second flush
+    damaged[frame + 40] ^= 1  # a bit of the second flush: half a second lost, not the rest
     path.write_bytes(bytes(damaged))
-    assert len(list(spool.records(spool.leg_data(tmp_path, 0, seal)))) == 25
+    seqs = [struct.unpack("!H", d[2:4])[0] for _, _, d in spool.records(spool.leg_data(tmp_path, 0, seal))]
+    assert seqs == list(range(25)) + list(range(50, 75))
     # The other leg's first flush put in place of this one's: sealed for another leg.
     other = spool.leg_path(tmp_path, 1).read_bytes()
     path.write_bytes(other[:frame] + bytes(whole[frame:]))
-    assert spool.leg_data(tmp_path, 0, seal) == b""
-    # Flushes swapped within the leg.
+    assert len(list(spool.records(spool.leg_data(tmp_path, 0, seal)))) == 50
+    # Flushes swapped within the leg: the second one is out of order and ends the leg.
     path.write_bytes(bytes(whole[frame : 2 * frame]) + bytes(whole[:frame]) + bytes(whole[2 * frame :]))
-    assert spool.leg_data(tmp_path, 0, seal) == b""
+    assert len(list(spool.records(spool.leg_data(tmp_path, 0, seal)))) == 25
+    # Another call's leg file in its place: nothing opens, which is damage, not silence.
+    elsewhere = tmp_path / "other"
+    spooled(elsewhere)
+    path.write_bytes(spool.leg_path(elsewhere, 0).read_bytes())
+    with pytest.raises(IntegrityError, match="no flush"):
+        spool.leg_data(tmp_path, 0, seal)
 
 
 def test_nothing_opens_under_another_master_key(tmp_path):
@@ -119,13 +126,15 @@ def test_a_tampered_call_json_is_refused(tmp_path):
         spool.read_info(tmp_path, seal)
 
 
-def test_a_folder_spooled_in_clear_by_an_earlier_version_is_still_stored(tmp_path):
+def test_a_folder_without_its_key_is_not_trusted(tmp_path):
+    """A forged folder in clear (or one spooled by a version before sealing) would
+    otherwise become a backdated recording: it is damage, set aside, never stored."""
     (tmp_path / "call.json").write_text(json.dumps(asdict(info(legs=1))))
     spool.leg_path(tmp_path, 0).write_bytes(
         b"".join(RECORD.pack(172, 1000 + 20 * n) + rtp(n, payload(n)) for n in range(10))
     )
-    call = assemble(tmp_path, MASTER, stereo=False, gain=1)
-    assert call.pcm.frames == 10 * 160 and call.info.callee == CALLEE
+    with pytest.raises(IntegrityError, match="key file is missing"):
+        assemble(tmp_path, MASTER, stereo=False, gain=1)
 
 
 class _Refusing:

@@ -48,9 +48,10 @@ class Leg:
     packets: int = 0
     rejected: int = 0  # datagrams that are not RTP version 2
 
-    @property
-    def port(self) -> int:
-        return int(self.sock.getsockname()[1])
+    port: int = field(init=False)  # known while the socket lives: read after it is closed
+
+    def __post_init__(self) -> None:
+        self.port = int(self.sock.getsockname()[1])
 
 
 @dataclass

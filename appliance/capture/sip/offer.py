@@ -37,6 +37,9 @@ def _is_metadata(content_type: str, disposition: str, body: bytes) -> bool:
     return content_type.endswith("xml") and b"recording" in body[:400]
 
 
+MAX_STREAMS = 16  # a recording session has one or two, a conference a few more
+
+
 def parse_offer(request: SipRequest, agreed: SessionDescription | None = None) -> RecordingOffer:
     """The offer's SDP is required, unless the streams were `agreed` before (metadata alone
     in an UPDATE); metadata is optional, and unreadable metadata is logged and ignored
@@ -51,6 +54,11 @@ def parse_offer(request: SipRequest, agreed: SessionDescription | None = None) -
     assert sdp is not None
     if not sdp.audio:
         raise SipParseError("the SDP offers no audio stream")
+    if len(sdp.media) > MAX_STREAMS:
+        # Each stream takes an RTP port and a file: 2,500 in one INVITE took every port.
+        raise SipParseError(
+            f"the SDP offers {len(sdp.media)} streams; at most {MAX_STREAMS} are recorded"
+        )
     metadata = None
     for part in parts:
         if part is not sdp_part and _is_metadata(
