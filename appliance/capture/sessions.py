@@ -55,8 +55,8 @@ REFRESH_SECONDS = 5.0
 RETRY_MAX_SECONDS = 30.0  # back-off ceiling for rows and stores while the database is away
 # Sessions from one address answered but neither ACKed nor sending media yet; a real SRC's
 # are confirmed within a round trip, so even a busy one has few at any moment.
-UNCONFIRMED_STREAMS_PER_SOURCE = 200  # a hundred two-party calls being set up at once
-UNCONFIRMED_STREAMS_IN_ALL = 800  # from new addresses (AUTO_REGISTER) the same flood, spread
+UNCONFIRMED_STREAMS_PER_SOURCE = 400  # two hundred two-party calls being set up at once
+UNCONFIRMED_STREAMS_IN_ALL = 1600  # from new addresses (AUTO_REGISTER): a third of the ports
 
 R = TypeVar("R")
 

@@ -99,7 +99,7 @@ def tcp_answer(sock: socket.socket) -> SipResponse:
 
 def test_one_address_cannot_hold_the_ports_with_sessions_it_never_confirms(recorder):
     """A flood of INVITEs never ACKed once held an RTP port pair each for 32 s, until real
-    calls got 503: past 200 unconfirmed streams from one address (a hundred two-party
+    calls got 503: past 400 unconfirmed streams from one address (two hundred two-party
     calls), the next sessions are refused; one INVITE of 1,500 streams is refused at once."""
     server, _ = recorder
     port = server.sip_port
@@ -109,10 +109,10 @@ def test_one_address_cannot_hold_the_ports_with_sessions_it_never_confirms(recor
     assert "at most 16" in (huge.answer.header("warning") or "")
     huge.close()
     two_party = sipp.offer_body(["1", "2"], [sipp.Party("a", "7000", "1"), sipp.Party("b", "9000", "2")])
-    flood = [SiprecCall(port, two_party) for n in range(130)]
+    flood = [SiprecCall(port, two_party) for n in range(230)]
     invite_all(flood)
     statuses = [c.answer.status for c in flood]
-    assert statuses.count(200) == 100 and statuses.count(503) == 30, statuses
+    assert statuses.count(200) == 200 and statuses.count(503) == 30, statuses
     refused = next(c for c in flood if c.answer.status == 503)
     assert "not confirmed" in (refused.answer.header("warning") or "")
     # Once the address confirms its sessions, it gets new ones again.
