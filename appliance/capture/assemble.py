@@ -46,9 +46,8 @@ def assemble(folder: Path, master: MasterKey, *, stereo: bool, gain: int) -> Ass
     seal = CallSeal.load(master, folder)
     info = spool.read_info(folder, seal)
     legs = {i: _leg_records(folder, i, seal) for i in range(len(info.legs))}
-    audio_times = (t for recs in legs.values() for kind, t, _ in recs if kind not in MARKERS)
-    zero = min(audio_times, default=info.answered_ms)
-    datagrams = sum(1 for recs in legs.values() for kind, _, _ in recs if kind not in MARKERS)
+    arrivals = [t for recs in legs.values() for kind, t, _ in recs if kind not in MARKERS]
+    zero = min(arrivals, default=info.answered_ms)
     skipped = 0
     timelines: dict[int, Timeline] = {}
     for index, recs in legs.items():
@@ -74,4 +73,6 @@ def assemble(folder: Path, master: MasterKey, *, stereo: bool, gain: int) -> Ass
     started = datetime.fromisoformat(info.answered_at) + timedelta(
         milliseconds=zero - info.answered_ms
     )
-    return AssembledCall(info, mix(pcm_legs, stereo=stereo, gain=gain), started, skipped, datagrams)
+    return AssembledCall(
+        info, mix(pcm_legs, stereo=stereo, gain=gain), started, skipped, len(arrivals)
+    )

@@ -25,7 +25,6 @@ class CaptureService:
         self.handler = SipHandler()
         self.sessions = Sessions(ctx, self.handler.remember)
         self.handler.sessions = self.sessions
-        self.tcp: TcpConnections | None = None
         self.port = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -58,8 +57,8 @@ class CaptureService:
             config.sip_tcp_idle_seconds,
             config.sip_tcp_per_source,
         )
-        self.tcp = TcpConnections(self.handler, limits)
-        self._tcp = await asyncio.start_server(self.tcp.serve, host, self.port)
+        connections = TcpConnections(self.handler, limits)
+        self._tcp = await asyncio.start_server(connections.serve, host, self.port)
         log.info(
             "SIP/TCP: %d connections at most (%d per address), idle ones closed after %d s",
             limits.total,

@@ -80,6 +80,15 @@ class Call:
     acked: asyncio.Event = field(default_factory=asyncio.Event)
     confirmed: bool = False  # an ACK of the answer ever came
 
+    @property
+    def has_media(self) -> bool:
+        return any(leg.packets for leg in self.legs)
+
+    @property
+    def unconfirmed(self) -> bool:
+        """Neither ACKed nor sending media: junk if it stays so (a flood, a client gone)."""
+        return not self.confirmed and not self.has_media
+
 
 @dataclass
 class Counters:
@@ -260,7 +269,7 @@ class Sessions:
         (addresses being many) in all."""
         mine = every = 0
         for c in self.calls.values():
-            if c.confirmed or any(leg.packets for leg in c.legs):
+            if not c.unconfirmed:
                 continue
             held = len(c.offer.sdp.audio)
             every += held
@@ -478,7 +487,7 @@ class Sessions:
         client gone): it is dropped unrecorded. One with media is recorded all the same."""
         if await self._await_ack(call, ok) or call.state != "active":
             return
-        if any(leg.packets for leg in call.legs):
+        if call.has_media:
             log.warning("call %s: no ACK came, but its media did; recording it", call.key)
             return
         log.info(
@@ -637,7 +646,7 @@ class Sessions:
         for port in ports:
             if self._pool is not None:
                 self._pool.release(port)
-        if not call.confirmed and not any(leg.packets for leg in call.legs):
+        if call.unconfirmed:
             # Never ACKed, no media (a flood, or a client gone at once): nothing to keep.
             self.counters.unconfirmed += 1
             spool.remove(call.folder)

@@ -8,39 +8,14 @@ used longest ago when full: a flood of new keys costs memory once, never without
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from appliance.domain.bounded import Bounded
+
 K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class _Bounded(Generic[K, V]):
-    """A mapping that forgets its least recently used key beyond max_keys."""
-
-    def __init__(self, max_keys: int) -> None:
-        self.max_keys = max_keys
-        self.items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        value = self.items.get(key)
-        if value is not None:
-            self.items.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self.items[key] = value
-        self.items.move_to_end(key)
-        while len(self.items) > self.max_keys:
-            self.items.popitem(last=False)
-
-    def pop(self, key: K) -> None:
-        self.items.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self.items)
 
 
 class SlidingWindow(Generic[K]):
@@ -49,7 +24,7 @@ class SlidingWindow(Generic[K]):
     def __init__(self, limit: int, window: float, max_keys: int = 10_000) -> None:
         self.limit = limit
         self.window = window
-        self._keys: _Bounded[K, deque[float]] = _Bounded(max_keys)
+        self._keys: Bounded[K, deque[float]] = Bounded(max_keys)
         self._lock = threading.Lock()
 
     def wait(self, key: K, now: float) -> float:
@@ -112,7 +87,7 @@ class BackoffLock(Generic[K]):
         self.free = free
         self.base = base
         self.cap = cap
-        self._keys: _Bounded[K, _Backoff] = _Bounded(max_keys)
+        self._keys: Bounded[K, _Backoff] = Bounded(max_keys)
         self._lock = threading.Lock()
 
     def lock_seconds(self, failures: int) -> float:
@@ -149,7 +124,7 @@ class Pacer(Generic[K]):
 
     def __init__(self, interval: float, max_keys: int = 10_000) -> None:
         self.interval = interval
-        self._next: _Bounded[K, float] = _Bounded(max_keys)
+        self._next: Bounded[K, float] = Bounded(max_keys)
         self._lock = threading.Lock()
 
     def take(self, key: K, now: float) -> float:
@@ -191,8 +166,8 @@ class DeviceAuthThrottle:
             DEVICE_UNDER_ATTACK_FAILURES, DEVICE_ATTACK_WINDOW_SECONDS
         )
         self.pace: Pacer[str] = Pacer(DEVICE_PACE_SECONDS)
-        self.trusted: _Bounded[str, str] = _Bounded(10_000)  # alias -> last good source
-        self._unaudited: _Bounded[tuple[str, str], list[float]] = _Bounded(10_000)
+        self.trusted: Bounded[str, str] = Bounded(10_000)  # alias -> last good source
+        self._unaudited: Bounded[tuple[str, str], list[float]] = Bounded(10_000)
         self._lock = threading.Lock()
 
     def begin(self, alias: str, ip: str, now: float) -> float:

@@ -11,10 +11,10 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from appliance.domain.bounded import Bounded
 from appliance.errors import Busy, IntegrityError
 from appliance.media.crypto import EncryptedReader, EncryptedWriter, MasterKey
 from appliance.media.store import FileStore, storage_failure
@@ -45,7 +45,7 @@ class TranscodeCache:
         self._locks_guard = threading.Lock()
         # When each copy was last served, in memory: touching the file would change the
         # stat key its "already checked" memo hangs on, and cost a full check per hit.
-        self._last_use: OrderedDict[str, float] = OrderedDict()
+        self._last_use: Bounded[str, float] = Bounded(10_000)
         self.made = 0  # transcodes run since start (the tests and the log read it)
 
     def path(self, sha256: str, ext: str) -> Path:
@@ -123,10 +123,7 @@ class TranscodeCache:
 
     def _used(self, path: Path) -> None:
         with self._locks_guard:
-            self._last_use[path.name] = time.time()
-            self._last_use.move_to_end(path.name)
-            while len(self._last_use) > 10_000:
-                self._last_use.popitem(last=False)
+            self._last_use.put(path.name, time.time())
 
     def _lock_for(self, name: str) -> threading.Lock:
         with self._locks_guard:
@@ -178,7 +175,8 @@ class TranscodeCache:
                 st = found.stat()
             except FileNotFoundError:
                 continue
-            used = self._last_use.get(found.name, 0.0)
+            with self._locks_guard:
+                used = self._last_use.items.get(found.name, 0.0)  # not a use: order kept
             entries.append((max(st.st_mtime, used), st.st_size, found))
         total = sum(size for _, size, _ in entries)
         for _, size, found in sorted(entries, key=lambda e: e[0]):

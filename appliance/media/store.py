@@ -10,7 +10,6 @@ import os
 import tempfile
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from appliance.domain.bounded import Bounded
 from appliance.errors import IntegrityError, StorageError, StorageFull
 from appliance.media.crypto import EncryptedReader, EncryptedWriter, MasterKey
 
@@ -173,7 +173,7 @@ class FileStore:
     def __init__(self, root: Path, master: MasterKey) -> None:
         self.root = root
         self.master = master
-        self._verified: OrderedDict[tuple[str, int, int, int, int], None] = OrderedDict()
+        self._verified: Bounded[tuple[str, int, int, int, int], bool] = Bounded(10_000)
         self._verified_lock = threading.Lock()
 
     def path(self, relpath: str) -> Path:
@@ -266,16 +266,11 @@ class FileStore:
 
     def was_verified(self, key: tuple[str, int, int, int, int]) -> bool:
         with self._verified_lock:
-            if key in self._verified:
-                self._verified.move_to_end(key)
-                return True
-        return False
+            return self._verified.get(key) is not None
 
     def mark_verified(self, key: tuple[str, int, int, int, int]) -> None:
         with self._verified_lock:
-            self._verified[key] = None
-            while len(self._verified) > 10_000:
-                self._verified.popitem(last=False)
+            self._verified.put(key, True)
 
     def remove(self, relpath: str) -> None:
         self.path(relpath).unlink(missing_ok=True)

@@ -2,8 +2,8 @@
 
 Per packet the work is kept tiny (one recv, a record header, two list appends); the
 spool files are written in batches every FLUSH_SECONDS, each batch sealed as one frame,
-so a crash loses at most that much audio. Everything else (order, loss, decoding, mixing) happens once, at the end
-of the call, from the spool. The thread owns the legs; other threads talk to it only
+so a crash loses at most that much audio. Everything else (order, loss, decoding,
+mixing) happens once, at the end of the call, from the spool. The thread owns the legs; other threads talk to it only
 through commands, so no lock is taken per packet.
 """
 
