@@ -39,12 +39,14 @@ class Appliance:
         )
 
 
+# SQLite in the default zone (Asia/Shanghai), PostgreSQL in UTC: local-time rules are
+# checked in two zones by every test on the shared appliance.
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def appliance(request: pytest.FixtureRequest) -> Iterator[Appliance]:
-    url = None
+    url, zone = None, None
     if request.param == "postgres":
-        url = request.getfixturevalue("postgres").create_database()
-    server = ApplianceServer(url).start()
+        url, zone = request.getfixturevalue("postgres").create_database(), "UTC"
+    server = ApplianceServer(url, zone=zone).start()
     try:
         yield Appliance(server)
     finally:

@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from zoneinfo import ZoneInfo
+
 import httpx
 
 from tests.support.ports import free_port
@@ -21,16 +23,24 @@ DEFAULT_PASSWORD = "JSJZXWLGLY358"
 # RECORDER_TEST_BINARY=dist/recorder runs the same tests against the compiled binary.
 COMMAND = [os.environ["RECORDER_TEST_BINARY"]] if os.environ.get("RECORDER_TEST_BINARY") else [sys.executable, "-m", "appliance"]
 ADMIN_PASSWORD = "Test-Admin-2024"
+# The zone the appliance runs in unless a test names one: not UTC, so that a time a person
+# reads (SN, file name, cell) is really converted. Tests never assume the zone they run in.
+DEFAULT_ZONE = os.environ.get("RECORDER_TEST_ZONE", "Asia/Shanghai")
 
 
 class ApplianceServer:
     def __init__(
-        self, database_url: str | None = None, captcha: bool = False, file_limit: int | None = None
+        self,
+        database_url: str | None = None,
+        captcha: bool = False,
+        file_limit: int | None = None,
+        zone: str | None = None,
     ) -> None:
         self.file_limit = file_limit  # RLIMIT_NOFILE, soft and hard, for the server
+        self.zone = ZoneInfo(zone or DEFAULT_ZONE)
         self.root = Path(tempfile.mkdtemp(prefix="recorder-test-"))
         self.port = free_port()
-        self.sip_port = free_port()
+        self.sip_port = free_port(udp=True)
         self.url = f"http://127.0.0.1:{self.port}"
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("RECORDER_")}
         self.env = {
@@ -41,6 +51,7 @@ class ApplianceServer:
             "RECORDER_HTTP_PORT": str(self.port),
             "RECORDER_SIP_PORT": str(self.sip_port),
             "RECORDER_LOGIN_CAPTCHA": "1" if captcha else "0",
+            "TZ": str(self.zone),
         }
         if database_url:
             self.env["RECORDER_DATABASE_URL"] = database_url
