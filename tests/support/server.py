@@ -35,7 +35,9 @@ class ApplianceServer:
         captcha: bool = False,
         file_limit: int | None = None,
         zone: str | None = None,
+        command: list[str] | None = None,
     ) -> None:
+        self.command = command or COMMAND
         self.file_limit = file_limit  # RLIMIT_NOFILE, soft and hard, for the server
         self.zone = ZoneInfo(zone or DEFAULT_ZONE)
         self.root = Path(tempfile.mkdtemp(prefix="recorder-test-"))
@@ -66,7 +68,7 @@ class ApplianceServer:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
         self.proc = subprocess.Popen(
-            [*COMMAND, "all"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [*self.command, "all"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=limit_files if limit is not None else None,
         )
         deadline = time.monotonic() + 60
