@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import httpx
+import numpy as np
 import openpyxl
 
-from tests.support.audio import tone_pcm, wav_bytes
+from tests.support.audio import best_correlation, pcm_of_wav, tone_pcm, wav_bytes
+from tests.support.server import create_device
 
 AUDIT = """query($f: AuditFilter) { auditLog(filter: $f, pageSize: 200) { total
   items { account name type details ip at event params } } }"""
@@ -44,10 +50,15 @@ def test_zip_of_everything_a_filter_matches_in_wav(appliance, unique):
     r = appliance.api.http.get(
         "/api/v1/recordings/archive.zip", params={"caller": unique, "format": "wav"}
     )
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
         assert len(zf.namelist()) == 3
         assert all(n.endswith(".wav") for n in zf.namelist())
-        assert zf.read(zf.namelist()[0])[:4] == b"RIFF"
+        for name in zf.namelist():
+            got, rate = pcm_of_wav(zf.read(name))
+            ref = np.frombuffer(tone_pcm(1.0), dtype="<i2").astype(np.float64)
+            assert rate == 8000 and abs(len(got) - len(ref)) < 0.2 * 8000
+            assert best_correlation(ref, got, max_lag=2000) > 0.9
 
 
 def test_zip_of_nothing_is_404_and_bad_ids_400(appliance, unique):
@@ -130,10 +141,62 @@ def test_audit_trail_records_each_operation(appliance, unique):
     assert (tagged["event"], tagged["params"]) == ("tagged_at", {"sn": sn, "tag": "audit-check", "offset": "0.2"})
     uploads = admin.data(AUDIT, {"f": {"type": "UPLOAD", "account": appliance.device["alias"]}})["auditLog"]
     assert any(sn in e["details"] for e in uploads["items"])
-    # Filters narrow: no entries from another address.
-    assert admin.data(AUDIT, {"f": {"ip": "198.51.100.7"}})["auditLog"]["total"] == 0
-    future = admin.data(AUDIT, {"f": {"atFrom": "2999-01-01T00:00:00+00:00"}})["auditLog"]
-    assert future["total"] == 0
+
+
+def test_audit_filters_select_exactly_by_account_address_and_time(appliance):
+    """Uploads by a device of its own from 127.0.0.2, .3, .2: each filter keeps exactly its entries."""
+    device = create_device(appliance.admin)
+    sns = []
+    for n, source in enumerate(("127.0.0.2", "127.0.0.3", "127.0.0.2")):
+        with httpx.Client(base_url=appliance.server.url, transport=httpx.HTTPTransport(local_address=source)) as http:
+            r = http.post(
+                "/api/v1/recordings",
+                data={"call_id": uuid.uuid4().hex, "caller": "1001", "callee": f"300{n}",
+                      "started_at": "2024-05-01T09:30:00+08:00"},
+                files={"audio": ("a.wav", wav_bytes(tone_pcm(0.5), 8000), "application/octet-stream")},
+                auth=(device["alias"], device["secret"]),
+            )
+        assert r.status_code == 201, r.text
+        sns.append(r.json()["sn"])
+
+    def sns_of(**f) -> list[str]:
+        items = appliance.admin.data(AUDIT, {"f": {"account": device["alias"], **f}})["auditLog"]["items"]
+        return [next(sn for sn in sns if sn in e["details"]) for e in reversed(items)]
+
+    entries = list(reversed(appliance.admin.data(AUDIT, {"f": {"account": device["alias"]}})["auditLog"]["items"]))
+    assert [(e["type"], e["ip"]) for e in entries] == [
+        ("UPLOAD", "127.0.0.2"), ("UPLOAD", "127.0.0.3"), ("UPLOAD", "127.0.0.2")
+    ]
+    at = [datetime.fromisoformat(e["at"]) for e in entries]
+    assert at[0] < at[1] < at[2]
+    assert sns_of() == sns
+    assert sns_of(ip="127.0.0.2") == [sns[0], sns[2]]
+    assert sns_of(ip="127.0.0.3") == [sns[1]]
+    only_third = appliance.admin.data(AUDIT, {"f": {"ip": "127.0.0.3", "type": "UPLOAD"}})["auditLog"]["items"]
+    assert [e["details"] for e in only_third if e["account"] == device["alias"]] == [entries[1]["details"]]
+    assert all(e["ip"] == "127.0.0.3" for e in only_third)
+    # Bounds are inclusive, and the same instant written in another zone is the same bound.
+    shanghai = at[1].astimezone(ZoneInfo("Asia/Shanghai")).isoformat()
+    assert sns_of(atFrom=at[1].isoformat()) == sns[1:]
+    assert sns_of(atFrom=shanghai) == sns[1:]
+    assert sns_of(atTo=at[1].isoformat()) == sns[:2]
+    assert sns_of(atFrom=at[1].isoformat(), atTo=shanghai) == [sns[1]]
+    assert sns_of(atFrom=(at[2] + timedelta(microseconds=1)).isoformat()) == []
+    assert sns_of(type="LOGIN") == []
+    assert appliance.admin.data(AUDIT, {"f": {"account": "nobody-" + device["alias"]}})["auditLog"]["total"] == 0
+    # The export applies the same filters, every one of them.
+    r = appliance.admin.http.get(
+        "/api/v1/audit/export.xlsx",
+        params={"account": device["alias"], "ip": "127.0.0.2", "type": "UPLOAD", "atFrom": at[0].isoformat(),
+                "atTo": shanghai},
+    )
+    assert r.status_code == 200
+    rows = list(openpyxl.load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))[1:]
+    assert [(row[1], row[3], row[5]) for row in rows] == [(device["alias"], "UPLOAD", "127.0.0.2")]
+    assert sns[0] in rows[0][4]
+    # The time column is the appliance's local time of the entry.
+    local = at[0].astimezone(appliance.server.zone).strftime("%Y-%m-%d %H:%M:%S")
+    assert str(rows[0][0]).replace("/", "-")[:19] == local
 
 
 def test_audit_export(appliance):
