@@ -68,6 +68,11 @@ def org(appliance):
     gbk_text = "分机号,姓名,密码,联络电话,所属组织,角色\r\n" f"201,陈六,{PASSWORD},,{names['Support']},\r\n"
     r = _import(appliance.server.url, admin, gbk_text.encode("gbk"))
     assert r.status_code == 201, r.text
+    assert r.json() == {"created": 1, "updated": 0}
+    imported = admin.data(
+        "query($o: ID!) { employees(organizationId: $o) { extension name } }", {"o": support}
+    )["employees"]
+    assert imported == [{"extension": "201", "name": "陈六"}]  # GBK decoded, not mojibake
     # Calls: (device, caller, callee). 555/777 are outside numbers.
     calls = [
         (dev_a, "201", "555"),  # 0 Sales 201 (device A)

@@ -1,7 +1,12 @@
-def test_upload_search_play(appliance, unique):
-    from tests.support.audio import speech_wav
+import miniaudio
+import numpy as np
 
-    r = appliance.upload(speech_wav("hello"), caller=unique)
+from tests.support.audio import best_correlation, pcm_of_wav, resample, speech_wav
+
+
+def test_upload_search_play(appliance, unique):
+    original = speech_wav("hello")
+    r = appliance.upload(original, caller=unique)
     assert r.status_code == 201, r.text
     body = r.json()
     found = appliance.api.data(
@@ -9,7 +14,12 @@ def test_upload_search_play(appliance, unique):
         {"c": unique},
     )["recordings"]
     assert found["total"] == 1
-    audio = appliance.api.http.get(found["items"][0]["audioUrl"])
-    assert audio.status_code == 200
-    assert len(audio.content) > 1000
     assert found["items"][0]["id"] == body["id"]
+    audio = appliance.api.http.get(found["items"][0]["audioUrl"])
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/mpeg"
+    # What plays back is the word that was uploaded.
+    ref, rate = pcm_of_wav(original)
+    decoded = miniaudio.mp3_read_s16(audio.content)
+    got = resample(np.frombuffer(decoded.samples.tobytes(), dtype="<i2").astype(np.float64), decoded.sample_rate, rate)
+    assert abs(len(got) - len(ref)) / rate < 0.2
+    assert best_correlation(ref, got, max_lag=3000) > 0.9
