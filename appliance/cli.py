@@ -184,7 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recorder", description="Call-recording appliance")
     parser.add_argument("--version", action="version", version=f"recorder {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("all", help="every service in one process (the embedded default)")
+    every = sub.add_parser("all", help="every service in one process (the embedded default)")
+    every.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=SERVICES,
+        metavar="SERVICE",
+        help="leave this service out (e.g. the scheduler of a test appliance on a shared disk)",
+    )
     sub.add_parser("api", help="GraphQL, HTTP and the console")
     sub.add_parser("capture", help="the SIP recording server")
     sub.add_parser("scheduler", help="circular recording and other periodic jobs")
@@ -240,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config()
         if args.command == "all":
-            return serve(config, SERVICES)
+            return serve(config, tuple(s for s in SERVICES if s not in args.without))
         if args.command in SERVICES:
             return serve(config, (args.command,))
         return int(args.handler(config, args))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import math
 import os
-import shutil
 import ssl
 import subprocess
 import time
@@ -14,17 +14,18 @@ import pytest
 
 from tests.support.audio import tone_pcm, wav_bytes
 from tests.support.ports import free_port
+from tests.support.processes import stop_process
 from tests.support.server import COMMAND, ApplianceServer, create_device, prepare_admin
 
 SEARCH = "query($f: RecordingFilter) { recordings(filter: $f, pageSize: 100) { total items { id sn } } }"
 AUDIT = 'query { auditLog(filter: {type: "DELETE"}, pageSize: 100) { items { account details } } }'
 
 
-def _upload(server: ApplianceServer, device: dict, started_at: str) -> dict:
+def _upload(server: ApplianceServer, device: dict, started_at: str, seconds: float = 1.0) -> dict:
     reply = httpx.post(
         server.url + "/api/v1/recordings",
         data={"call_id": uuid.uuid4().hex, "caller": "1001", "callee": "2002", "started_at": started_at},
-        files={"audio": ("call.wav", wav_bytes(tone_pcm(1.0), 8000), "audio/wav")},
+        files={"audio": ("call.wav", wav_bytes(tone_pcm(seconds), 8000), "audio/wav")},
         auth=(device["alias"], device["secret"]),
         timeout=30,
     )
@@ -32,38 +33,62 @@ def _upload(server: ApplianceServer, device: dict, started_at: str) -> dict:
     return reply.json()
 
 
-def _disk_percent(path) -> float:
-    usage = shutil.disk_usage(path)
-    return 100 * usage.used / usage.total
+def _usage(path) -> tuple[int, int]:
+    disk = os.statvfs(path)
+    return (disk.f_blocks - disk.f_bfree) * disk.f_frsize, disk.f_blocks * disk.f_frsize
 
 
-def test_circular_recording_deletes_oldest_first_down_to_the_limit(fresh_server):
-    if _disk_percent(fresh_server.data_dir) <= 1:
-        pytest.skip("the disk is nearly empty: the 1 % limit is never passed")
-    admin, _ = prepare_admin(fresh_server)
-    device = create_device(admin)
-    for day in ("2024-03-03", "2024-01-01", "2024-02-02"):
-        _upload(fresh_server, device, f"{day}T10:00:00+00:00")
-    assert admin.data(SEARCH)["recordings"]["total"] == 3
-    # The real disk is above 1 %: every recording must go, oldest first.
-    changed = admin.data('mutation { updateSettings(input: {diskUsageLimit: 1}) { __typename } }')
-    assert changed["updateSettings"]["__typename"] == "Settings"
-    scheduler = subprocess.Popen([*COMMAND, "scheduler"], env=fresh_server.env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def _can_mount_a_tmpfs() -> bool:
+    probe = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount_a_tmpfs(), reason="needs root for a mount namespace (make test runs as root)")
+def test_circular_recording_deletes_oldest_first_and_stops_at_the_limit():
+    """On a 4 MiB data disk of its own, oldest calls go one at a time, and only until usage
+    is back at the limit: the newer calls stay."""
+    server = ApplianceServer(data_disk_bytes=4 * 2**20).start()
+    scheduler = None
     try:
+        admin, _ = prepare_admin(server)
+        device = create_device(admin)
+        days = ["2024-03-03", "2024-01-01", "2024-08-08", "2024-02-02", "2024-06-06", "2024-04-04", "2024-07-07",
+                "2024-05-05"]
+        ids = {day: _upload(server, device, f"{day}T10:00:00+00:00", seconds=20)["id"] for day in days}
+        files = sorted((server.data_dir / "recordings").rglob("*.enc"))
+        assert len(files) == 8
+        blocks = {f.stat().st_blocks for f in files}
+        assert len(blocks) == 1, blocks  # equal calls take equal room: each deletion frees the same
+        size = blocks.pop() * 512
+        used, total = _usage(server.data_dir)
+        after = [100 * (used - k * size) / total for k in range(9)]
+        # A limit between usage after 3 and after 4 deletions: exactly the 4 oldest must go.
+        limit = math.ceil(after[4])
+        assert after[4] <= limit < after[3], after
+        changed = admin.data("mutation($l: Int!) { updateSettings(input: {diskUsageLimit: $l}) { __typename } }",
+                             {"l": limit})
+        assert changed["updateSettings"]["__typename"] == "Settings"
+        scheduler = server.beside("scheduler")
+        log = server.root / "scheduler.log"
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and admin.data(SEARCH)["recordings"]["total"]:
-            time.sleep(0.5)
+        while "circular recording: deleted" not in log.read_text(errors="replace"):
+            assert scheduler.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.2)
+        assert "deleted 4 recordings" in log.read_text(errors="replace")
+        left = {item["id"] for item in admin.data(SEARCH)["recordings"]["items"]}
+        assert left == {ids[day] for day in ("2024-05-05", "2024-06-06", "2024-07-07", "2024-08-08")}
+        assert len(list((server.data_dir / "recordings").rglob("*.enc"))) == 4
+        assert 100 * _usage(server.data_dir)[0] / total <= limit
+        details = [e["details"] for e in admin.data(AUDIT)["auditLog"]["items"]]
+        circular = [d for d in details if d.endswith("by circular recording")]
+        # The log is newest first: the oldest call was deleted first.
+        assert [d.split()[1][:8] for d in reversed(circular)] == ["20240101", "20240202", "20240303", "20240404"]
     finally:
-        scheduler.terminate()
-        scheduler.wait(timeout=30)
-    assert admin.data(SEARCH)["recordings"]["total"] == 0
-    details = [e["details"] for e in admin.data(AUDIT)["auditLog"]["items"]]
-    circular = [d for d in details if d.endswith("by circular recording")]
-    assert len(circular) == 3
-    # The log is newest first: the oldest call was deleted first.
-    assert [d.split()[1][:8] for d in reversed(circular)] == ["20240101", "20240202", "20240303"]
-    assert not list((fresh_server.data_dir / "recordings").rglob("*.*"))
+        if scheduler is not None:
+            stop_process(scheduler)
+        server.stop()
 
 
 def test_sweep_removes_only_old_files_that_no_recording_names(fresh_server):

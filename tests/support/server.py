@@ -36,7 +36,12 @@ class ApplianceServer:
         file_limit: int | None = None,
         zone: str | None = None,
         command: list[str] | None = None,
+        scheduler: bool = False,
+        data_disk_bytes: int | None = None,
     ) -> None:
+        # Circular recording measures the disk the data lives on, here the machine's own:
+        # it runs only where a test asks for it (and gives it a disk of its own).
+        self.services = ["all"] if scheduler else ["all", "--without", "scheduler"]
         self.command = command or COMMAND
         self.file_limit = file_limit  # RLIMIT_NOFILE, soft and hard, for the server
         self.zone = ZoneInfo(zone or DEFAULT_ZONE)
@@ -57,6 +62,15 @@ class ApplianceServer:
         }
         if database_url:
             self.env["RECORDER_DATABASE_URL"] = database_url
+        self.data_disk_bytes = data_disk_bytes
+        if data_disk_bytes is not None:
+            # The data directory on a file system of its own (a tmpfs in a mount namespace
+            # of the server's), so its usage is the test's to set; the database stays outside,
+            # where the command-line tools, which run outside that namespace, find it.
+            (self.root / "data").mkdir()
+            self.env.setdefault("RECORDER_DATABASE_URL", f"sqlite:///{self.root / 'recorder.db'}")
+            mount = f'mount -t tmpfs -o size={data_disk_bytes} tmpfs "$RECORDER_DATA_DIR" && exec "$@"'
+            self.command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount, "sh", *self.command]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ApplianceServer:
@@ -68,7 +82,7 @@ class ApplianceServer:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
         self.proc = subprocess.Popen(
-            [*self.command, "all"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [*self.command, *self.services], env=self.env, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=limit_files if limit is not None else None,
         )
         deadline = time.monotonic() + 60
@@ -90,8 +104,18 @@ class ApplianceServer:
     def stop(self) -> None:
         stop_process(self.proc)
 
+    def beside(self, *args: str) -> subprocess.Popen[bytes]:
+        """Another `recorder` process that sees the server's data disk (its mount namespace)."""
+        assert self.proc is not None
+        prefix = ["nsenter", "--mount", f"--target={self.proc.pid}"] if self.data_disk_bytes else []
+        log = (self.root / f"{args[0]}.log").open("wb")
+        return subprocess.Popen([*prefix, *COMMAND, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
     @property
     def data_dir(self) -> Path:
+        """The data directory as this test process sees it (through the server's mounts)."""
+        if self.data_disk_bytes and self.proc is not None and self.proc.poll() is None:
+            return Path(f"/proc/{self.proc.pid}/root") / self.root.relative_to("/") / "data"
         return self.root / "data"
 
 
