@@ -15,7 +15,7 @@ import pytest
 from tests.support.audio import tone_pcm, wav_bytes
 from tests.support.ports import free_port
 from tests.support.processes import stop_process
-from tests.support.server import COMMAND, ApplianceServer, create_device, prepare_admin
+from tests.support.server import ApplianceServer, create_device, prepare_admin
 
 SEARCH = "query($f: RecordingFilter) { recordings(filter: $f, pageSize: 100) { total items { id sn } } }"
 AUDIT = 'query { auditLog(filter: {type: "DELETE"}, pageSize: 100) { items { account details } } }'

@@ -75,23 +75,17 @@ def test_others_sign_in_search_and_upload_promptly_during_a_large_import(setup):
     server, admin, device = setup
     org_id, org_name = new_org(admin, device["id"])
     audio = speech_wav("during the import")
-    # A sign-in costs an Argon2 check of its own: measured idle, to tell CPU from locks.
-    idle = []
-    for _ in range(3):
-        t = time.perf_counter()
-        Client(server.url).login("admin", ADMIN_PASSWORD)
-        idle.append(time.perf_counter() - t)
     thread, out = in_background(lambda: post_import(server, admin, csv_of(org_name, ROWS, WITH_PASSWORD)))
-    timings: dict[str, list[float]] = {"sign-in": [], "search": [], "upload": []}
-    started = time.monotonic()
-    while thread.is_alive() and time.monotonic() - started < 90:
-        t = time.perf_counter()
+    # What a held lock would stop: each kind of request has to finish while the import still
+    # runs, again and again (their latency is benchmarks/refusals.py's to measure).
+    done_during: dict[str, int] = {"sign-in": 0, "search": 0, "upload": 0}
+    deadline = time.monotonic() + 120
+    while thread.is_alive():
+        assert time.monotonic() < deadline, "the import did not end"
         assert Client(server.url).login("admin", ADMIN_PASSWORD)["__typename"] == "LoginSuccess"
-        timings["sign-in"].append(time.perf_counter() - t)
-        t = time.perf_counter()
+        done_during["sign-in"] += thread.is_alive()
         admin.data('{ recordings(filter: {caller: "1001"}) { total } }')
-        timings["search"].append(time.perf_counter() - t)
-        t = time.perf_counter()
+        done_during["search"] += thread.is_alive()
         r = httpx.post(
             server.url + "/api/v1/recordings",
             data={"call_id": uuid.uuid4().hex, "caller": "1001", "callee": "100007",
@@ -100,20 +94,13 @@ def test_others_sign_in_search_and_upload_promptly_during_a_large_import(setup):
             auth=(device["alias"], device["secret"]), timeout=60,
         )
         assert r.status_code == 201, r.text
-        timings["upload"].append(time.perf_counter() - t)
+        done_during["upload"] += thread.is_alive()
     thread.join()
     result = out["result"]
     assert result.status_code == 201, result.text
     assert result.json() == {"created": ROWS, "updated": 0}
     assert count_in(admin, org_id) == ROWS
-    assert len(timings["sign-in"]) >= 3, timings  # the import took a while: there was an overlap
-    worst = {k: max(v) for k, v in timings.items()}
-    print("import overlap:", {k: len(v) for k, v in timings.items()}, "worst s:", worst, "idle sign-in s:", idle)
-    assert worst["search"] < 2.0 and worst["upload"] < 2.0, worst
-    # A sign-in is mostly its own Argon2 check, so on a loaded machine it can stretch: a
-    # held write lock shows as every sign-in waiting (or timing out), not as one outlier.
-    slow = [t for t in timings["sign-in"] if t >= max(2.0, 3 * max(idle))]
-    assert len(slow) <= len(timings["sign-in"]) // 10 and worst["sign-in"] < 4.0, (timings, idle)
+    assert min(done_during.values()) >= 3, done_during
     # An imported password signs in; a row without one cannot sign in with anything.
     assert Client(server.url).login(f"{result_prefix(admin, org_id)}{100000 + ROWS - 1}", f"Imported-{ROWS - 1}-Pw")[
         "__typename"

@@ -94,14 +94,15 @@ def test_many_sources_guessing_one_account_are_paced_but_the_owner_is_not(server
 def test_unknown_and_known_logins_answer_alike(server):
     """Same answers, same lock-out and about the same time for an account that exists and one
     that does not, so neither the answers nor a lock tell which accounts exist."""
-    timings: dict[str, list[float]] = {}
-    answers: dict[str, list[dict]] = {}
-    for login, source in (("admin", "127.0.0.7"), ("no-such-user", "127.0.0.8")):
-        c = from_address(server.url, source)
-        answers[login], timings[login] = [], []
-        for i in range(7):
+    logins = (("admin", "127.0.0.7"), ("no-such-user", "127.0.0.8"))
+    clients = {login: from_address(server.url, source) for login, source in logins}
+    timings: dict[str, list[float]] = {login: [] for login, _ in logins}
+    answers: dict[str, list[dict]] = {login: [] for login, _ in logins}
+    # Alternated, so whatever else loads the machine weighs on both alike.
+    for i in range(7):
+        for login, _ in logins:
             started = time.perf_counter()
-            answers[login].append(attempt(c, login, f"wrong-{i}"))
+            answers[login].append(attempt(clients[login], login, f"wrong-{i}"))
             timings[login].append(time.perf_counter() - started)
     assert answers["admin"] == answers["no-such-user"]
     assert answers["admin"][0] == {
@@ -111,7 +112,9 @@ def test_unknown_and_known_logins_answer_alike(server):
     assert answers["admin"][5]["code"] == "ACCOUNT_LOCKED"
     checked_known = statistics.median(timings["admin"][:5])
     checked_unknown = statistics.median(timings["no-such-user"][:5])
-    assert 0.6 < checked_known / checked_unknown < 1.6, (checked_known, checked_unknown)
+    # Without the stand-in hash an unknown account answers about ten times sooner; the
+    # measured ratio is near 1 (benchmarks/refusals.py). Wide bounds: a ratio, not a speed.
+    assert 1 / 3 < checked_known / checked_unknown < 3, (checked_known, checked_unknown)
 
 
 def test_a_captcha_flood_from_one_address_does_not_evict_anothers_captcha():

@@ -11,7 +11,6 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-
 from zoneinfo import ZoneInfo
 
 import httpx
