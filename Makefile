@@ -12,7 +12,7 @@ APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin gru
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install console test check lint typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory clean apt-test apt-image \
+.PHONY: run install console test check lint typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals clean apt-test apt-image \
 	binary test-binary image test-image box
 
 $(STAMP): pyproject.toml
@@ -86,6 +86,10 @@ bench-console: install apt-test console
 # N concurrent SIPREC calls (N = 100, 300, 1000) held 60 s: loss, drops, CPU per call-minute.
 bench-capture: install apt-test
 	$(PY) benchmarks/capture_load.py
+
+# GraphQL refusal times, known/unknown sign-in times, and promptness during an import.
+bench-refusals: install apt-test
+	$(PY) benchmarks/refusals.py
 
 # Peak RSS of the API for 1, 3 and 10 concurrent 200 MB uploads and 4 WAV transcodes of a 3-hour recording.
 bench-upload-memory: install

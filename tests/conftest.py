@@ -39,24 +39,30 @@ class Appliance:
         )
 
 
-# SQLite in the default zone (Asia/Shanghai), PostgreSQL in UTC: local-time rules are
-# checked in two zones by every test on the shared appliance.
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def appliance(request: pytest.FixtureRequest) -> Iterator[Appliance]:
-    url, zone = None, None
+DATABASES = ["sqlite", "postgres"]
+
+
+def on_database(request: pytest.FixtureRequest) -> dict[str, str | None]:
+    """ApplianceServer arguments for the fixture's database parameter. SQLite runs in the
+    default zone (Asia/Shanghai), PostgreSQL in UTC: local-time rules are checked in two zones."""
     if request.param == "postgres":
-        url, zone = request.getfixturevalue("postgres").create_database(), "UTC"
-    server = ApplianceServer(url, zone=zone).start()
+        return {"database_url": request.getfixturevalue("postgres").create_database(), "zone": "UTC"}
+    return {"database_url": None, "zone": None}
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def appliance(request: pytest.FixtureRequest) -> Iterator[Appliance]:
+    server = ApplianceServer(**on_database(request)).start()
     try:
         yield Appliance(server)
     finally:
         server.stop()
 
 
-@pytest.fixture()
-def fresh_server() -> Iterator[ApplianceServer]:
+@pytest.fixture(params=DATABASES)
+def fresh_server(request: pytest.FixtureRequest) -> Iterator[ApplianceServer]:
     """An appliance of its own, for tests that change global state (lock-out, first login)."""
-    server = ApplianceServer().start()
+    server = ApplianceServer(**on_database(request)).start()
     yield server
     server.stop()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.conftest import DATABASES, on_database
 from tests.integration.test_siprec_calls import LABELS, PARTIES, RATE, Recorder, channels
 from tests.support import sipp
 from tests.support.processes import stop_process
@@ -21,9 +22,9 @@ from tests.support.server import ApplianceServer, Client, prepare_admin
 pytestmark = pytest.mark.skipif(not sipp.have_sipp(), reason="sipp (sip-tester) is not installed")
 
 
-@pytest.fixture()
-def recorder(tmp_path: Path) -> Iterator[Recorder]:
-    server = ApplianceServer().start()
+@pytest.fixture(params=DATABASES)
+def recorder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Recorder]:
+    server = ApplianceServer(**on_database(request)).start()
     try:
         admin, token = prepare_admin(server)
         admin.data(

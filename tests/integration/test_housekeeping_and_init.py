@@ -12,6 +12,7 @@ import uuid
 import httpx
 import pytest
 
+from tests.conftest import DATABASES
 from tests.support.audio import tone_pcm, wav_bytes
 from tests.support.ports import free_port
 from tests.support.processes import stop_process
@@ -46,10 +47,12 @@ def _can_mount_a_tmpfs() -> bool:
 
 
 @pytest.mark.skipif(not _can_mount_a_tmpfs(), reason="needs root for a mount namespace (make test runs as root)")
-def test_circular_recording_deletes_oldest_first_and_stops_at_the_limit():
+@pytest.mark.parametrize("database", DATABASES)
+def test_circular_recording_deletes_oldest_first_and_stops_at_the_limit(request, database):
     """On a 4 MiB data disk of its own, oldest calls go one at a time, and only until usage
     is back at the limit: the newer calls stay."""
-    server = ApplianceServer(data_disk_bytes=4 * 2**20).start()
+    url = request.getfixturevalue("postgres").create_database() if database == "postgres" else None
+    server = ApplianceServer(url, data_disk_bytes=4 * 2**20).start()
     scheduler = None
     try:
         admin, _ = prepare_admin(server)

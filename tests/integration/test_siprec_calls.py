@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import DATABASES, on_database
 from tests.support import sipp
 from tests.support.rtp_send import SAMPLES, encode, tone_pcm
 from tests.support.server import ApplianceServer, Client, prepare_admin
@@ -117,9 +118,9 @@ def assert_duration(wav: bytes, seconds: float) -> None:
     assert abs(frames - seconds * RATE) <= PACKET, f"{frames / RATE:.3f} s, sent {seconds} s"
 
 
-@pytest.fixture(scope="module")
-def recorder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorder]:
-    server = ApplianceServer().start()
+@pytest.fixture(scope="module", params=DATABASES)
+def recorder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorder]:
+    server = ApplianceServer(**on_database(request)).start()
     try:
         admin, token = prepare_admin(server)
         device = admin.data(
