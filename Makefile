@@ -129,12 +129,17 @@ dist/recorder: $(STAMP) $(CONSOLE) $(shell git ls-files appliance 2>/dev/null)
 	  $(PY) -m nuitka $(NUITKA_FLAGS) appliance/__main__.py
 	cp build/nuitka/recorder dist/recorder
 
-# The same API tests against the compiled binary, on SQLite and PostgreSQL.
+# The same API tests against the compiled binary, on SQLite and PostgreSQL, and one browser
+# test that loads the console the binary carries.
 BINARY_TESTS := tests/integration/test_smoke.py tests/integration/test_recordings_audio.py \
 	tests/integration/test_scoping.py tests/integration/test_auth.py tests/integration/test_systemd.py \
 	tests/integration/test_capture_sip.py tests/integration/test_housekeeping_and_init.py \
 	tests/integration/test_siprec_calls.py tests/integration/test_capture_durability.py \
-	tests/integration/test_security_spool.py tests/integration/test_security_sip_tcp.py
+	tests/integration/test_security_spool.py tests/integration/test_security_sip_tcp.py \
+	tests/integration/test_search.py tests/integration/test_exports_audit.py \
+	tests/integration/test_bad_input.py tests/integration/test_storage_check.py \
+	tests/integration/test_graphql_contract.py \
+	tests/browser/test_console.py::test_search_with_several_conditions
 
 test-binary: dist/recorder apt-test
 	RECORDER_TEST_BINARY=$(CURDIR)/dist/recorder $(PY) -m pytest -q -p no:cacheprovider $(BINARY_TESTS)

@@ -20,7 +20,13 @@ import openpyxl
 import pytest
 
 from tests.support.audio import tone_pcm, wav_bytes
-from tests.support.server import ADMIN_PASSWORD, DEFAULT_PASSWORD, ApplianceServer, Client
+from tests.support.server import (
+    ADMIN_PASSWORD,
+    DEFAULT_PASSWORD,
+    ApplianceServer,
+    Client,
+    first_login,
+)
 
 CHROMIUM = shutil.which("chromium")
 CONSOLE = Path(__file__).resolve().parents[2] / "appliance" / "web" / "index.html"
@@ -80,16 +86,36 @@ class Console:
 
 
 @pytest.fixture(scope="module")
-def console() -> Iterator[Console]:
-    server = ApplianceServer().start()
+def browser() -> Iterator[object]:
     with sync_api.sync_playwright() as p:
         p.selectors.set_test_id_attribute("data-test")
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            yield Console(server, browser)
+            yield chromium
         finally:
-            browser.close()
-            server.stop()
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def console(browser) -> Iterator[Console]:
+    """An appliance made ready through the API (password changed, a device, three calls),
+    so that each test stands on the fixture alone, not on the tests before it."""
+    server = ApplianceServer().start()
+    try:
+        made = Console(server, browser)
+        admin = first_login(server.url)
+        created = admin.data(
+            "mutation($i: DeviceInput!) { createDevice(input: $i) { __typename } }",
+            {"i": {"alias": made.device["alias"], "address": "192.0.2.20", "secret": made.device["secret"],
+                   "mode": "PUSH"}},
+        )
+        assert created["createDevice"]["__typename"] == "Device"
+        made.upload("8001", "9001", 6, "2026-03-01T10:00:00+00:00")
+        made.upload("8001", "9002", 4, "2026-03-02T10:00:00+00:00")
+        made.upload("8002", "9001", 3, "2026-03-03T10:00:00+00:00")
+        yield made
+    finally:
+        server.stop()
 
 
 @pytest.fixture()
@@ -112,37 +138,36 @@ def _admin_api(console: Console) -> Client:
     return admin
 
 
-def test_first_login_forces_the_password_change(console, no_browser_errors):
-    for locale in LANGUAGES:
-        page = console.page(locale)
-        page.goto(console.server.url + "/")
-        expect(page.get_by_test_id("login-submit")).to_be_visible()
-        console.shot(page, locale, "login")
-        page.get_by_test_id("login-submit").click()  # nothing typed: a clear message
-        expect(page.get_by_test_id("login-error")).to_be_visible()
+def test_first_login_forces_the_password_change(browser):
+    server = ApplianceServer().start()
+    console = Console(server, browser)
+    try:
+        for locale in LANGUAGES:
+            page = console.page(locale)
+            page.goto(console.server.url + "/")
+            expect(page.get_by_test_id("login-submit")).to_be_visible()
+            console.shot(page, locale, "login")
+            page.get_by_test_id("login-submit").click()  # nothing typed: a clear message
+            expect(page.get_by_test_id("login-error")).to_be_visible()
+            page.context.close()
+        page = console.page("en")
+        console.sign_in(page, password="wrong-password")
+        expect(page.get_by_test_id("login-error")).to_contain_text("Wrong user name or password")
+        console.sign_in(page, password=DEFAULT_PASSWORD)
+        expect(page).to_have_url(re.compile(r"#/password$"))
+        console.shot(page, "en", "forced-password")
+        field(page, "old-password").fill(DEFAULT_PASSWORD)
+        field(page, "new-password").fill(ADMIN_PASSWORD)
+        field(page, "repeat-password").fill(ADMIN_PASSWORD)
+        page.get_by_test_id("save-password").click()
+        expect(page).to_have_url(re.compile(r"#/recordings$"))
         page.context.close()
-    page = console.page("en")
-    console.sign_in(page, password="wrong-password")
-    expect(page.get_by_test_id("login-error")).to_contain_text("Wrong user name or password")
-    console.sign_in(page, password=DEFAULT_PASSWORD)
-    expect(page).to_have_url(re.compile(r"#/password$"))
-    console.shot(page, "en", "forced-password")
-    field(page, "old-password").fill(DEFAULT_PASSWORD)
-    field(page, "new-password").fill(ADMIN_PASSWORD)
-    field(page, "repeat-password").fill(ADMIN_PASSWORD)
-    page.get_by_test_id("save-password").click()
-    expect(page).to_have_url(re.compile(r"#/recordings$"))
-    page.context.close()
-    # The console's session is a real one: the API knows the new password.
-    admin = _admin_api(console)
-    created = admin.data(
-        "mutation($i: DeviceInput!) { createDevice(input: $i) { __typename } }",
-        {"i": {"alias": console.device["alias"], "address": "192.0.2.20", "secret": console.device["secret"], "mode": "PUSH"}},
-    )
-    assert created["createDevice"]["__typename"] == "Device"
-    console.upload("8001", "9001", 6, "2026-03-01T10:00:00+00:00")
-    console.upload("8001", "9002", 4, "2026-03-02T10:00:00+00:00")
-    console.upload("8002", "9001", 3, "2026-03-03T10:00:00+00:00")
+        # The console's session is a real one: the API knows the new password.
+        assert Client(server.url).login("admin", ADMIN_PASSWORD)["__typename"] == "LoginSuccess"
+        assert Client(server.url).login("admin", DEFAULT_PASSWORD)["__typename"] == "LoginError"
+        assert console.errors == []
+    finally:
+        server.stop()
 
 
 def test_search_with_several_conditions(console, no_browser_errors):
@@ -273,6 +298,11 @@ def test_every_page_in_every_language(console, no_browser_errors):
 
 
 def test_audit_trail_filters_and_export(console, no_browser_errors):
+    # What the trail will show: one failed sign-in and one play, made here.
+    admin = _admin_api(console)
+    assert Client(console.server.url).login("admin", "wrong-password")["__typename"] == "LoginError"
+    first = admin.data("{ recordings(pageSize: 1) { items { audioUrl } } }")["recordings"]["items"][0]
+    assert admin.http.get(first["audioUrl"]).status_code == 200
     page = console.page("en")
     console.sign_in(page)
     page.get_by_test_id("menu-audit").click()
@@ -280,7 +310,7 @@ def test_audit_trail_filters_and_export(console, no_browser_errors):
     page.get_by_role("option", name="Failed sign-in", exact=True).click()
     page.get_by_test_id("audit-search").click()
     rows = page.get_by_test_id("audit-table").locator("tbody tr")
-    expect(rows).to_have_count(1)  # the wrong password typed in the first test
+    expect(rows).to_have_count(1)  # the wrong password sent above
     expect(rows.first).to_contain_text("Failed sign-in")
     expect(page.get_by_test_id("audit-total")).to_have_text("1 entries")
     with page.expect_download() as info:
@@ -294,12 +324,22 @@ def test_audit_trail_filters_and_export(console, no_browser_errors):
     page.get_by_test_id("menu-audit").click()
     table = page.get_by_test_id("audit-table")
     expect(table.locator("tbody tr").first).to_contain_text("登录登录")  # this sign-in: type, details
-    expect(table).to_contain_text("播放 20260")  # what the player of an earlier test did
+    expect(table).to_contain_text("播放 20260")  # the play above
     expect(table).not_to_contain_text("logged in")
     page.context.close()
 
 
 def test_a_setting_changed_is_kept_and_a_bad_one_explained(console, no_browser_errors):
+    before = _admin_api(console).data("{ settings { diskUsageLimit } }")["settings"]
+    try:
+        _change_settings_in_the_console(console)
+    finally:
+        _admin_api(console).data(
+            "mutation($i: SettingsInput!) { updateSettings(input: $i) { __typename } }", {"i": before}
+        )
+
+
+def _change_settings_in_the_console(console: Console) -> None:
     page = console.page("en")
     console.sign_in(page)
     page.get_by_test_id("menu-settings").click()
@@ -355,17 +395,21 @@ def test_organisation_employee_and_csv_import(console, no_browser_errors, tmp_pa
 
 
 def test_a_role_with_departments_and_rights(console, no_browser_errors):
+    made = _admin_api(console).data(
+        'mutation { createOrganization(input: {name: "Helpdesk", prefix: "HELP"}) { __typename } }'
+    )
+    assert made["createOrganization"]["__typename"] == "Organization"
     page = console.page("en")
     console.sign_in(page)
     page.get_by_test_id("menu-roles").click()
     page.get_by_test_id("role-add").click()
     field(page, "role-name").fill("Support managers")
-    page.get_by_test_id("role-departments").get_by_text("Support (SUPP)").locator("xpath=../..").locator(".el-checkbox").click()
+    page.get_by_test_id("role-departments").get_by_text("Helpdesk (HELP)").locator("xpath=../..").locator(".el-checkbox").click()
     page.get_by_test_id("role-actions").get_by_text("Export").click()
     page.get_by_test_id("role-save").click()
     table = page.get_by_test_id("role-table")
     expect(table).to_contain_text("Support managers")
-    expect(table).to_contain_text("Support")
+    expect(table).to_contain_text("Helpdesk")
     expect(table).to_contain_text("Export")
     role = next(r for r in _admin_api(console).data("{ roles { name departmentIds actions } }")["roles"] if r["name"] == "Support managers")
     assert sorted(role["actions"]) == ["EXPORT", "PLAY"] and len(role["departmentIds"]) == 1

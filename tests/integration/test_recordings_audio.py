@@ -183,6 +183,6 @@ def test_sn_follows_the_manual_and_is_unique(appliance, unique):
     callee = unique[:4]
     first = appliance.upload(audio, caller=unique, callee=callee, started_at=when).json()
     second = appliance.upload(audio, caller=unique, callee=callee, started_at=when).json()
-    assert first["sn"].startswith(f"20210113_150102_{callee}")
+    assert first["sn"].startswith(appliance.server.local(when, "%Y%m%d_%H%M%S_") + callee)
     assert second["sn"] != first["sn"]
     assert second["sn"].startswith(first["sn"])

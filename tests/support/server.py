@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -109,6 +110,10 @@ class ApplianceServer:
         prefix = ["nsenter", "--mount", f"--target={self.proc.pid}"] if self.data_disk_bytes else []
         log = (self.root / f"{args[0]}.log").open("wb")
         return subprocess.Popen([*prefix, *COMMAND, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def local(self, iso_time: str, fmt: str) -> str:
+        """An instant as a person reads it on this appliance (its zone), in strftime's format."""
+        return datetime.fromisoformat(iso_time).astimezone(self.zone).strftime(fmt)
 
     @property
     def data_dir(self) -> Path:
