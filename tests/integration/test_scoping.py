@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import random
-import string
 import uuid
 import zipfile
 
@@ -13,23 +11,10 @@ import openpyxl
 import pytest
 
 from tests.support.audio import tone_pcm, wav_bytes
+from tests.support.people import PASSWORD, create_org, random_prefix
 from tests.support.server import Client, create_device
 
-PASSWORD = "Emp-Pass-2024"
 AUDIO = wav_bytes(tone_pcm(1.0), 8000)
-
-
-def _prefix(rng: random.Random) -> str:
-    return "".join(rng.choice(string.ascii_uppercase) for _ in range(4))
-
-
-def _org(admin, name, prefix, device=None, parent=None):
-    r = admin.data(
-        "mutation($i: OrganizationInput!) { createOrganization(input: $i) { __typename ... on Organization { id } ... on UserError { message } } }",
-        {"i": {"name": name, "prefix": prefix, "deviceId": device, "parentId": parent}},
-    )["createOrganization"]
-    assert r["__typename"] == "Organization", r
-    return r["id"]
 
 
 def _import(server_url, admin, content: bytes):
@@ -40,17 +25,16 @@ def _import(server_url, admin, content: bytes):
 def org(appliance):
     """HQ (device A) > Sales > Sales East; Branch (device B) > Support. Extension 201 on both devices."""
     admin = appliance.admin
-    rng = random.Random(uuid.uuid4().int)
     tag = uuid.uuid4().hex[:6]
     dev_a = create_device(admin)
     dev_b = create_device(admin)
     names = {k: f"{k}-{tag}" for k in ("HQ", "Sales", "SalesEast", "Branch", "Support")}
-    prefixes = {k: _prefix(rng) for k in names}
-    hq = _org(admin, names["HQ"], prefixes["HQ"], dev_a["id"])
-    sales = _org(admin, names["Sales"], prefixes["Sales"], parent=hq)
-    east = _org(admin, names["SalesEast"], prefixes["SalesEast"], parent=sales)
-    branch = _org(admin, names["Branch"], prefixes["Branch"], dev_b["id"])
-    support = _org(admin, names["Support"], prefixes["Support"], parent=branch)
+    prefixes = {k: random_prefix() for k in names}
+    hq = create_org(admin, names["HQ"], prefixes["HQ"], dev_a["id"])
+    sales = create_org(admin, names["Sales"], prefixes["Sales"], parent=hq)
+    east = create_org(admin, names["SalesEast"], prefixes["SalesEast"], parent=sales)
+    branch = create_org(admin, names["Branch"], prefixes["Branch"], dev_b["id"])
+    support = create_org(admin, names["Support"], prefixes["Support"], parent=branch)
     role = admin.data(
         "mutation($i: RoleInput!) { createRole(input: $i) { ... on Role { id name } } }",
         {"i": {"name": f"Sales managers {tag}", "departmentIds": [sales], "actions": ["PLAY", "DOWNLOAD", "EXPORT"]}},

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import random
-import string
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.support.audio import tone_pcm, wav_bytes
+from tests.support.people import create_employee, create_org, create_role, random_prefix
 from tests.support.server import DEFAULT_PASSWORD, Client, create_device, first_login
 
-PASSWORD = "Emp-Pass-2024"
 AUDIO = wav_bytes(tone_pcm(1.0), 8000)
 RECORDINGS = "{ recordings { total } }"  # IsAuthenticated
 SETTINGS = "{ settings { sipPort } }"  # IsAdmin
@@ -22,39 +20,6 @@ DELETE = "mutation($ids: [ID!]!) { deleteRecordings(ids: $ids) { deleted } }"
 def code(client: Client, query: str = RECORDINGS) -> str | None:
     body = client.gql(query)
     return body["errors"][0]["extensions"]["code"] if body.get("errors") else None
-
-
-def _prefix() -> str:
-    return "".join(random.choice(string.ascii_uppercase) for _ in range(4))
-
-
-def _org(admin: Client, name: str, prefix: str, device: str | None = None, parent: str | None = None) -> str:
-    r = admin.data(
-        "mutation($i: OrganizationInput!) { createOrganization(input: $i) { __typename ... on Organization { id } ... on UserError { message } } }",
-        {"i": {"name": name, "prefix": prefix, "deviceId": device, "parentId": parent}},
-    )["createOrganization"]
-    assert r["__typename"] == "Organization", r
-    return r["id"]
-
-
-def _role(admin: Client, name: str, departments: list[str], actions: list[str]) -> str:
-    r = admin.data(
-        "mutation($i: RoleInput!) { createRole(input: $i) { __typename ... on Role { id } ... on UserError { message } } }",
-        {"i": {"name": name, "departmentIds": departments, "actions": actions}},
-    )["createRole"]
-    assert r["__typename"] == "Role", r
-    return r["id"]
-
-
-def _employee(admin: Client, url: str, extension: str, org: str, prefix: str, roles: list[str]) -> Client:
-    r = admin.data(
-        "mutation($i: EmployeeInput!) { createEmployee(input: $i) { __typename ... on Employee { login } ... on UserError { message } } }",
-        {"i": {"extension": extension, "name": f"E{extension}", "password": PASSWORD, "phone": "", "organizationId": org, "roleIds": roles}},
-    )["createEmployee"]
-    assert r["__typename"] == "Employee", r
-    client = Client(url)
-    assert client.login(prefix + extension, PASSWORD)["__typename"] == "LoginSuccess"
-    return client
 
 
 # --- #8: no permission error outlives its request -----------------------------------
@@ -75,9 +40,9 @@ def test_signed_out_requests_get_unauthenticated_after_other_refusals(fresh_serv
 
     admin = first_login(url)
     device = create_device(admin)
-    prefix = _prefix()
-    org = _org(admin, f"org-{uuid.uuid4().hex[:6]}", prefix, device["id"])
-    employee = _employee(admin, url, "201", org, prefix, [])
+    prefix = random_prefix()
+    org = create_org(admin, f"org-{uuid.uuid4().hex[:6]}", prefix, device["id"])
+    employee = create_employee(admin, url, "201", org, prefix, [])
     for query in (SETTINGS, "{ auditLog { total } }", "{ devices { alias } }"):
         assert code(employee, query) == "FORBIDDEN"
         assert code(anonymous, query) == "UNAUTHENTICATED"
@@ -100,9 +65,9 @@ def test_concurrent_requests_each_get_their_own_answer(fresh_server):
     assert got == [want for _, want in expected_before]
 
     admin = first_login(url)
-    prefix = _prefix()
-    org = _org(admin, f"org-{uuid.uuid4().hex[:6]}", prefix, create_device(admin)["id"])
-    employee = _employee(admin, url, "202", org, prefix, [])
+    prefix = random_prefix()
+    org = create_org(admin, f"org-{uuid.uuid4().hex[:6]}", prefix, create_device(admin)["id"])
+    employee = create_employee(admin, url, "202", org, prefix, [])
     expected_after = [(anonymous, "UNAUTHENTICATED"), (employee, "FORBIDDEN"), (admin, None)] * 15
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda pair: code(pair[0], SETTINGS), expected_after))
@@ -118,18 +83,18 @@ def org(appliance):
     admin, url = appliance.admin, appliance.server.url
     tag = uuid.uuid4().hex[:6]
     device = create_device(admin)
-    prefixes = {k: _prefix() for k in ("dept", "sub", "other")}
-    dept = _org(admin, f"Dept-{tag}", prefixes["dept"], device["id"])
-    sub = _org(admin, f"Sub-{tag}", prefixes["sub"], parent=dept)
-    other = _org(admin, f"Other-{tag}", prefixes["other"], device["id"])
-    deleters = _role(admin, f"Deleters {tag}", [dept], ["PLAY", "DELETE"])
-    viewers = _role(admin, f"Viewers {tag}", [dept], ["PLAY", "DOWNLOAD", "EXPORT", "SCORE_TAG"])
+    prefixes = {k: random_prefix() for k in ("dept", "sub", "other")}
+    dept = create_org(admin, f"Dept-{tag}", prefixes["dept"], device["id"])
+    sub = create_org(admin, f"Sub-{tag}", prefixes["sub"], parent=dept)
+    other = create_org(admin, f"Other-{tag}", prefixes["other"], device["id"])
+    deleters = create_role(admin, f"Deleters {tag}", [dept], ["PLAY", "DELETE"])
+    viewers = create_role(admin, f"Viewers {tag}", [dept], ["PLAY", "DOWNLOAD", "EXPORT", "SCORE_TAG"])
     people = {
-        "deleter": _employee(admin, url, "900", dept, prefixes["dept"], [deleters]),
-        "viewer": _employee(admin, url, "901", dept, prefixes["dept"], [viewers]),
-        "employee": _employee(admin, url, "201", dept, prefixes["dept"], []),
-        "sub": _employee(admin, url, "401", sub, prefixes["sub"], []),
-        "outsider": _employee(admin, url, "301", other, prefixes["other"], []),
+        "deleter": create_employee(admin, url, "900", dept, prefixes["dept"], [deleters]),
+        "viewer": create_employee(admin, url, "901", dept, prefixes["dept"], [viewers]),
+        "employee": create_employee(admin, url, "201", dept, prefixes["dept"], []),
+        "sub": create_employee(admin, url, "401", sub, prefixes["sub"], []),
+        "outsider": create_employee(admin, url, "301", other, prefixes["other"], []),
     }
     return {"appliance": appliance, "device": device, "people": people, "deleter_login": prefixes["dept"] + "900"}
 
