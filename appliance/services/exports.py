@@ -14,7 +14,7 @@ from appliance.domain.settings import FileFormat
 from appliance.errors import InvalidInput
 from appliance.media.codec import EXTENSIONS
 from appliance.services import audit
-from appliance.services.access import access_of
+from appliance.services.access import access_of, permitted
 from appliance.services.context import Actor, to_local
 from appliance.services.recordings import (
     AudioFile,
@@ -33,13 +33,13 @@ EXPORT_BATCH = 2000
 def _select_ids(actor: Actor, selection: Selection, limit: int, action: Action) -> list[int]:
     """The selected recordings the actor sees, newest first; the action must be allowed."""
     access = access_of(actor)
-    access.require(action)
+    scope = access.scope_for(action)
     if selection.ids is not None:
         ids = list(dict.fromkeys(selection.ids))
         if len(ids) > limit:
             raise InvalidInput(f"at most {limit} recordings at once", field="ids")
-        return [r.id for r in recording_queries.by_ids(ids, access.scope)]
-    criteria = criteria_for(selection.filter or RecordingFilter(), access.scope)
+        return [r.id for r in permitted(access, action, ids)]
+    criteria = criteria_for(selection.filter or RecordingFilter(), scope)
     ids = recording_queries.search_ids(criteria, limit + 1)
     if len(ids) > limit:
         raise InvalidInput(

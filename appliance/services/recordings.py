@@ -35,7 +35,7 @@ from appliance.media.mp3 import open_own_mp3
 from appliance.media.pcm import Pcm, PcmStream
 from appliance.media.store import INTEGRITY_MESSAGE, Scratch, StoredFile
 from appliance.services import audit, settings
-from appliance.services.access import Tree, access_of
+from appliance.services.access import Tree, access_of, permitted
 from appliance.services.context import Actor, AppContext, to_local, to_utc_naive, utcnow
 from appliance.services.organization import party_orgs
 
@@ -258,10 +258,8 @@ def get(actor: Actor, recording_id: int) -> RecordingView:
 
 def _live(actor: Actor, recording_id: int, action: Action) -> Recording:
     """A live recording the actor sees and may act on."""
-    access = access_of(actor)
-    if not recording_queries.by_ids([recording_id], access.scope):
+    if not permitted(access_of(actor), action, [recording_id]):
         raise NotFound("no such recording")
-    access.require(action)
     return by_id(Recording, recording_id)
 
 
@@ -327,10 +325,9 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int], event: str = "deleted"
     `event` names why in the audit trail."""
     removed: list[tuple[str, str]] = []
     with db_session:
-        access = access_of(actor)
-        access.require(Action.DELETE)
+        scope = access_of(actor).scope_for(Action.DELETE)
         now = utcnow()
-        for row in recording_queries.by_ids(sorted(set(ids)), access.scope):
+        for row in recording_queries.by_ids(sorted(set(ids)), scope):
             r = by_id(Recording, row.id)
             r.deleted_at = now
             removed.append((r.relpath, r.sha256))
@@ -386,10 +383,7 @@ def stored_file(r: Recording) -> StoredFile:
 @db_session
 def audio_files(actor: Actor, ids: list[int], action: Action) -> list[AudioFile]:
     """The files of the recordings among ids that the actor sees, if the action is allowed."""
-    access = access_of(actor)
-    found = recording_queries.by_ids(ids, access.scope)
-    if found:
-        access.require(action)
+    found = permitted(access_of(actor), action, ids)
     out = []
     for row in found:
         r = by_id(Recording, row.id)
