@@ -71,7 +71,8 @@ def _check_mp3(data: bytes, seconds: float) -> None:
     got = np.frombuffer(decoded.samples.tobytes(), dtype="<i2").astype(np.float64)
     if wanted:
         ref = np.frombuffer(tone_pcm(seconds), dtype="<i2").astype(np.float64)
-        assert best_correlation(ref, got[MP3_DELAY - 100 :], max_lag=200) > 0.95
+        # At lag 0: a pure tone matches itself a period later, so any slack would hide a shift.
+        assert best_correlation(ref, got[MP3_DELAY:], max_lag=0) > 0.99
     else:
         assert np.abs(got).max() < 50  # nothing but LAME's padding: silence
 
@@ -85,7 +86,7 @@ def _check_wav(data: bytes, seconds: float) -> None:
     if seconds:
         got, _ = pcm_of_wav(data)
         ref = np.frombuffer(tone_pcm(seconds), dtype="<i2").astype(np.float64)
-        assert best_correlation(ref, got, max_lag=50) > 0.95
+        assert best_correlation(ref, got, max_lag=0) > 0.99  # sample-aligned, no codec delay
 
 
 def _entries(r: httpx.Response) -> list[tuple[str, bytes, int]]:
@@ -184,15 +185,18 @@ def test_a_malformed_range_or_another_unit_is_ignored(tone, header):
     assert r.content == tone["mp3"]
 
 
-def test_a_backwards_or_unsatisfiable_range_is_416_and_no_play(tone):
-    size = len(tone["mp3"])
-    plays = _plays(tone["api"], tone["id"])
+def test_a_backwards_or_unsatisfiable_range_is_416_and_no_play(appliance, unique):
+    r = appliance.upload(wav_bytes(tone_pcm(1.0), RATE), caller=unique)
+    assert r.status_code == 201, r.text
+    url = f"/api/v1/recordings/{r.json()['id']}/audio"
+    size = int(appliance.api.http.head(url).headers["content-length"])
     for header in ("bytes=9-1", f"bytes={size}-", f"bytes={size + 5}-{size + 10}", "bytes=-0", f"bytes={size}-{size}"):
-        r = tone["api"].http.get(tone["url"], headers={"Range": header})
-        assert r.status_code == 416, header
-        assert r.headers["content-range"] == f"bytes */{size}"
-        assert r.content == b""
-    assert _plays(tone["api"], tone["id"]) == plays
+        r416 = appliance.api.http.get(url, headers={"Range": header})
+        assert r416.status_code == 416, header
+        assert r416.headers["content-range"] == f"bytes */{size}"
+        assert r416.content == b""
+    assert _plays(appliance.api, r.json()["id"]) == 0
+    assert len(appliance.api.http.get(url, headers={"Range": "bytes=0-"}).content) == size
 
 
 def test_a_range_position_of_more_than_18_digits_is_refused_clearly(tone):
@@ -447,6 +451,9 @@ def test_the_sheet_row_and_its_language(picks, appliance):
 )
 def test_bad_selection_values_are_refused_by_zip_and_xlsx(picks, params, message, field):
     http = picks["api"].http
+    # Narrowed to this module's recordings: a build that let a bad value through would
+    # otherwise zip every recording of the shared appliance.
+    params = {"caller": f"{picks['values']['p']}*", **params}
     for route in ("archive.zip", "export.xlsx"):
         _refused(http.get(f"/api/v1/recordings/{route}", params=params), message, field)
 
@@ -461,6 +468,50 @@ def test_a_zip_takes_at_most_5000_recordings_a_sheet_more(picks):
     # 5000 is still one zip.
     (entry,) = _entries(http.get("/api/v1/recordings/archive.zip", params={"ids": ",".join(many.split(",")[:5000])}))
     assert entry[0] == picks["recs"]["a"]["name"]
+
+
+def test_the_audit_export_filters_by_account_type_address_and_time(appliance, unique):
+    device = create_device(appliance.admin)
+    sns = []
+    for callee in ("801", "802"):
+        r = appliance.upload(wav_bytes(tone_pcm(1.0), RATE), device=device, caller=unique, callee=callee)
+        assert r.status_code == 201, r.text
+        sns.append(r.json()["sn"])
+    entries = appliance.admin.data(
+        "query($f: AuditFilter) { auditLog(filter: $f) { items { at account type details ip } } }",
+        {"f": {"account": device["alias"]}},
+    )["auditLog"]["items"]
+    assert [e["type"] for e in entries] == ["UPLOAD", "UPLOAD"]  # newest first
+    newer, older = entries
+    assert datetime.fromisoformat(older["at"]) < datetime.fromisoformat(newer["at"])
+    http = appliance.admin.http
+
+    def exported(**params) -> list[tuple]:
+        return _rows(http.get("/api/v1/audit/export.xlsx", params={"account": device["alias"], **params}))[1:]
+
+    rows = exported()
+    zone = appliance.server.zone
+    assert rows == [
+        (
+            datetime.fromisoformat(e["at"]).astimezone(zone).strftime("%Y/%m/%d %H:%M:%S"),
+            device["alias"], device["alias"], "UPLOAD", e["details"], "127.0.0.1",
+        )
+        for e in entries
+    ]
+    assert sns[1] in rows[0][4] and sns[0] in rows[1][4]
+    assert exported(type="UPLOAD", ip="127.0.0.1") == rows
+    assert exported(type="LOGIN") == []
+    assert exported(ip="198.51.100.7") == []
+    # Both bounds are inclusive, to the instant.
+    assert exported(atFrom=newer["at"]) == rows[:1]
+    assert exported(atTo=older["at"]) == rows[1:]
+    assert exported(atFrom=older["at"], atTo=newer["at"]) == rows
+    assert exported(atFrom="2999-01-01T00:00:00Z") == []
+    english = _rows(http.get("/api/v1/audit/export.xlsx", params={"account": device["alias"], "lang": "en"}))
+    assert english[0] == ("Time", "Account", "Name", "Type", "Details", "Source IP") and english[1:] == rows
+    for bad in ({"atFrom": "yesterday"}, {"atTo": "2024-02-30T00:00:00Z"}):
+        r = http.get("/api/v1/audit/export.xlsx", params=bad)
+        assert (r.status_code, r.json()) == (400, {"error": "atFrom and atTo must be ISO 8601 times"})
 
 
 # --- the zero-length setting -------------------------------------------------------------
