@@ -49,12 +49,12 @@ async def recording_audio(request: Request) -> Response:
         "Cache-Control": "private, no-store",
     }
     media_type = MEDIA_TYPES[audio.file_format]
+    if request.method == "HEAD":  # Range is for GET alone (RFC 9110, 14.2)
+        return Response(headers={**headers, "Content-Length": str(size)}, media_type=media_type)
     try:
         wanted = parse_range(request.headers.get("range"), size)
     except RangeNotSatisfiable:
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
-    if request.method == "HEAD":
-        return Response(headers={**headers, "Content-Length": str(size)}, media_type=media_type)
     if wanted is None or wanted[0] == 0:
         await run_in_threadpool(recordings.count_play, actor, audio.recording_id)
     if size == 0:
