@@ -138,7 +138,12 @@ def test_admin_init_makes_the_certificate_https_serves_and_identity():
 
 
 def test_every_service_stops_cleanly_on_sigterm():
-    server = ApplianceServer().start()
+    server = ApplianceServer(scheduler=True).start()
+    # /health answers once the API is up; the capture and the scheduler say so in the log.
+    deadline = time.monotonic() + 30
+    while not all(s in (server.root / "server.log").read_text() for s in ("SIP on UDP and TCP port", "scheduler:")):
+        assert time.monotonic() < deadline, (server.root / "server.log").read_text()
+        time.sleep(0.1)
     server.stop()
     assert server.proc.returncode == 0
     log = (server.root / "server.log").read_text()
