@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import DATABASES, on_database
 from tests.support import sipp
-from tests.support.rtp_send import SAMPLES, encode, tone_pcm
+from tests.support.rtp_send import SAMPLES, decode, encode, tone_pcm
 from tests.support.server import ApplianceServer, Client, prepare_admin
 
 pytestmark = pytest.mark.skipif(not sipp.have_sipp(), reason="sipp (sip-tester) is not installed")
@@ -46,10 +46,11 @@ class Recorder:
     def total(self) -> int:
         return int(self.api.data("{ recordings { total } }")["recordings"]["total"])
 
-    def call(self, *steps: str, transport: str = "udp") -> int:
-        """Run a one-call scenario; returns how many recordings there were before it."""
+    def call(self, *steps: str, transport: str = "udp", work: Path | None = None) -> int:
+        """Run a one-call scenario (its files and sipp's traces in work); returns how many
+        recordings there were before it."""
         before = self.total()
-        work = self.tmp / uuid.uuid4().hex[:8]
+        work = work or self.tmp / uuid.uuid4().hex[:8]
         result = sipp.run(sipp.scenario(*steps), self.server.sip_port, work, transport=transport)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:] + _errors(work)
         return before
@@ -85,14 +86,12 @@ def dominant_hz(samples: np.ndarray) -> float:
 
 def expected_leg(freq: float, packets: int, lost: list[int], codec: str = "PCMU") -> np.ndarray:
     """What the recorder must hold for a stream: every packet decoded, lost ones silent."""
-    from tests.support.rtp_send import audioop
-
     out = []
     for n in range(packets):
         if n in lost:
             out.append(np.zeros(SAMPLES, dtype=np.int32))
             continue
-        decoded = audioop.ulaw2lin(encode(tone_pcm(freq, SAMPLES, n * SAMPLES), codec), 2)
+        decoded = decode(encode(tone_pcm(freq, SAMPLES, n * SAMPLES), codec), codec)
         out.append(np.frombuffer(decoded, dtype="<i2").astype(np.int32))
     return np.concatenate(out)
 

@@ -31,15 +31,27 @@ class Party:
     sends: str  # the label of the stream this party speaks on
 
 
-def sdp(labels: list[str], direction: str = "sendonly", address: str = "198.51.100.7", version: int = 1) -> str:
-    """The SRC's offer: one G.711 stream per label (ports are the SRC's; never used)."""
-    lines = ["v=0", f"o=src 2890844526 {version} IN IP4 {address}", "s=siprec", f"c=IN IP4 {address}", "t=0 0"]
+RTPMAP = {0: "PCMU/8000", 8: "PCMA/8000", 101: "telephone-event/8000"}
+
+
+def sdp(
+    labels: list[str],
+    direction: str = "sendonly",
+    address: str = "198.51.100.7",
+    version: int = 1,
+    *,
+    payload_types: tuple[int, ...] = (0, 8, 101),
+    connection: str | None = None,
+    port: int | None = None,
+) -> str:
+    """The SRC's offer: one G.711 stream per label (ports are the SRC's; never used).
+    connection replaces the c= address (0.0.0.0 holds, RFC 3264 §8.4); port replaces every
+    m= port (0 turns the streams off)."""
+    lines = ["v=0", f"o=src 2890844526 {version} IN IP4 {address}", "s=siprec", f"c=IN IP4 {connection or address}", "t=0 0"]
     for n, label in enumerate(labels):
         lines += [
-            f"m=audio {49170 + 2 * n} RTP/AVP 0 8 101",
-            "a=rtpmap:0 PCMU/8000",
-            "a=rtpmap:8 PCMA/8000",
-            "a=rtpmap:101 telephone-event/8000",
+            f"m=audio {49170 + 2 * n if port is None else port} RTP/AVP {' '.join(map(str, payload_types))}",
+            *(f"a=rtpmap:{pt} {RTPMAP[pt]}" for pt in payload_types),
             f"a=label:{label}",
             f"a={direction}",
         ]
@@ -68,8 +80,11 @@ def metadata(parties: list[Party], labels: list[str]) -> str:
     )
 
 
-def offer_body(labels: list[str], parties: list[Party] | None, direction: str = "sendonly", version: int = 1) -> str:
-    offer = sdp(labels, direction, version=version)
+def offer_body(
+    labels: list[str], parties: list[Party] | None, direction: str = "sendonly", version: int = 1, **media: object
+) -> str:
+    """The offer with its metadata (none without parties); media as sdp() takes it."""
+    offer = sdp(labels, direction, version=version, **media)
     if parties is None:
         return offer
     return (
@@ -170,9 +185,9 @@ def scenario(*steps: str) -> str:
     return '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="siprec">\n' + "\n".join(steps) + "\n</scenario>\n"
 
 
-def invite_and_answer(labels: list[str], parties: list[Party] | None) -> list[str]:
+def invite_and_answer(labels: list[str], parties: list[Party] | None, **media: object) -> list[str]:
     return [
-        send("INVITE", 1, offer_body(labels, parties)),
+        send("INVITE", 1, offer_body(labels, parties, **media)),
         recv(100, optional=True),
         recv(200, ports=len(labels)),
         ack(),
