@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-import ssl
 import uuid
 import wave
 import zipfile
@@ -22,7 +21,6 @@ import pytest
 
 from tests.conftest import Appliance
 from tests.support.audio import best_correlation, pcm_of_wav, tone_pcm, wav_bytes
-from tests.support.ports import free_port
 from tests.support.server import ADMIN_PASSWORD, ApplianceServer, create_device, prepare_admin
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -617,15 +615,10 @@ def _cookie(r: httpx.Response) -> tuple[str, set[str]]:
 
 @pytest.fixture()
 def https_server() -> Iterator[dict]:
-    server = ApplianceServer()
-    https_port = free_port()
-    server.env["RECORDER_HTTPS_PORT"] = str(https_port)
-    server.cli("admin", "init")
-    server.start()
+    server = ApplianceServer(https=True).start()
     try:
         prepare_admin(server)
-        tls = ssl.create_default_context(cafile=str(server.root / "etc" / "tls" / "cert.pem"))
-        yield {"http": server.url, "https": f"https://127.0.0.1:{https_port}", "verify": tls}
+        yield {"http": server.url, "https": server.https_url, "verify": server.tls()}
     finally:
         server.stop()
 

@@ -4,7 +4,6 @@ introspection for signed-in people only (issue 11, #9)."""
 from __future__ import annotations
 
 import re
-import ssl
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.ports import free_port
 from tests.support.server import ApplianceServer, Client, prepare_admin
 
 WEB = Path(__file__).resolve().parents[2] / "appliance" / "web"
@@ -20,18 +18,13 @@ WEB = Path(__file__).resolve().parents[2] / "appliance" / "web"
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict]:
-    server = ApplianceServer()
-    https_port = free_port()
-    server.env["RECORDER_HTTPS_PORT"] = str(https_port)
-    server.cli("admin", "init")
-    server.start()
+    server = ApplianceServer(https=True).start()
     try:
         admin, token = prepare_admin(server)
-        tls = ssl.create_default_context(cafile=str(server.root / "etc" / "tls" / "cert.pem"))
         yield {
             "http": server.url,
-            "https": f"https://127.0.0.1:{https_port}",
-            "verify": tls,
+            "https": server.https_url,
+            "verify": server.tls(),
             "cookies": dict(admin.http.cookies),
             "token": token,
         }

@@ -192,32 +192,6 @@ def test_one_mixed_stream_without_metadata(recorder, tmp_path):
     assert dominant_hz(mono) == pytest.approx(700, abs=5)
 
 
-def test_pause_and_resume_leave_silence_for_the_paused_span(recorder, tmp_path):
-    """The sender goes on sending through the pause (a careless SRC): nothing of it is
-    recorded, and the paused span keeps its length."""
-    paused = sipp.offer_body(LABELS, PARTIES, direction="inactive", version=2)
-    resumed = sipp.offer_body(LABELS, PARTIES, direction="sendonly", version=3)
-    before = recorder.call(
-        *sipp.invite_and_answer(LABELS, PARTIES),
-        sipp.start_rtp(2, 5, f"{CALLEE_TONE},{CALLER_TONE}", tmp_path / "rtp.json"),
-        sipp.pause(1500),
-        sipp.send("INVITE", 2, paused, to_tag=True),
-        sipp.recv(200),
-        sipp.ack(2),
-        sipp.pause(1000),
-        sipp.send("INVITE", 3, resumed, to_tag=True),
-        sipp.recv(200),
-        sipp.ack(3),
-        sipp.pause(3800),
-        *sipp.bye(4),
-    )
-    rec = recorder.recording(before)
-    assert_duration(rec["wav"], 5)
-    for channel in channels(rec["wav"]):
-        assert np.all(channel[int(1.7 * RATE) : int(2.3 * RATE)] == 0), "silence while paused"
-        assert sounding(channel, 0.1, 1.3) and sounding(channel, 2.8, 4.9), "audio around the pause"
-
-
 def test_metadata_in_a_reinvite_renames_the_parties(recorder, tmp_path):
     transferred = [sipp.Party("caller", CALLER, "2"), sipp.Party("callee", "4004", "1")]
     before = recorder.call(

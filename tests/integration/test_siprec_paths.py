@@ -295,6 +295,24 @@ PAUSES = {
 }
 
 
+def paused_call(paused: str, resumed: str, report: Path, rtp_extra: str = "", resumed_ports: int = 0) -> list[str]:
+    """Four seconds of two legs, paused by a re-INVITE at 1.2 s and resumed at 2.2 s."""
+    return [
+        *sipp.invite_and_answer(LABELS, PARTIES),
+        sipp.start_rtp(2, 4, TONES, report, rtp_extra),
+        sipp.pause(1200),
+        sipp.send("INVITE", 2, paused, to_tag=True),
+        sipp.recv(200),
+        sipp.ack(2),
+        sipp.pause(1000),
+        sipp.send("INVITE", 3, resumed, to_tag=True),
+        sipp.recv(200, ports=resumed_ports),
+        sipp.ack(3),
+        sipp.pause(2900),
+        *sipp.bye(4),
+    ]
+
+
 @pytest.mark.parametrize("form", PAUSES)
 def test_each_form_of_pause_leaves_silence_as_long_as_the_pause(recorder, tmp_path, form):
     """The sender goes on sending through the pause: the packets that came while the
@@ -303,21 +321,7 @@ def test_each_form_of_pause_leaves_silence_as_long_as_the_pause(recorder, tmp_pa
     work, report_path = tmp_path / "sipp", tmp_path / "rtp.json"
     paused = sipp.offer_body(LABELS, PARTIES, version=2, **PAUSES[form])
     resumed = sipp.offer_body(LABELS, PARTIES, direction="sendonly", version=3)
-    before = recorder.call(
-        *sipp.invite_and_answer(LABELS, PARTIES),
-        sipp.start_rtp(2, 4, TONES, report_path),
-        sipp.pause(1200),
-        sipp.send("INVITE", 2, paused, to_tag=True),
-        sipp.recv(200),
-        sipp.ack(2),
-        sipp.pause(1000),
-        sipp.send("INVITE", 3, resumed, to_tag=True),
-        sipp.recv(200, ports=2),
-        sipp.ack(3),
-        sipp.pause(2900),
-        *sipp.bye(4),
-        work=work,
-    )
+    before = recorder.call(*paused_call(paused, resumed, report_path, resumed_ports=2), work=work)
     first, pausing, resuming = answers(work)
     assert first.count("a=recvonly") == 2
     # The recorder no longer expects audio. (Streams offered with port 0 are answered
@@ -353,21 +357,8 @@ def test_a_pause_keeps_its_wall_clock_length_when_the_sender_stops_its_clock(rec
     report_path = tmp_path / "rtp.json"
     paused = sipp.offer_body(LABELS, PARTIES, direction="inactive", version=2)
     resumed = sipp.offer_body(LABELS, PARTIES, direction="sendonly", version=3)
-    before = recorder.call(
-        *sipp.invite_and_answer(LABELS, PARTIES),
-        # Quiet from 0.8 s to 2.6 s of the sender's time; paused from about 1.2 s to 2.2 s.
-        sipp.start_rtp(2, 4, TONES, report_path, "--hold 40:90"),
-        sipp.pause(1200),
-        sipp.send("INVITE", 2, paused, to_tag=True),
-        sipp.recv(200),
-        sipp.ack(2),
-        sipp.pause(1000),
-        sipp.send("INVITE", 3, resumed, to_tag=True),
-        sipp.recv(200),
-        sipp.ack(3),
-        sipp.pause(2900),
-        *sipp.bye(4),
-    )
+    # Quiet from 0.8 s to 2.6 s of the sender's time; paused from about 1.2 s to 2.2 s.
+    before = recorder.call(*paused_call(paused, resumed, report_path, rtp_extra="--hold 40:90"))
     report = json.loads(report_path.read_text())
     assert report["hold"] == [40, 90]
     rec = recorder.recording(before)

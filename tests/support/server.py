@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ class ApplianceServer:
         command: list[str] | None = None,
         scheduler: bool = False,
         data_disk_bytes: int | None = None,
+        https: bool = False,
     ) -> None:
         # Circular recording measures the disk the data lives on, here the machine's own:
         # it runs only where a test asks for it (and gives it a disk of its own).
@@ -62,6 +64,9 @@ class ApplianceServer:
         }
         if database_url:
             self.env["RECORDER_DATABASE_URL"] = database_url
+        self.https_port = free_port() if https else None
+        if self.https_port is not None:
+            self.env["RECORDER_HTTPS_PORT"] = str(self.https_port)
         self.data_disk_bytes = data_disk_bytes
         if data_disk_bytes is not None:
             # The data directory on a file system of its own (a tmpfs in a mount namespace
@@ -74,6 +79,8 @@ class ApplianceServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ApplianceServer:
+        if self.https_port is not None and not (self.root / "etc" / "tls" / "cert.pem").exists():
+            self.cli("admin", "init")  # the certificate HTTPS serves, as first boot makes it
         log = (self.root / "server.log").open("wb")
         limit = self.file_limit
 
@@ -110,6 +117,14 @@ class ApplianceServer:
         prefix = ["nsenter", "--mount", f"--target={self.proc.pid}"] if self.data_disk_bytes else []
         log = (self.root / f"{args[0]}.log").open("wb")
         return subprocess.Popen([*prefix, *COMMAND, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    def tls(self) -> ssl.SSLContext:
+        """A client context that trusts the appliance's own certificate (it names 127.0.0.1)."""
+        return ssl.create_default_context(cafile=str(self.root / "etc" / "tls" / "cert.pem"))
 
     def local(self, iso_time: str, fmt: str) -> str:
         """An instant as a person reads it on this appliance (its zone), in strftime's format."""
