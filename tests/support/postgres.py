@@ -55,10 +55,13 @@ class PostgresServer:
         """Stop the cluster and keep its data, as an outage would (resume() brings it back)."""
         self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
-    def create_database(self, prefix: str = "recorder") -> str:
+    def create_database(self, prefix: str = "recorder", locale: str | None = None) -> str:
+        """A new database; `locale` sets its collation (an operating-system locale, such as
+        the zh_CN.UTF-8 a deployment's cluster may have), else the cluster's."""
         self._counter += 1
         name = f"{prefix}_{os.getpid()}_{self._counter}_{int(time.time() * 1000) % 100000}"
-        self._run(_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        options = ["--locale", locale, "--template", "template0"] if locale else []
+        self._run(_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", *options, name)
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
