@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-APT_TEST_PACKAGES := espeak-ng postgresql systemd sip-tester chromium fonts-noto-cjk
+APT_TEST_PACKAGES := espeak-ng postgresql systemd sip-tester chromium fonts-noto-cjk locales
 # What building and booting the appliance image needs (no loop devices, no mounts).
 APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin grub-efi-amd64-bin \
 	grub-common mtools dosfstools fdisk e2fsprogs
@@ -50,9 +50,14 @@ define apt_install
 	fi
 endef
 
-# Debian packages the tests drive for real: speech for audio, a PostgreSQL server.
+# Debian packages the tests drive for real: speech for audio, a PostgreSQL server; and the
+# zh_CN.UTF-8 locale, which the PostgreSQL tests' databases are collated by.
 apt-test:
 	$(call apt_install,$(APT_TEST_PACKAGES))
+	@locale -a 2>/dev/null | grep -qix 'zh_CN.utf8' || { \
+	  if [ "$$(id -u)" = 0 ]; then sed -i 's/^# *zh_CN.UTF-8 UTF-8/zh_CN.UTF-8 UTF-8/' /etc/locale.gen; \
+	    grep -q '^zh_CN.UTF-8 UTF-8' /etc/locale.gen || echo 'zh_CN.UTF-8 UTF-8' >> /etc/locale.gen; locale-gen; \
+	  else echo "please generate the zh_CN.UTF-8 locale (as root: make $@)"; exit 1; fi; }
 
 apt-image:
 	$(call apt_install,$(APT_IMAGE_PACKAGES))

@@ -42,11 +42,17 @@ class Appliance:
 DATABASES = ["sqlite", "postgres"]
 
 
+# A Chinese installation's PostgreSQL collates by its locale, not by code point.
+POSTGRES_LOCALE = "zh_CN.UTF-8"
+
+
 def on_database(request: pytest.FixtureRequest) -> dict[str, str | None]:
     """ApplianceServer arguments for the fixture's database parameter. SQLite runs in the
-    default zone (Asia/Shanghai), PostgreSQL in UTC: local-time rules are checked in two zones."""
+    default zone (Asia/Shanghai), PostgreSQL in UTC: local-time rules are checked in two zones.
+    PostgreSQL's database is collated as zh_CN.UTF-8, as on a Chinese installation."""
     if request.param == "postgres":
-        return {"database_url": request.getfixturevalue("postgres").create_database(), "zone": "UTC"}
+        url = request.getfixturevalue("postgres").create_database(locale=POSTGRES_LOCALE)
+        return {"database_url": url, "zone": "UTC"}
     return {"database_url": None, "zone": None}
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import random
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,11 +16,12 @@ import pytest
 
 from appliance.db.connect import DatabaseUrl
 from appliance.db.migrations import LATEST, migrate
+from tests.conftest import POSTGRES_LOCALE
 from tests.integration.test_housekeeping_and_init import _upload
-from tests.integration.test_scoping import _org, _prefix
 from tests.integration.test_siprec_calls import LABELS, PARTIES, Recorder, two_stream_call
 from tests.support import sipp
 from tests.support.audio import tone_pcm, wav_bytes
+from tests.support.people import create_org, random_prefix
 from tests.support.server import ApplianceServer, Client, create_device, prepare_admin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,7 +185,7 @@ def test_a_device_with_recordings_or_an_organisation_is_kept(appliance, unique):
 
     bound = create_device(admin)
     org_name = f"Bound-{unique}"
-    _org(admin, org_name, _prefix(random.Random(unique)), bound["id"])
+    create_org(admin, org_name, random_prefix(), bound["id"])
     refused = admin.gql(DELETE_DEVICE, {"id": bound["id"]})
     assert _refusal(refused) == ("CONFLICT", f"device {bound['alias']} is bound to {org_name}; unbind it first")
     assert bound["alias"] in _aliases(admin)
@@ -258,13 +257,12 @@ def _world(appliance, unique: str) -> dict:
     """Top (its own device) > East, West; a role managing East; employees 201 in East, 301 in
     West and manager 900 in Top; one call of each."""
     admin = appliance.admin
-    rng = random.Random(unique)
     device = create_device(admin)
     names = {k: f"{k}-{unique}" for k in ("Top", "East", "West")}
-    prefixes = {k: _prefix(rng) for k in names}
-    ids = {"Top": _org(admin, names["Top"], prefixes["Top"], device["id"])}
+    prefixes = {k: random_prefix() for k in names}
+    ids = {"Top": create_org(admin, names["Top"], prefixes["Top"], device["id"])}
     for k in ("East", "West"):
-        ids[k] = _org(admin, names[k], prefixes[k], parent=ids["Top"])
+        ids[k] = create_org(admin, names[k], prefixes[k], parent=ids["Top"])
     role = admin.data(CREATE_ROLE, {"i": {"name": f"Leads {unique}", "departmentIds": [ids["East"]], "actions": ["PLAY"]}})
     assert role["createRole"]["__typename"] == "Role", role
     people = {}
@@ -364,7 +362,7 @@ DELETE_ORG = f"mutation($id: ID!) {{ deleteOrganization(id: $id) {{ {DELETED} }}
 def test_an_empty_organisation_is_deleted_and_a_non_empty_one_is_refused(appliance, unique):
     world = _world(appliance, unique)
     admin, names, ids = appliance.admin, world["names"], world["ids"]
-    empty = _org(admin, f"Empty-{unique}", _prefix(random.Random(unique + "e")), parent=ids["Top"])
+    empty = create_org(admin, f"Empty-{unique}", random_prefix(), parent=ids["Top"])
     spec = {"name": f"Leads {unique}", "departmentIds": [ids["East"], empty], "actions": ["PLAY"]}
     assert admin.data(UPDATE_ROLE, {"id": world["role"], "i": spec})["updateRole"]["__typename"] == "Role"
     before = admin.data(ORGS)["organizations"]
@@ -390,27 +388,15 @@ def test_an_empty_organisation_is_deleted_and_a_non_empty_one_is_refused(applian
 
 # --- the orphan sweep ---------------------------------------------------------------------
 
-ZH_CN_COLLATION = (
-    "sweep-orphans asks which files a day directory's rows name with a range on relpath "
-    "(>= 'recordings/Y/M/D/' and < 'recordings/Y/M/D0', recording_queries.relpaths_under), "
-    "which holds only in C-like collations: in a glibc zh_CN.UTF-8 or en_US.UTF-8 database "
-    "punctuation is ignored, no row is found, and every recording's file older than an hour "
-    "is deleted as an orphan"
-)
-
-
-@pytest.fixture(params=[
-    "sqlite", "postgres",
-    pytest.param("postgres-zh_CN", marks=pytest.mark.xfail(strict=True, reason=ZH_CN_COLLATION)),
-])
+# A day folder's files are looked up by a range on relpath, which holds in code-point order
+# only: under zh_CN.UTF-8's collation it once matched nothing, and every recording older
+# than an hour was swept as an orphan. "postgres-C" is a database in code-point order.
+@pytest.fixture(params=["sqlite", "postgres", "postgres-C"])
 def sweep_server(request: pytest.FixtureRequest) -> Iterator[ApplianceServer]:
     url = None
     if request.param != "sqlite":
-        locale = "zh_CN.UTF-8" if request.param.endswith("zh_CN") else None
-        try:
-            url = request.getfixturevalue("postgres").create_database("sweep", locale)
-        except subprocess.CalledProcessError as exc:
-            pytest.skip(f"PostgreSQL cannot use the {locale} locale here (Debian: locales): {exc.stderr.strip()}")
+        locale = "C.UTF-8" if request.param.endswith("-C") else POSTGRES_LOCALE
+        url = request.getfixturevalue("postgres").create_database("sweep", locale)
     server = ApplianceServer(url).start()
     yield server
     server.stop()
