@@ -4,7 +4,6 @@ and organisations, push devices found by cache address or host name, and the orp
 from __future__ import annotations
 
 import io
-import json
 import os
 import time
 import uuid
@@ -198,20 +197,6 @@ UPDATE_DEVICE = """mutation($id: ID!, $i: DeviceInput!) { updateDevice(id: $id, 
     __typename ... on Device { address cacheAddress } ... on UserError { code message } } }"""
 
 
-def _wait_capture_knows(server: ApplianceServer, device_id: str, host: str) -> None:
-    """Until the capture's view of the push devices (refreshed in the background, kept in
-    capture-cache.json) has this host for the device: an INVITE waits only briefly for a fresher one."""
-    path, deadline = server.data_dir / "capture-cache.json", time.monotonic() + 30
-    while True:
-        try:
-            if [int(device_id), host] in json.loads(path.read_bytes())["sources"]:
-                return
-        except (FileNotFoundError, ValueError):
-            pass  # not written yet, or being replaced right now
-        assert time.monotonic() < deadline, f"the capture never learnt {host} for device {device_id}"
-        time.sleep(0.2)
-
-
 @pytest.mark.skipif(not sipp.have_sipp(), reason="sipp (sip-tester) is not installed")
 @pytest.mark.parametrize(
     ("change", "shown"),
@@ -224,7 +209,7 @@ def test_a_siprec_call_belongs_to_the_push_device_its_source_matches(fresh_serve
     spec = {"alias": "pbx-far", "address": "192.0.2.77", "secret": "pbx-secret", "mode": "PUSH"}
     device = admin.data(CREATE_DEVICE, {"i": spec})["createDevice"]
     assert device["__typename"] == "Device", device
-    _wait_capture_knows(fresh_server, device["id"], "192.0.2.77")
+    fresh_server.wait_capture_knows((int(device["id"]), "192.0.2.77"))
     # Nothing of the device names 127.0.0.1 yet: its calls are refused (the setting is REJECT).
     before = recorder.call(
         sipp.invite_to_cancel(LABELS, PARTIES), sipp.recv(100, optional=True), sipp.recv(403), sipp.ack_failed()
@@ -233,7 +218,7 @@ def test_a_siprec_call_belongs_to_the_push_device_its_source_matches(fresh_serve
 
     changed = admin.data(UPDATE_DEVICE, {"id": device["id"], "i": {**spec, "secret": "", **change}})
     assert changed["updateDevice"]["__typename"] == "Device", changed
-    _wait_capture_knows(fresh_server, device["id"], next(iter(change.values())))
+    fresh_server.wait_capture_knows((int(device["id"]), next(iter(change.values()))))
     before = recorder.call(*two_stream_call(1, tmp_path / "rtp.json"))
     got = recorder.recording(before)
     assert got["device"] == shown

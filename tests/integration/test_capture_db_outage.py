@@ -109,7 +109,7 @@ def sqlite_recorder() -> Iterator[tuple[ApplianceServer, Client]]:
 
 def test_calls_are_answered_and_recorded_while_sqlite_is_write_locked(sqlite_recorder):
     server, api = sqlite_recorder
-    time.sleep(6)  # past one background refresh: the capture knows the device and settings
+    server.wait_capture_knows(host="127.0.0.1", file_format="WAV", rtp_port_min="33000")
     locked = threading.Event()
     release = threading.Event()
     errors: list[BaseException] = []
@@ -169,7 +169,7 @@ def test_calls_are_answered_and_recorded_while_postgres_is_stopped(postgres_reco
     assert moved["__typename"] == "Device"
     changed = api.data('mutation { updateSettings(input: {unknownPushSource: AUTO_REGISTER}) { __typename } }')
     assert changed["updateSettings"]["__typename"] == "Settings"
-    time.sleep(6)
+    server.wait_capture_knows(host="192.0.2.44", unknown_push_source="AUTO_REGISTER")
     stopped_for: list[float] = []
 
     def outage() -> None:
@@ -194,8 +194,7 @@ def test_a_capture_started_while_postgres_is_stopped_answers_the_devices_it_knew
     """`recorder capture` restarted during the outage: it answers from capture-cache.json,
     keeps the calls in the spool, and stores them once it can connect."""
     pg, server, api = postgres_recorder
-    time.sleep(6)
-    assert (server.data_dir / "capture-cache.json").exists()
+    server.wait_capture_knows(host="127.0.0.1", file_format="WAV")
     server.stop()
     pg.halt()
     log = (server.root / "capture.log").open("wb")

@@ -24,7 +24,7 @@ def recorder() -> Iterator[tuple[ApplianceServer, Client]]:
     server = ApplianceServer().start()
     try:
         api = prepared(server)
-        time.sleep(6)  # past one background refresh of the capture's settings
+        server.wait_capture_knows(host="127.0.0.1")
         yield server, api
     finally:
         server.stop()

@@ -29,7 +29,7 @@ def recorder() -> Iterator[tuple[ApplianceServer, Client]]:
         admin = Client(server.url, token=api.http.headers["Authorization"].split()[1])
         changed = admin.data("mutation { updateSettings(input: {rtpTimeoutSeconds: 300}) { __typename } }")
         assert changed["updateSettings"]["__typename"] == "Settings"
-        time.sleep(6)  # past one background refresh of the capture's settings
+        server.wait_capture_knows(host="127.0.0.1", rtp_timeout_seconds="300")
         yield server, api
     finally:
         server.stop()

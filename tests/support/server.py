@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import ssl
@@ -117,6 +118,27 @@ class ApplianceServer:
         prefix = ["nsenter", "--mount", f"--target={self.proc.pid}"] if self.data_disk_bytes else []
         log = (self.root / f"{args[0]}.log").open("wb")
         return subprocess.Popen([*prefix, *COMMAND, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_capture_knows(
+        self, source: tuple[int, str] | None = None, host: str | None = None, **settings: str
+    ) -> None:
+        """Until the capture's view (refreshed in the background, kept in capture-cache.json)
+        has this push source (device id, address), a device at this host, and these settings
+        (as stored: strings)."""
+        path, deadline = self.data_dir / "capture-cache.json", time.monotonic() + 30
+        seen: dict[str, Any] = {}
+        while True:
+            try:
+                seen = json.loads(path.read_bytes())
+                hosts = {h for _, h in seen["sources"]}
+                if (source is None or list(source) in seen["sources"]) and (host is None or host in hosts) and all(
+                    seen["settings"].get(k) == v for k, v in settings.items()
+                ):
+                    return
+            except (FileNotFoundError, ValueError):
+                pass  # not written yet, or being replaced right now
+            assert time.monotonic() < deadline, f"the capture never learnt {source} {settings}: {seen}"
+            time.sleep(0.2)
 
     @property
     def https_url(self) -> str:
