@@ -72,12 +72,7 @@ class Access:
             return self.scope
         if action in self.own_actions:
             return self.own_scope
-        raise PermissionDenied(
-            f"your roles do not allow {action.value.lower().replace('_', ' and ')}"
-        )
-
-    def require(self, action: Action) -> None:
-        self.scope_for(action)
+        raise _denied(action)
 
 
 ADMIN_ACCESS = Access(EVERYTHING, frozenset(Action))
@@ -96,10 +91,14 @@ def permitted(access: Access, action: Action, ids: list[int]) -> list[RecordingR
     if len(allowed) < len(visible):
         # Seen through a role that does not give the action, e.g. a play outside one's own
         # calls by a holder of only SCORE_TAG.
-        raise PermissionDenied(
-            f"your roles do not allow {action.value.lower().replace('_', ' and ')} here"
-        )
+        raise _denied(action, " here")
     return allowed
+
+
+def _denied(action: Action, where: str = "") -> PermissionDenied:
+    return PermissionDenied(
+        f"your roles do not allow {action.value.lower().replace('_', ' and ')}{where}"
+    )
 
 
 def access_of(actor: Actor) -> Access:
