@@ -1,4 +1,4 @@
-"""Pony entities mapped onto the tables that migrations.py creates."""
+"""Pony entities mapped onto the tables that appliance.db.migrations creates."""
 
 from __future__ import annotations
 
