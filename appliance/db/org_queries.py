@@ -109,10 +109,6 @@ def set_user_roles(user_id: int, role_ids: Iterable[int]) -> None:
         run("INSERT INTO user_role (user_id, role_id) VALUES (?, ?)", [user_id, role_id])
 
 
-def role_in_use(role_id: int) -> int:
-    return int(scalar("SELECT COUNT(*) FROM user_role WHERE role_id = ?", [role_id]))
-
-
 def delete_role_links(role_id: int) -> None:
     run("DELETE FROM role_department WHERE role_id = ?", [role_id])
     run("DELETE FROM user_role WHERE role_id = ?", [role_id])

@@ -63,6 +63,3 @@ def encode_stream(stream: PcmStream, fmt: FileFormat, sink: Sink) -> int:
         sink.patch_head(wav_header(stream.rate, stream.channels, frames))
     return frames
 
-
-def format_of(data_head: bytes) -> FileFormat:
-    return FileFormat.WAV if is_wav(data_head) else FileFormat.MP3
