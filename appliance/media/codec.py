@@ -62,4 +62,3 @@ def encode_stream(stream: PcmStream, fmt: FileFormat, sink: Sink) -> int:
     if frames != stream.frames:
         sink.patch_head(wav_header(stream.rate, stream.channels, frames))
     return frames
-

@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from pony.orm import commit, db_session
 
 from appliance.db import account_queries
@@ -26,10 +24,8 @@ from appliance.domain.audit import AuditType
 from appliance.errors import AccountLocked, AuthenticationFailed, InvalidInput, NotFound
 from appliance.services import audit
 from appliance.services.context import Actor, utcnow
+from appliance.services.passwords import hash_password, password_matches
 
-_hasher = PasswordHasher()
-# Verified against when the login is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 TOKEN_PREFIX = "rec_"
 
 
@@ -48,7 +44,7 @@ def ensure_default_admin() -> None:
         User(
             login=DEFAULT_ADMIN_LOGIN,
             name="Administrator",
-            password_hash=_hasher.hash(DEFAULT_ADMIN_PASSWORD),
+            password_hash=hash_password(DEFAULT_ADMIN_PASSWORD),
             is_admin=True,
             must_change_password=True,
             failed_logins=0,
@@ -88,11 +84,8 @@ def login(login_name: str, password: str, ip: str) -> LoginResult:
         raise AccountLocked(wait)
     # An account without a password yet is checked against the dummy too: same time.
     usable = user is not None and user.password_hash != NO_PASSWORD
-    try:
-        _hasher.verify(user.password_hash if user and usable else _DUMMY_HASH, password)
-        ok = usable and user is not None and user.enabled
-    except (VerificationError, InvalidHashError):
-        ok = False
+    matches = password_matches(user.password_hash if user and usable else None, password)
+    ok = matches and usable and user is not None and user.enabled
     if not ok or user is None:
         guest = Actor(None, login_name[:64], "", False, ip, "session")
         audit.record(guest, AuditType.LOGIN_FAILED, "login_failed")
@@ -198,10 +191,8 @@ def change_password(
     wait = _throttle.begin(user.login[:128], stamp, actor.ip, user.last_login_ip, began)
     if wait:
         raise AccountLocked(wait)
-    try:
-        _hasher.verify(user.password_hash, old_password)
-    except (VerificationError, InvalidHashError):
-        raise InvalidInput("the current password is wrong", field="oldPassword") from None
+    if not password_matches(user.password_hash, old_password):
+        raise InvalidInput("the current password is wrong", field="oldPassword")
     _throttle.succeeded(user.login[:128], stamp, actor.ip, began)
     check_new_password(new_password, user.login, old_password)
     # API tokens are a separate credential with their own revocation (apiTokens lists them):
@@ -209,7 +200,7 @@ def change_password(
     # rotating. But a password that had to be changed (the manual's default) was known to
     # anyone, so tokens minted while it was in force are not trusted and are revoked.
     revoke = user.must_change_password
-    user.password_hash = _hasher.hash(new_password)
+    user.password_hash = hash_password(new_password)
     user.must_change_password = False
     audit.record(actor, AuditType.PASSWORD, "password_changed")
     keep = session_token if actor.via == "session" else None
@@ -224,7 +215,7 @@ def reset_password(actor: Actor, login_name: str, new_password: str) -> Ended:
     if user is None:
         raise NotFound(f"no account {login_name!r}")
     check_new_password(new_password, user.login)
-    user.password_hash = _hasher.hash(new_password)
+    user.password_hash = hash_password(new_password)
     user.must_change_password = False
     user.failed_logins = 0
     user.locked_until = None

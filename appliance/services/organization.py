@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
 from pony.orm import CacheIndexError, TransactionIntegrityError, db_session, flush
 
 from appliance.db import org_queries
@@ -33,9 +32,9 @@ from appliance.errors import Conflict, InvalidInput, NotFound
 from appliance.services import accounts, audit
 from appliance.services.access import Tree
 from appliance.services.context import Actor, utcnow
+from appliance.services.passwords import hash_password
 
 log = logging.getLogger(__name__)
-_hasher = PasswordHasher()
 Owners = dict[tuple[int, str], int]
 
 
@@ -350,7 +349,7 @@ def _save_employee(
     """Create or update; `hashed` is spec.password already hashed (the import does that
     outside its transactions)."""
     if spec.password and hashed is None:
-        hashed = _hasher.hash(spec.password)
+        hashed = hash_password(spec.password)
     if user is None:
         user = User(
             login=login,
@@ -629,7 +628,7 @@ def _hash_passwords(passwords: list[str | None]) -> list[str | None]:
         max_workers=workers, thread_name_prefix="import-hash", initializer=_yield_cpu
     ) as pool:
         for (i, _), hashed in zip(
-            given, pool.map(lambda g: _hasher.hash(g[1]), given), strict=True
+            given, pool.map(lambda g: hash_password(g[1]), given), strict=True
         ):
             out[i] = hashed
     return out
