@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pony.orm import Database, Optional, PrimaryKey, Required
+from pony.orm import Database, Json, Optional, PrimaryKey, Required
 
 db = Database()
 E = TypeVar("E")
@@ -49,7 +49,7 @@ class Role(db.Entity):  # type: ignore[name-defined,misc]
     _table_ = "role"
     id = PrimaryKey(int, auto=True)
     name = Required(str, unique=True)
-    actions = Optional(str)
+    actions = Required(Json)  # a list of Action values
     created_at = Required(datetime)
 
 

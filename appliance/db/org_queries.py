@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from appliance.db.sql import rows, run, scalar
 
@@ -63,10 +65,17 @@ def orgs_bound_to(device_id: int) -> list[str]:
     return [r[0] for r in rows("SELECT name FROM organization WHERE device_id = ?", [device_id])]
 
 
-def roles() -> list[tuple[int, str, str]]:
+def roles() -> list[tuple[int, str, list[str]]]:
+    """Every role as (id, name, actions)."""
     return [
-        (r[0], r[1], r[2] or "") for r in rows("SELECT id, name, actions FROM role ORDER BY name")
+        (r[0], r[1], _json_list(r[2]))
+        for r in rows("SELECT id, name, actions FROM role ORDER BY name")
     ]
+
+
+def _json_list(raw: Any) -> list[str]:
+    # psycopg2 parses JSONB itself; SQLite hands back the text.
+    return list(json.loads(raw) if isinstance(raw, str) else raw)
 
 
 def role_departments(role_ids: Iterable[int] | None = None) -> dict[int, list[int]]:

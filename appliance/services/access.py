@@ -116,7 +116,7 @@ def access_of(actor: Actor) -> Access:
     for orgs in org_queries.role_departments(role_ids).values():
         departments.extend(orgs)
     for role_id in role_ids:
-        role_actions.update(Action(a) for a in roles.get(role_id, "").split(",") if a)
+        role_actions.update(Action(a) for a in roles.get(role_id, []))
     own_device = tree.device_of(user.organization_id) if user.organization_id else None
     own_extension = user.extension if own_device is not None else None
     scope = Scope(

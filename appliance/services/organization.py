@@ -204,9 +204,7 @@ class RoleSpec:
 def _role_view(role_id: int) -> RoleView:
     r = by_id(Role, role_id)
     departments = org_queries.role_departments([role_id]).get(role_id, [])
-    return RoleView(
-        r.id, r.name, departments, [Action(a) for a in (r.actions or "").split(",") if a]
-    )
+    return RoleView(r.id, r.name, departments, [Action(a) for a in r.actions])
 
 
 def _check_role(spec: RoleSpec, role_id: int | None) -> RoleSpec:
@@ -233,7 +231,7 @@ def list_roles(actor: Actor) -> list[RoleView]:
 def create_role(actor: Actor, spec: RoleSpec) -> RoleView:
     actor.require_admin()
     spec = _check_role(spec, None)
-    r = Role(name=spec.name, actions=",".join(a.value for a in spec.actions), created_at=utcnow())
+    r = Role(name=spec.name, actions=[a.value for a in spec.actions], created_at=utcnow())
     flush()
     org_queries.set_role_departments(r.id, spec.department_ids)
     audit.record(actor, AuditType.ROLE, "role_created", name=spec.name, **_describe(spec))
@@ -247,7 +245,7 @@ def update_role(actor: Actor, role_id: int, spec: RoleSpec) -> RoleView:
     if r is None:
         raise NotFound("no such role")
     spec = _check_role(spec, role_id)
-    r.set(name=spec.name, actions=",".join(a.value for a in spec.actions))
+    r.set(name=spec.name, actions=[a.value for a in spec.actions])
     org_queries.set_role_departments(role_id, spec.department_ids)
     audit.record(actor, AuditType.ROLE, "role_changed", name=spec.name, **_describe(spec))
     return _role_view(role_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from pony.orm import Json
 
 from appliance.db.connect import DatabaseUrl
 from appliance.db.entities import db
@@ -18,6 +19,7 @@ FAMILIES: dict[str, dict[type, set[str]]] = {
         bool: {"BOOLEAN"},
         float: {"REAL"},
         datetime: {"DATETIME"},
+        Json: {"TEXT"},
     },
     "postgres": {
         int: {"integer", "bigint"},
@@ -25,6 +27,7 @@ FAMILIES: dict[str, dict[type, set[str]]] = {
         bool: {"boolean"},
         float: {"double precision"},
         datetime: {"timestamp without time zone"},
+        Json: {"jsonb"},
     },
 }
 

@@ -23,6 +23,7 @@ from appliance.db.migrations import (
     v09_last_login_ip,
     v10_code_point_order,
     v11_tag_time_required,
+    v12_role_actions_list,
 )
 from appliance.db.migrations.step import TYPES, Step
 
@@ -38,6 +39,7 @@ STEPS: list[Step] = [
     v09_last_login_ip.STEP,
     v10_code_point_order.STEP,
     v11_tag_time_required.STEP,
+    v12_role_actions_list.STEP,
 ]
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), "steps out of order"
 
