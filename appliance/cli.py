@@ -6,11 +6,16 @@ import argparse
 import getpass
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance import __version__
 from appliance.config import Config, load_config
 from appliance.errors import ApplianceError
+
+if TYPE_CHECKING:
+    from appliance.domain.events import Event
 
 log = logging.getLogger("recorder")
 
@@ -32,12 +37,16 @@ SERVICES = ("api", "capture", "scheduler", "failover")
 def serve(config: Config, names: tuple[str, ...]) -> int:
     """Run the named long-lived services in this process until SIGTERM."""
     from appliance import runtime, sd
+    from appliance.event_follower import EventFollower
+    from appliance.services import events
 
     sd.use_journal_when_present()
+    events.set_process("+".join(names))
     # The capture alone starts without the database (it answers from what it knew, and
     # connects when the database is back); every other service needs it.
     ctx = _context(config, connect=names != ("capture",))
-    services: list[runtime.Service] = []
+    # First, so the log level setting holds from the start; it never waits on the database.
+    services: list[runtime.Service] = [EventFollower(ctx)]
     if "api" in names:
         from appliance.api.http.service import HttpService
 
@@ -180,6 +189,58 @@ def admin_set_enabled(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def admin_events(config: Config, args: argparse.Namespace) -> int:
+    """Print the event log, one entry a line; with --follow, new entries as they commit."""
+    from appliance.services import events
+    from appliance.services.context import AppContext
+
+    AppContext.open(config)
+    if args.reader and not args.follow:
+        print("--reader needs --follow", file=sys.stderr)
+        return 2
+    if args.follow:
+        found = events.follow(args.reader, args.after)
+    else:
+        found = _all_after(args.after)
+    try:
+        _print_events(found, args.json)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _print_events(found: Iterator[Event], as_json: bool) -> None:
+    import json
+
+    for e in found:
+        at = e.at.isoformat().replace("+00:00", "Z")
+        if as_json:
+            line = json.dumps(
+                {
+                    "id": e.id,
+                    "at": at,
+                    "kind": e.kind,
+                    "process": e.process,
+                    "actor": e.actor,
+                    "params": e.params,
+                },
+                ensure_ascii=False,
+            )
+        else:
+            params = json.dumps(e.params, ensure_ascii=False)
+            line = f"{e.id}\t{at}\t{e.kind}\t{e.actor}\t{e.process}\t{params}"
+        # Printed before the reader's cursor moves past it: at least once, even if killed.
+        print(line, flush=True)
+
+
+def _all_after(last_id: int) -> Iterator[Event]:
+    from appliance.services import events
+
+    while batch := events.after(last_id):
+        yield from batch
+        last_id = batch[-1].id
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recorder", description="Call-recording appliance")
     parser.add_argument("--version", action="version", version=f"recorder {__version__}")
@@ -226,6 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
         toggle = admin.add_parser(verb, help=text)
         toggle.add_argument("login")
         toggle.set_defaults(handler=admin_set_enabled)
+    shown = admin.add_parser("events", help="print the event log, one entry a line")
+    shown.add_argument("--after", type=int, default=0, metavar="ID", help="entries after this id")
+    shown.add_argument(
+        "--follow", action="store_true", help="keep printing new entries as they commit"
+    )
+    shown.add_argument(
+        "--reader",
+        metavar="NAME",
+        help="with --follow: resume after this reader's saved position and save it as it goes",
+    )
+    shown.add_argument("--json", action="store_true", help="one JSON object a line")
+    shown.set_defaults(handler=admin_events)
     token = admin.add_parser("token", help="API tokens for integrators").add_subparsers(
         dest="token_command", required=True
     )

@@ -44,6 +44,12 @@ def provider() -> str:
     return _bound.provider
 
 
+def bound_url() -> DatabaseUrl:
+    """The database this process is bound to (for connections of its own, e.g. LISTEN)."""
+    assert _bound is not None, "open_database() first"
+    return _bound
+
+
 def close_database() -> None:
     """Close this thread's connection (SQLite then checkpoints and drops its WAL files)."""
     db.disconnect()

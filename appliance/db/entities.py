@@ -168,3 +168,19 @@ class Setting(db.Entity):  # type: ignore[name-defined,misc]
     _table_ = "setting"
     key = PrimaryKey(str)
     value = Required(str)
+
+
+class EventLogEntry(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "event_log"
+    id = PrimaryKey(int, auto=True, size=64)
+    at = Required(datetime)
+    kind = Required(str)
+    process = Required(str)
+    actor = Required(str)
+    params = Required(str)
+
+
+class EventCursor(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "event_cursor"
+    reader = PrimaryKey(str)
+    last_id = Required(int, size=64)

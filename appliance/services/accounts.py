@@ -21,9 +21,10 @@ from appliance.domain.accounts import (
     check_new_password,
 )
 from appliance.domain.audit import AuditType
+from appliance.domain.events import EventKind
 from appliance.errors import AccountLocked, AuthenticationFailed, InvalidInput, NotFound
-from appliance.services import audit
-from appliance.services.context import Actor, utcnow
+from appliance.services import audit, events
+from appliance.services.context import SYSTEM, Actor, utcnow
 from appliance.services.passwords import hash_password, password_matches
 
 TOKEN_PREFIX = "rec_"
@@ -41,7 +42,7 @@ def _actor(user: User, ip: str, via: str) -> Actor:
 def ensure_default_admin() -> None:
     """The manual's default administrator, which must change its password at first login."""
     if User.get(login=DEFAULT_ADMIN_LOGIN) is None:
-        User(
+        admin = User(
             login=DEFAULT_ADMIN_LOGIN,
             name="Administrator",
             password_hash=hash_password(DEFAULT_ADMIN_PASSWORD),
@@ -51,6 +52,8 @@ def ensure_default_admin() -> None:
             enabled=True,
             created_at=utcnow(),
         )
+        admin.flush()
+        events.record(EventKind.USER_CREATED, SYSTEM, id=admin.id, login=admin.login, admin=True)
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,14 @@ def end_access(
         audit.record(
             actor, type_, "access_ended", login=user.login, sessions=sessions, tokens=tokens
         )
+        events.record(
+            EventKind.USER_ACCESS_ENDED,
+            actor,
+            id=user.id,
+            login=user.login,
+            sessions=sessions,
+            tokens=tokens,
+        )
     return Ended(sessions, tokens)
 
 
@@ -203,6 +214,7 @@ def change_password(
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     audit.record(actor, AuditType.PASSWORD, "password_changed")
+    events.record(EventKind.USER_PASSWORD_CHANGED, actor, id=user.id, login=user.login)
     keep = session_token if actor.via == "session" else None
     return end_access(actor, user, AuditType.PASSWORD, keep_session=keep, revoke_tokens=revoke)
 
@@ -220,6 +232,7 @@ def reset_password(actor: Actor, login_name: str, new_password: str) -> Ended:
     user.failed_logins = 0
     user.locked_until = None
     audit.record(actor, AuditType.PASSWORD, "password_reset", login=login_name)
+    events.record(EventKind.USER_PASSWORD_CHANGED, actor, id=user.id, login=user.login, reset=True)
     # Tokens stay for the reason given in change_password; `token revoke` ends them.
     return end_access(actor, user, AuditType.PASSWORD)
 
@@ -238,6 +251,8 @@ def set_enabled(actor: Actor, login_name: str, enabled: bool) -> Ended:
         "account_enabled" if enabled else "account_disabled",
         login=user.login,
     )
+    kind = EventKind.USER_ENABLED if enabled else EventKind.USER_DISABLED
+    events.record(kind, actor, id=user.id, login=user.login)
     if enabled:
         return Ended(0, 0)
     return end_access(actor, user, AuditType.USER, revoke_tokens=True)
@@ -281,6 +296,7 @@ def create_token(actor: Actor, name: str, login_name: str | None = None) -> tupl
     t = ApiToken(name=name, token_hash=_digest(secret), user_id=user.id, created_at=utcnow())
     t.flush()
     audit.record(actor, AuditType.TOKEN, "token_created", name=name, login=target)
+    events.record(EventKind.TOKEN_CREATED, actor, id=t.id, name=name, login=target)
     return _token_view(t), secret
 
 
@@ -298,4 +314,5 @@ def revoke_token(actor: Actor, token_id: int) -> TokenView:
     if t.revoked_at is None:
         t.revoked_at = utcnow()
         audit.record(actor, AuditType.TOKEN, "token_revoked", name=t.name)
+        events.record(EventKind.TOKEN_REVOKED, actor, id=t.id, name=t.name)
     return _token_view(t)

@@ -17,10 +17,11 @@ from appliance.db import device_queries, org_queries
 from appliance.db.entities import Device, by_id
 from appliance.domain.audit import AuditType
 from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol, host_of
+from appliance.domain.events import EventKind
 from appliance.domain.throttle import DeviceAuthThrottle
 from appliance.errors import AccountLocked, AuthenticationFailed, Conflict, NotFound
 from appliance.media.crypto import MasterKey
-from appliance.services import audit
+from appliance.services import audit, events
 from appliance.services.context import SYSTEM, Actor, utcnow
 
 
@@ -99,6 +100,14 @@ def create(actor: Actor, spec: DeviceSpec, master: MasterKey) -> DeviceView:
         alias=spec.alias,
         address=spec.address,
     )
+    events.record(
+        EventKind.DEVICE_CREATED,
+        actor,
+        id=d.id,
+        alias=spec.alias,
+        mode=spec.mode.value,
+        address=spec.address,
+    )
     return _view(d)
 
 
@@ -117,6 +126,14 @@ def update(actor: Actor, device_id: int, spec: DeviceSpec, master: MasterKey) ->
         raise Conflict(f"a device named {spec.alias!r} already exists")
     d.set(**_columns(spec, master))
     audit.record(actor, AuditType.DEVICE, "device_changed", alias=spec.alias, address=spec.address)
+    events.record(
+        EventKind.DEVICE_CHANGED,
+        actor,
+        id=d.id,
+        alias=spec.alias,
+        mode=spec.mode.value,
+        address=spec.address,
+    )
     return _view(d)
 
 
@@ -132,6 +149,7 @@ def delete(actor: Actor, device_id: int) -> None:
     if bound:
         raise Conflict(f"device {d.alias} is bound to {', '.join(bound)}; unbind it first")
     audit.record(actor, AuditType.DEVICE, "device_deleted", alias=d.alias, address=d.address)
+    events.record(EventKind.DEVICE_DELETED, actor, id=d.id, alias=d.alias, address=d.address)
     d.delete()
 
 

@@ -18,6 +18,7 @@ from appliance.domain import employee_csv
 from appliance.domain.accounts import NO_PASSWORD, check_new_password
 from appliance.domain.audit import AuditType
 from appliance.domain.employee_csv import RowError
+from appliance.domain.events import EventKind
 from appliance.domain.organization import (
     Action,
     check_extension,
@@ -29,7 +30,7 @@ from appliance.domain.organization import (
     would_cycle,
 )
 from appliance.errors import Conflict, InvalidInput, NotFound
-from appliance.services import accounts, audit
+from appliance.services import accounts, audit, events
 from appliance.services.access import Tree
 from appliance.services.context import Actor, utcnow
 from appliance.services.passwords import hash_password
@@ -130,6 +131,7 @@ def create_org(actor: Actor, spec: OrgSpec) -> OrgView:
     )
     flush()
     audit.record(actor, AuditType.ORGANIZATION, "org_created", name=spec.name, prefix=spec.prefix)
+    _org_event(EventKind.ORGANIZATION_CREATED, actor, o.id, spec)
     return _org_view(o)
 
 
@@ -163,6 +165,7 @@ def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
         name=spec.name,
         prefix=spec.prefix,
     )
+    _org_event(EventKind.ORGANIZATION_CHANGED, actor, org_id, spec)
     return _org_view(o)
 
 
@@ -180,7 +183,20 @@ def delete_org(actor: Actor, org_id: int) -> None:
         if org_id in orgs:
             org_queries.set_role_departments(role_id, [i for i in orgs if i != org_id])
     audit.record(actor, AuditType.ORGANIZATION, "org_deleted", name=o.name, prefix=o.prefix)
+    events.record(EventKind.ORGANIZATION_DELETED, actor, id=org_id, name=o.name, prefix=o.prefix)
     o.delete()
+
+
+def _org_event(kind: EventKind, actor: Actor, org_id: int, spec: OrgSpec) -> None:
+    events.record(
+        kind,
+        actor,
+        id=org_id,
+        name=spec.name,
+        prefix=spec.prefix,
+        device_id=spec.device_id,
+        parent_id=spec.parent_id,
+    )
 
 
 # --- roles ---------------------------------------------------------------------------
@@ -235,6 +251,7 @@ def create_role(actor: Actor, spec: RoleSpec) -> RoleView:
     flush()
     org_queries.set_role_departments(r.id, spec.department_ids)
     audit.record(actor, AuditType.ROLE, "role_created", name=spec.name, **_describe(spec))
+    _role_event(EventKind.ROLE_CREATED, actor, r.id, spec)
     return _role_view(r.id)
 
 
@@ -248,6 +265,7 @@ def update_role(actor: Actor, role_id: int, spec: RoleSpec) -> RoleView:
     r.set(name=spec.name, actions=[a.value for a in spec.actions])
     org_queries.set_role_departments(role_id, spec.department_ids)
     audit.record(actor, AuditType.ROLE, "role_changed", name=spec.name, **_describe(spec))
+    _role_event(EventKind.ROLE_CHANGED, actor, role_id, spec)
     return _role_view(role_id)
 
 
@@ -259,7 +277,19 @@ def delete_role(actor: Actor, role_id: int) -> None:
         raise NotFound("no such role")
     org_queries.delete_role_links(role_id)
     audit.record(actor, AuditType.ROLE, "role_deleted", name=r.name)
+    events.record(EventKind.ROLE_DELETED, actor, id=role_id, name=r.name)
     r.delete()
+
+
+def _role_event(kind: EventKind, actor: Actor, role_id: int, spec: RoleSpec) -> None:
+    events.record(
+        kind,
+        actor,
+        id=role_id,
+        name=spec.name,
+        department_ids=spec.department_ids,
+        actions=[a.value for a in spec.actions],
+    )
 
 
 def _describe(spec: RoleSpec) -> dict[str, str]:
@@ -391,6 +421,7 @@ def create_employee(actor: Actor, spec: EmployeeSpec) -> EmployeeView:
     user = _save_employee(spec, login, None)
     _rebind(before)
     audit.record(actor, AuditType.EMPLOYEE, "employee_created", login=login, name=spec.name)
+    _employee_event(EventKind.EMPLOYEE_CREATED, actor, user.id, login, spec)
     return _employee_view(user)
 
 
@@ -409,6 +440,7 @@ def update_employee(actor: Actor, user_id: int, spec: EmployeeSpec) -> EmployeeV
     audit.record(
         actor, AuditType.EMPLOYEE, "employee_changed", old=old, login=login, name=spec.name
     )
+    _employee_event(EventKind.EMPLOYEE_CHANGED, actor, user_id, login, spec)
     if spec.password:
         # A password set by an administrator ends whatever the old one let in.
         accounts.end_access(actor, user, AuditType.PASSWORD)
@@ -427,8 +459,35 @@ def delete_employee(actor: Actor, user_id: int) -> None:
     # Tags, scores and plays keep the id as history (they have no foreign key).
     accounts.end_access(actor, user, AuditType.EMPLOYEE, delete_tokens=True)
     audit.record(actor, AuditType.EMPLOYEE, "employee_deleted", login=user.login, name=user.name)
+    events.record(
+        EventKind.EMPLOYEE_DELETED,
+        actor,
+        id=user_id,
+        login=user.login,
+        name=user.name,
+        extension=user.extension,
+        organization_id=user.organization_id,
+    )
     user.delete()
     _rebind(before)
+
+
+def _employee_event(
+    kind: EventKind, actor: Actor, user_id: int, login: str, spec: EmployeeSpec
+) -> None:
+    """The employee as saved, never its password."""
+    events.record(
+        kind,
+        actor,
+        id=user_id,
+        login=login,
+        name=spec.name,
+        extension=spec.extension,
+        phone=spec.phone,
+        organization_id=spec.organization_id,
+        role_ids=spec.role_ids,
+        password_set=bool(spec.password),
+    )
 
 
 # --- CSV import ----------------------------------------------------------------------
@@ -508,6 +567,7 @@ def import_employees(actor: Actor, data: bytes) -> ImportReport:
             audit.record(
                 actor, AuditType.IMPORT, "employees_imported", created=created, updated=updated
             )
+            events.record(EventKind.EMPLOYEES_IMPORTED, actor, created=created, updated=updated)
     except Exception as exc:
         log.warning("employee import failed after %d new rows, undoing: %s", len(created_ids), exc)
         _undo_import(actor, planned, created_ids, before, owners_before)
@@ -656,6 +716,7 @@ def _write_batch(
                 if User.get(login=p.login) is not None:
                     raise Conflict(f"line {p.line}: the login {p.login} was taken meanwhile")
                 user = _save_employee(p.spec, p.login, None, hashed)
+                _employee_event(EventKind.EMPLOYEE_CREATED, actor, user.id, p.login, p.spec)
                 new_ids.append(user.id)
                 continue
             user = User.get(id=p.existing_id)
@@ -675,6 +736,7 @@ def _write_batch(
                 )
             )
             _save_employee(p.spec, p.login, user, hashed)
+            _employee_event(EventKind.EMPLOYEE_CHANGED, actor, user.id, p.login, p.spec)
             if hashed:
                 accounts.end_access(actor, user, AuditType.PASSWORD)
         flush()
@@ -697,6 +759,9 @@ def _undo_import(
             user = User.get(id=user_id)
             if user is not None:
                 accounts.end_access(actor, user, AuditType.IMPORT, delete_tokens=True)
+                events.record(
+                    EventKind.EMPLOYEE_DELETED, actor, id=user_id, login=user.login, undone=True
+                )
                 user.delete()
         for b in before:
             user = User.get(id=b.user_id)
@@ -711,6 +776,18 @@ def _undo_import(
                 password_hash=b.password_hash,
             )
             org_queries.set_user_roles(b.user_id, b.role_ids)
+            events.record(
+                EventKind.EMPLOYEE_CHANGED,
+                actor,
+                id=b.user_id,
+                login=b.login,
+                name=b.name,
+                extension=b.extension,
+                phone=b.phone,
+                organization_id=b.organization_id,
+                role_ids=b.role_ids,
+                undone=True,
+            )
     # A failure may come after some recordings were re-pointed: re-point all it touched.
     with db_session:
         tree = Tree.load()

@@ -17,6 +17,7 @@ from appliance.db import device_queries, org_queries, recording_queries
 from appliance.db.entities import PlayEvent, Recording, ScoreEvent, Tag, by_id
 from appliance.db.recording_queries import Criteria, RecordingRow
 from appliance.domain.audit import AuditType
+from appliance.domain.events import EventKind
 from appliance.domain.organization import Action, Scope
 from appliance.domain.recordings import (
     RecordingFilter,
@@ -34,7 +35,7 @@ from appliance.media.crypto import EncryptedWriter
 from appliance.media.mp3 import open_own_mp3
 from appliance.media.pcm import Pcm, PcmStream
 from appliance.media.store import INTEGRITY_MESSAGE, Scratch, StoredFile
-from appliance.services import audit, settings
+from appliance.services import audit, events, settings
 from appliance.services.access import Tree, access_of, permitted
 from appliance.services.context import Actor, AppContext, to_local, to_utc_naive, utcnow
 from appliance.services.organization import party_orgs
@@ -225,6 +226,21 @@ def store_pcm(
                     duration=r.duration,
                     source=source,
                 )
+                # Capture's calls arrive here from its background store path, never from
+                # the SIP or RTP loop: the capture does not wait on this row either.
+                events.record(
+                    EventKind.RECORDING_STORED,
+                    actor,
+                    id=r.id,
+                    sn=r.sn,
+                    device_id=device_id,
+                    call_id=meta.call_id,
+                    caller=meta.caller,
+                    callee=meta.callee,
+                    started_at=started.replace(tzinfo=UTC).isoformat(),
+                    duration=r.duration,
+                    source=source,
+                )
                 return IngestResult(r.id, r.sn, True)
         except TransactionIntegrityError:
             continue  # a concurrent insert took the SN or the call id: look again
@@ -270,6 +286,7 @@ def score(actor: Actor, recording_id: int, value: int) -> RecordingView:
     r.score = value
     ScoreEvent(recording_id=r.id, user_id=actor.user_id, score=value, created_at=utcnow())
     audit.record(actor, AuditType.SCORE, "scored", sn=r.sn, score=value)
+    events.record(EventKind.RECORDING_SCORED, actor, id=r.id, sn=r.sn, score=value)
     flush()  # raw-SQL reads below must see the pending changes
     return get(actor, recording_id)
 
@@ -297,6 +314,7 @@ def tag(actor: Actor, recording_id: int, name: str, offset: float | None) -> Rec
         audit.record(actor, AuditType.TAG, "tagged", sn=r.sn, tag=name)
     else:
         audit.record(actor, AuditType.TAG, "tagged_at", sn=r.sn, tag=name, offset=f"{offset:.1f}")
+    events.record(EventKind.RECORDING_TAGGED, actor, id=r.id, sn=r.sn, tag=name, offset=offset)
     flush()  # raw-SQL reads below must see the pending changes
     return get(actor, recording_id)
 
@@ -310,6 +328,7 @@ def untag(actor: Actor, recording_id: int, name: str) -> RecordingView:
     existing.delete()
     r.tag_count -= 1
     audit.record(actor, AuditType.TAG, "untagged", sn=r.sn, tag=name)
+    events.record(EventKind.RECORDING_UNTAGGED, actor, id=r.id, sn=r.sn, tag=name)
     flush()  # raw-SQL reads below must see the pending changes
     return get(actor, recording_id)
 
@@ -332,6 +351,15 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int], event: str = "deleted"
             r.deleted_at = now
             removed.append((r.relpath, r.sha256))
             audit.record(actor, AuditType.DELETE, event, sn=r.sn, caller=r.caller, callee=r.callee)
+            events.record(
+                EventKind.RECORDING_DELETED,
+                actor,
+                id=r.id,
+                sn=r.sn,
+                caller=r.caller,
+                callee=r.callee,
+                reason="circular" if event == "deleted_circular" else "deleted",
+            )
         commit()
     for relpath, sha256 in removed:
         ctx.store.remove(relpath)

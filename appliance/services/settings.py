@@ -8,8 +8,9 @@ from pony.orm import db_session
 
 from appliance.db import settings_queries
 from appliance.domain.audit import AuditType
+from appliance.domain.events import EventKind
 from appliance.domain.settings import Settings
-from appliance.services import audit
+from appliance.services import audit, events
 from appliance.services.context import Actor
 
 
@@ -28,4 +29,6 @@ def update(actor: Actor, **changes: Any) -> Settings:
     if diff:
         summary = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in sorted(diff.items()))
         audit.record(actor, AuditType.SETTINGS, "settings_changed", changes=summary)
+        # The new values, typed: every process applies what concerns it (the log level).
+        events.record(EventKind.SETTINGS_CHANGED, actor, **{k: getattr(after, k) for k in diff})
     return after

@@ -24,6 +24,7 @@ from appliance.db.migrations import (
     v10_code_point_order,
     v11_tag_time_required,
     v12_role_actions_list,
+    v13_event_log,
 )
 from appliance.db.migrations.step import TYPES, Step
 
@@ -40,6 +41,7 @@ STEPS: list[Step] = [
     v10_code_point_order.STEP,
     v11_tag_time_required.STEP,
     v12_role_actions_list.STEP,
+    v13_event_log.STEP,
 ]
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), "steps out of order"
 
