@@ -82,9 +82,8 @@ class EventFollower:
                 # twice (applying it again is harmless) rather than not at all.
                 start = events.latest_id()
                 apply_log_level(settings.current().log_level)
-                if failing:
-                    log.info("following the event log again after event %d", start)
-                    failing, delay = False, BACKOFF_SECONDS[0]
+                log.info("following the event log after event %d", start)
+                failing, delay = False, BACKOFF_SECONDS[0]
                 for event in events.follow(after_id=start, stop=self._stop):
                     self.handle(event)
                 return
