@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pony.orm import db_session, rollback
 
-from appliance.db import database
 from appliance.domain.events import Event, EventKind
 from appliance.domain.log_level import python_levels
 from appliance.event_follower import EventFollower, apply_log_level
@@ -21,13 +20,9 @@ from appliance.services.context import SYSTEM, Actor
 ADMIN = Actor(1, "admin", "Administrator", True, "127.0.0.1", "session")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Pony binds once per process: a test process that bound SQLite already keeps it."""
-    if database._bound is None:
-        database.open_database(f"sqlite:///{tmp_path_factory.mktemp('events') / 'db.sqlite'}")
-    elif database.provider() != "sqlite":
-        pytest.skip("this process is bound to another database")
+@pytest.fixture(autouse=True)
+def _database(sqlite_database: object) -> None:
+    """Every test here reads and writes the shared unit-test database."""
 
 
 def _add(kind: EventKind = EventKind.DEVICE_CREATED, **params: object) -> int:
