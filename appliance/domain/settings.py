@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum, StrEnum
 from typing import Any
 
+from appliance.domain.schedule import time_zone
 from appliance.errors import InvalidInput
 
 
@@ -39,6 +40,9 @@ class Settings:
     rtp_port_min: int = 20000
     rtp_port_max: int = 29999
     rtp_timeout_seconds: int = 30  # a call whose streams all stay silent this long ends
+    # The appliance's IANA zone: SNs, file names, report cells and schedules. Unsaved, it is
+    # the system's (the settings service supplies it); UTC only when that is unknown.
+    time_zone: str = "UTC"
 
     def validate(self) -> Settings:
         _in_range("logLevel", self.log_level, 1, 5)
@@ -49,6 +53,7 @@ class Settings:
         _in_range("rtpPortMin", self.rtp_port_min, 1024, 65534)
         _in_range("rtpPortMax", self.rtp_port_max, self.rtp_port_min + 1, 65535)
         _in_range("rtpTimeoutSeconds", self.rtp_timeout_seconds, 5, 3600)
+        time_zone(self.time_zone, field="time_zone")
         if self.rtp_port_min <= self.sip_port <= self.rtp_port_max:
             raise InvalidInput("sipPort must lie outside the RTP port range", field="sipPort")
         return self
@@ -81,6 +86,8 @@ class Settings:
                     values[f.name] = raw == "1"
                 elif isinstance(default, int):
                     values[f.name] = int(raw)
+                elif isinstance(default, str):
+                    values[f.name] = raw
             except ValueError:
                 continue
         return cls(**values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from appliance.config import Config
 from appliance.db.database import open_database
@@ -87,6 +87,16 @@ def to_utc_naive(value: datetime) -> datetime:
         ) from None
 
 
+# The appliance's zone (the time_zone setting), remembered whenever this process reads the
+# settings; the system's zone until it first does.
+_time_zone: tzinfo | None = None
+
+
+def use_time_zone(zone: tzinfo) -> None:
+    global _time_zone
+    _time_zone = zone
+
+
 def to_local(value_utc_naive: datetime) -> datetime:
-    """The appliance's wall-clock time, for SNs and file names."""
-    return value_utc_naive.replace(tzinfo=UTC).astimezone()
+    """The appliance's wall-clock time, for SNs, file names and report cells."""
+    return value_utc_naive.replace(tzinfo=UTC).astimezone(_time_zone)

@@ -32,6 +32,10 @@ class Settings:
     rtp_port_min: int
     rtp_port_max: int
     rtp_timeout_seconds: int
+    time_zone: str = strawberry.field(
+        description="The appliance's IANA time zone (e.g. Asia/Shanghai): SNs, file names, "
+        "report times and schedules follow it."
+    )
 
     @classmethod
     def of(cls, s: domain.Settings) -> Settings:
@@ -55,6 +59,7 @@ class SettingsInput:
     rtp_port_min: int | None = None
     rtp_port_max: int | None = None
     rtp_timeout_seconds: int | None = None
+    time_zone: str | None = None
 
 
 SettingsResult = Annotated[Settings | UserError, strawberry.union("SettingsResult")]

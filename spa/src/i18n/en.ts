@@ -135,6 +135,7 @@ export default {
     autoRegister: "Register automatically",
     rtpPorts: "RTP ports",
     rtpTimeout: "End a silent call after (s)",
+    timeZone: "Time zone",
     save: "Save",
     saved: "Settings saved",
     restartNote: "A new SIP port takes effect when the capture service restarts.",
@@ -217,6 +218,7 @@ export default {
       logLevel: "1 to 5",
       logRetentionDays: "1 to 3650",
       rtpTimeoutSeconds: "5 to 3600",
+      timeZone: "An IANA time zone, e.g. Asia/Shanghai",
     },
     device: {
       alias: "1 to 64 characters without spaces, “:” or “/”",

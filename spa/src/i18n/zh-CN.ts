@@ -135,6 +135,7 @@ export default {
     autoRegister: "自动注册",
     rtpPorts: "RTP 端口",
     rtpTimeout: "通话静默多少秒后结束",
+    timeZone: "时区",
     save: "保存",
     saved: "设置已保存",
     restartNote: "新的 SIP 端口在录音服务重启后生效。",
@@ -217,6 +218,7 @@ export default {
       logLevel: "1 至 5",
       logRetentionDays: "1 至 3650",
       rtpTimeoutSeconds: "5 至 3600",
+      timeZone: "IANA 时区名，如 Asia/Shanghai",
     },
     device: {
       alias: "1 至 64 个字符，不含空格、“:”或“/”",

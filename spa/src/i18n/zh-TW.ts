@@ -135,6 +135,7 @@ export default {
     autoRegister: "自動註冊",
     rtpPorts: "RTP 埠",
     rtpTimeout: "通話靜默多少秒後結束",
+    timeZone: "時區",
     save: "儲存",
     saved: "設定已儲存",
     restartNote: "新的 SIP 埠在錄音服務重新啟動後生效。",
@@ -217,6 +218,7 @@ export default {
       logLevel: "1 至 5",
       logRetentionDays: "1 至 3650",
       rtpTimeoutSeconds: "5 至 3600",
+      timeZone: "IANA 時區名，如 Asia/Shanghai",
     },
     device: {
       alias: "1 至 64 個字元，不含空白、「:」或「/」",
