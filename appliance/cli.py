@@ -7,8 +7,10 @@ import getpass
 import logging
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from appliance import __version__
 from appliance.config import Config, load_config
@@ -121,6 +123,34 @@ def admin_sweep_orphans(config: Config, _: argparse.Namespace) -> int:
     for relpath in removed:
         print(f"removed {relpath}")
     print(f"{len(removed)} orphaned files removed")
+    return 0
+
+
+def admin_jobs(config: Config, args: argparse.Namespace) -> int:
+    from appliance.services import jobs, settings
+    from appliance.services.context import use_time_zone
+
+    _context(config)
+    zone = ZoneInfo(settings.current().time_zone)
+    use_time_zone(zone)
+    if args.run:
+        if not jobs.run_soon(args.run):
+            print(f"recorder: no job named {args.run!r}", file=sys.stderr)
+            return 2
+        print(f"job {args.run!r} is due now: a running scheduler starts it within seconds")
+        return 0
+
+    def when(value: datetime | None) -> str:
+        return "-" if value is None else f"{value.astimezone(zone):%Y-%m-%d %H:%M:%S}"
+
+    print(f"job\tnext run\tlast run\tresult\tduration ms\terror (times in {zone})")
+    for j in jobs.overview():
+        running = f" (leased by {j.lease_owner})" if j.lease_owner else ""
+        print(
+            f"{j.name}\t{when(j.next_run_at)}{running}\t{when(j.last_run_at)}\t"
+            f"{j.last_result or '-'}\t{j.last_duration_ms if j.last_duration_ms is not None else '-'}"
+            f"\t{j.last_error or ''}"
+        )
     return 0
 
 
@@ -276,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_parser(
         "sweep-orphans", help="remove stored files no recording refers to (older than an hour)"
     ).set_defaults(handler=admin_sweep_orphans)
+    jobs = admin.add_parser("jobs", help="list scheduled jobs with their next and last run")
+    jobs.add_argument("--run", metavar="NAME", help="make this job due now instead")
+    jobs.set_defaults(handler=admin_jobs)
     reset = admin.add_parser("reset-password", help="set a user's password")
     reset.add_argument("login")
     reset.add_argument("--password", help="the new password (prompted when omitted)")

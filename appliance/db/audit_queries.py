@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from appliance.db.sql import from_db_time, rows, scalar, to_db_time
+from appliance.db.sql import from_db_time, rows, run, scalar, to_db_time
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,12 @@ def search(f: AuditFilter, limit: int, offset: int) -> list[AuditRow]:
 def count(f: AuditFilter) -> int:
     where, params = _where(f)
     return int(scalar(f"SELECT COUNT(*) FROM audit_entry WHERE {where}", params))
+
+
+def delete_before(before: datetime, limit: int) -> int:
+    """Remove up to limit entries older than before (aware); how many went."""
+    cursor = run(
+        "DELETE FROM audit_entry WHERE id IN (SELECT id FROM audit_entry WHERE at < ? LIMIT ?)",
+        [to_db_time(before.astimezone(UTC).replace(tzinfo=None)), limit],
+    )
+    return int(cursor.rowcount)

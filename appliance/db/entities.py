@@ -184,3 +184,30 @@ class EventCursor(db.Entity):  # type: ignore[name-defined,misc]
     _table_ = "event_cursor"
     reader = PrimaryKey(str)
     last_id = Required(int, size=64)
+
+
+class Job(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "job"
+    id = PrimaryKey(int, auto=True)
+    name = Required(str, unique=True)
+    schedule = Required(str)
+    next_run_at = Required(datetime)
+    lease_owner = Optional(str, nullable=True)
+    lease_until = Optional(datetime)
+    last_run_at = Optional(datetime)
+    last_result = Optional(str, nullable=True)
+    last_duration_ms = Optional(int)
+    last_error = Optional(str, nullable=True)
+    created_at = Required(datetime)
+
+
+class JobRun(db.Entity):  # type: ignore[name-defined,misc]
+    _table_ = "job_run"
+    id = PrimaryKey(int, auto=True)
+    job_id = Required(int)
+    runner = Required(str)
+    started_at = Required(datetime)
+    finished_at = Optional(datetime)
+    result = Optional(str, nullable=True)
+    duration_ms = Optional(int)
+    error = Optional(str, nullable=True)

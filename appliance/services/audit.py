@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from pony.orm import db_session
 
@@ -43,3 +44,14 @@ def export_rows(actor: Actor, f: AuditFilter, limit: int) -> list[AuditRow]:
         found = audit_queries.search(f, limit, 0)
         record(actor, AuditType.EXPORT, "audit_exported", count=len(found))
     return found
+
+
+def prune(before: datetime, batch: int = 10_000) -> int:
+    """Remove entries older than before (log retention), one short transaction per batch."""
+    removed = 0
+    while True:
+        with db_session:
+            count = audit_queries.delete_before(before, batch)
+        removed += count
+        if count < batch:
+            return removed

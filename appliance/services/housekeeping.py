@@ -1,4 +1,5 @@
-"""The scheduler's jobs: circular recording (R-STO-4) and sweeping orphaned files."""
+"""The scheduler's jobs: circular recording (R-STO-4), sweeping orphaned files, and log
+retention (the audit trail, the event log and job runs older than the setting says)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pony.orm import db_session
 
 from appliance.db import recording_queries
-from appliance.services import recordings, settings
+from appliance.services import audit, jobs, recordings, settings
 from appliance.services.context import SYSTEM, AppContext
 
 log = logging.getLogger(__name__)
@@ -112,3 +114,36 @@ def sweep_orphans(ctx: AppContext, min_age_s: float = ORPHAN_MIN_AGE_S) -> list[
         log.warning("removed orphaned file %s (no recording refers to it)", relpath)
     recordings.transcodes(ctx).clean_partial(min_age_s)
     return removed
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    before: datetime
+    audit_entries: int
+    job_runs: int
+    events: int | None  # None: this build has no event log to prune
+
+
+def prune_event_log(before: datetime) -> int | None:
+    """The event log's retention. INTEGRATOR: once the event log is merged, return its
+    prune(before) here; until then there is nothing to prune (None)."""
+    return None
+
+
+def apply_log_retention(now: datetime | None = None) -> RetentionResult:
+    """Remove what is older than the log retention days (manual 4.1, "日志备份天数")."""
+    with db_session:
+        days = settings.current().log_retention_days
+    before = (now or datetime.now(UTC)) - timedelta(days=days)
+    result = RetentionResult(
+        before, audit.prune(before), jobs.prune_runs(before), prune_event_log(before)
+    )
+    log.info(
+        "log retention (%d days): removed %d audit entries, %d job runs, %s events before %s",
+        days,
+        result.audit_entries,
+        result.job_runs,
+        "no" if result.events is None else result.events,
+        before.isoformat(timespec="seconds"),
+    )
+    return result

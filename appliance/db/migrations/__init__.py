@@ -25,6 +25,7 @@ from appliance.db.migrations import (
     v11_tag_time_required,
     v12_role_actions_list,
     v13_event_log,
+    v14_jobs,
 )
 from appliance.db.migrations.step import TYPES, Step
 
@@ -42,6 +43,7 @@ STEPS: list[Step] = [
     v11_tag_time_required.STEP,
     v12_role_actions_list.STEP,
     v13_event_log.STEP,
+    v14_jobs.STEP,
 ]
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), "steps out of order"
 
