@@ -15,7 +15,7 @@ from pathlib import Path
 from pony.orm import db_session
 
 from appliance.db import recording_queries
-from appliance.services import audit, jobs, recordings, settings
+from appliance.services import audit, events, jobs, recordings, settings
 from appliance.services.context import SYSTEM, AppContext
 
 log = logging.getLogger(__name__)
@@ -121,13 +121,7 @@ class RetentionResult:
     before: datetime
     audit_entries: int
     job_runs: int
-    events: int | None  # None: this build has no event log to prune
-
-
-def prune_event_log(before: datetime) -> int | None:
-    """The event log's retention. INTEGRATOR: once the event log is merged, return its
-    prune(before) here; until then there is nothing to prune (None)."""
-    return None
+    events: int
 
 
 def apply_log_retention(now: datetime | None = None) -> RetentionResult:
@@ -136,14 +130,14 @@ def apply_log_retention(now: datetime | None = None) -> RetentionResult:
         days = settings.current().log_retention_days
     before = (now or datetime.now(UTC)) - timedelta(days=days)
     result = RetentionResult(
-        before, audit.prune(before), jobs.prune_runs(before), prune_event_log(before)
+        before, audit.prune(before), jobs.prune_runs(before), events.prune(before)
     )
     log.info(
-        "log retention (%d days): removed %d audit entries, %d job runs, %s events before %s",
+        "log retention (%d days): removed %d audit entries, %d job runs, %d events before %s",
         days,
         result.audit_entries,
         result.job_runs,
-        "no" if result.events is None else result.events,
+        result.events,
         before.isoformat(timespec="seconds"),
     )
     return result

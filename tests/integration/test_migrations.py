@@ -121,7 +121,8 @@ def _old_data(url: DatabaseUrl, version: int, master: MasterKey, data_dir: Path)
     if version >= 4:
         ids["org"] = _insert(cur, p, "organization", {"name": "Old org", "prefix": "OLD", "device_id": ids["device"],
                                                       "created_at": OLD})
-        ids["role"] = _insert(cur, p, "role", {"name": "Old role", "actions": "EXPORT,PLAY", "created_at": OLD})
+        actions = '["EXPORT", "PLAY"]' if version >= 12 else "EXPORT,PLAY"  # a list from step 12
+        ids["role"] = _insert(cur, p, "role", {"name": "Old role", "actions": actions, "created_at": OLD})
         _insert(cur, p, "role_department", {"role_id": ids["role"], "organization_id": ids["org"]}, returning=False)
         ids["employee"] = _insert(cur, p, "app_user", {
             "login": "OLD201", "name": "Old employee", **user, "password_hash": _hash(EMPLOYEE_PASSWORD),
@@ -158,6 +159,15 @@ def _old_data(url: DatabaseUrl, version: int, master: MasterKey, data_dir: Path)
                                     "details": "created API token 'crm' for admin", "ip": "127.0.0.1", **event})
     for key, value in (("file_format", "WAV"), ("disk_usage_limit", "80")):
         _insert(cur, p, "setting", {"key": key, "value": value}, returning=False)
+    if version >= 13:
+        _insert(cur, p, "event_log", {"at": OLD, "kind": "device.created", "process": "api", "actor": "admin",
+                                      "params": '{"alias": "old-gw"}'})
+        _insert(cur, p, "event_cursor", {"reader": "old-reader", "last_id": 1}, returning=False)
+    if version >= 14:
+        job = _insert(cur, p, "job", {"name": "orphan sweep", "schedule": '{"policy":"INTERVAL","every":1,"unit":"HOURS"}', "next_run_at": OLD,
+                                      "created_at": OLD})
+        _insert(cur, p, "job_run", {"job_id": job, "runner": "old", "started_at": OLD, "finished_at": OLD,
+                                    "result": "ok", "duration_ms": 5})
     if p == "postgres":
         conn.commit()
     conn.close()

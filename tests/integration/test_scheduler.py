@@ -129,6 +129,9 @@ def test_log_retention_removes_audit_entries_older_than_the_setting(request, dat
         _query(server, "INSERT INTO audit_entry (at, account, name, type, details, ip, event, params) "
                        "VALUES (?, ?, 'n', 'LOGIN', 'd', '127.0.0.1', '', '{}')",
                (at.isoformat(" ", timespec="microseconds") if sqlite else at, account))
+        _query(server, "INSERT INTO event_log (at, kind, process, actor, params) "
+                       "VALUES (?, 'device.created', 'test', ?, '{}')",
+               (at.isoformat(" ", timespec="microseconds") if sqlite else at, account))
     scheduler = _scheduler(server, "real", command=COMMAND)
     log = server.root / "scheduler-real.log"
     try:
@@ -139,6 +142,8 @@ def test_log_retention_removes_audit_entries_older_than_the_setting(request, dat
         stop_process(scheduler)
     left = {a for (a,) in _query(server, "SELECT account FROM audit_entry")}
     assert left == {"recent-9", "recent-0"}
+    events_left = {a for (a,) in _query(server, "SELECT actor FROM event_log WHERE process = 'test'")}
+    assert events_left == {"recent-9", "recent-0"}
     assert "removed 2 audit entries" in log.read_text()
     listed = server.cli("admin", "jobs").stdout
     assert any(line.startswith("log retention\t") and "\tok\t" in line for line in listed.splitlines()), listed
