@@ -69,3 +69,14 @@ def visible(scope: Scope) -> list[ActiveCallRow]:
         sql += " WHERE " + " AND ".join(where)
     found = rows(sql + " ORDER BY started_at, call_key", params)
     return [ActiveCallRow(r[0], r[1], r[2], r[3], from_db_time(r[4])) for r in found]
+
+
+def every_row() -> list[tuple[object, ...]]:
+    """Each call's row whole, by key: what a watcher compares to notice any change."""
+    return [
+        tuple(r)
+        for r in rows(
+            "SELECT call_key, device_id, caller, callee, caller_org_id, callee_org_id, "
+            "started_at FROM active_call ORDER BY call_key"
+        )
+    ]

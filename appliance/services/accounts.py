@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -316,3 +317,26 @@ def revoke_token(actor: Actor, token_id: int) -> TokenView:
         audit.record(actor, AuditType.TOKEN, "token_revoked", name=t.name)
         events.record(EventKind.TOKEN_REVOKED, actor, id=t.id, name=t.name)
     return _token_view(t)
+
+
+@db_session
+def still_signed_in(sessions: Collection[str], tokens: Collection[str]) -> set[str]:
+    """Those of the session and API-token secrets that still sign someone in: not ended,
+    expired or revoked, and of an enabled account. Nothing slides forward: an open socket
+    alone does not keep an idle session alive."""
+    now = utcnow()
+    by_hash = {_digest(s): s for s in (*sessions, *tokens)}
+    session_hashes = [_digest(s) for s in sessions]
+    token_hashes = [_digest(t) for t in tokens]
+    owners: dict[str, int] = {}
+    if session_hashes:
+        for s in UserSession.select(lambda s: s.token_hash in session_hashes):
+            if s.expires_at >= now:
+                owners[s.token_hash] = s.user_id
+    if token_hashes:
+        for t in ApiToken.select(lambda t: t.token_hash in token_hashes):
+            if t.revoked_at is None:
+                owners[t.token_hash] = t.user_id
+    user_ids = set(owners.values())
+    enabled = {u.id for u in User.select(lambda u: u.id in user_ids) if u.enabled}
+    return {by_hash[h] for h, user_id in owners.items() if user_id in enabled}

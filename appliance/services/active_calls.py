@@ -55,6 +55,12 @@ def sync(changes: dict[str, LiveCall | None], *, exclusive: bool = False) -> Non
 
 
 @db_session
+def state() -> tuple[tuple[object, ...], ...]:
+    """Every row whole: compared by the API's watcher to see that anything changed."""
+    return tuple(active_call_queries.every_row())
+
+
+@db_session
 def visible(actor: Actor) -> list[ActiveCallView]:
     found = active_call_queries.visible(access_of(actor).scope)
     devices = device_queries.addresses(sorted({r.device_id for r in found if r.device_id}))

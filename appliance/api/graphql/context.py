@@ -12,6 +12,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from appliance.api.graphql.sockets import Socket
 from appliance.api.http.captcha import CaptchaStore
 from appliance.services.context import Actor, AppContext
 from graphql import BREAK, DocumentNode, FieldNode, GraphQLError, Visitor, visit
@@ -25,6 +26,8 @@ class GqlContext:
     captchas: CaptchaStore
     actor: Actor | None
     session_token: str | None
+    socket: Socket | None = None  # over a websocket: signed in at connection_init
+    connection_params: dict[str, Any] | None = None  # connection_init's payload (strawberry)
 
 
 def context_of(info: Info[Any, Any]) -> GqlContext:

@@ -9,7 +9,7 @@ from strawberry.types import ExecutionContext
 
 from appliance.api.graphql.accounts import AccountMutations, AccountQueries
 from appliance.api.graphql.audit import AuditQueries
-from appliance.api.graphql.capture import CaptureQueries
+from appliance.api.graphql.capture import CaptureQueries, CaptureSubscriptions
 from appliance.api.graphql.context import SignedInIntrospection
 from appliance.api.graphql.devices import DeviceMutations, DeviceQueries
 from appliance.api.graphql.errors import should_mask
@@ -17,6 +17,7 @@ from appliance.api.graphql.limits import DocumentLimits
 from appliance.api.graphql.organization import OrganizationMutations, OrganizationQueries
 from appliance.api.graphql.recordings import RecordingMutations, RecordingQueries
 from appliance.api.graphql.settings import SettingsMutations, SettingsQueries
+from appliance.api.graphql.sockets import SubscriptionsOverSockets
 from appliance.api.graphql.system import SystemQueries
 from graphql import GraphQLError
 
@@ -46,6 +47,8 @@ Mutation = merge_types(
     ),
 )
 
+Subscription = merge_types("Subscription", (CaptureSubscriptions,))
+
 
 class Schema(strawberry.Schema):
     def process_errors(
@@ -59,9 +62,11 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         SignedInIntrospection,
+        SubscriptionsOverSockets,
         # Size, depth, fan-out and aliases in linear time, big documents off the event
         # loop (see limits.py).
         DocumentLimits,

@@ -17,15 +17,26 @@ from starlette.responses import (
     RedirectResponse,
     Response,
 )
-from starlette.routing import BaseRoute, Mount, Route, request_response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute, request_response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
-from appliance.api.graphql.context import GqlContext
+from appliance.api.graphql.context import GqlContext, refusal
 from appliance.api.graphql.schema import schema
+from appliance.api.graphql.sockets import (
+    INIT_TIMEOUT,
+    MAX_SUBSCRIPTIONS,
+    SCOPE_KEY,
+    GuardedTransportWS,
+    Sockets,
+)
 from appliance.api.http.audio import recording_audio
-from appliance.api.http.auth import resolve_actor
+from appliance.api.http.auth import resolve_actor, sign_in
 from appliance.api.http.captcha import CaptchaStore
 from appliance.api.http.employees import MAX_IMPORT_BODY, employee_template, import_employees
 from appliance.api.http.files import download_recordings, export_audit, export_recordings
@@ -44,14 +55,62 @@ MAX_GRAPHQL_BODY = 1024 * 1024
 
 
 class GraphQLApp(GraphQL):  # type: ignore[type-arg]
+    # Subscriptions over graphql-transport-ws only: one protocol to secure and bound.
+    graphql_transport_ws_handler_class = GuardedTransportWS
+
     def __init__(self, ctx: AppContext, captchas: CaptchaStore) -> None:
-        super().__init__(schema, allow_queries_via_get=False)
+        # Strawberry refuses a websocket upgrade from a page of another origin than the Host
+        # (no allowed_origins): a cross-site page cannot ride the console's cookie.
+        super().__init__(
+            schema,
+            allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=INIT_TIMEOUT,
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS,
+        )
         self.ctx = ctx
         self.captchas = captchas
+        self.sockets = Sockets()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)
+            return
+        socket = self.sockets.admit(scope)
+        if socket is None:
+            await WebSocket(scope, receive, send).close(code=1008)  # the upgrade gets a 403
+            return
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.sockets.release(socket)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> GqlContext:  # type: ignore[override]
+        if isinstance(request, WebSocket):
+            # Signed in by on_ws_connect, once connection_init may have brought a token.
+            socket = request.scope.get(SCOPE_KEY)
+            return GqlContext(request, response, self.ctx, self.captchas, None, None, socket)  # type: ignore[arg-type]
         actor, session = await resolve_actor(request)
         return GqlContext(request, response, self.ctx, self.captchas, actor, session)  # type: ignore[arg-type]
+
+    async def on_ws_connect(self, context: GqlContext) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
+        """Sign in from connection_init's Authorization (an integrator's Bearer token) or the
+        console's cookie, as over HTTP; anyone else's socket is closed with 4403."""
+        params = context.connection_params or {}
+        given = [v for k, v in params.items() if k.lower() == "authorization"]
+        if given and not isinstance(given[0], str):
+            raise ConnectionRejectionError
+        found = await sign_in(context.request, given[0] if given else None)
+        socket = context.socket
+        if (
+            found is None
+            or socket is None
+            or refusal(found.actor) is not None
+            or not self.sockets.signed_in(socket, found)
+        ):
+            raise ConnectionRejectionError
+        context.actor, context.session_token = found.actor, found.session
+        return UNSET
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         actor, _ = await resolve_actor(request)
@@ -112,6 +171,7 @@ def create_app(ctx: AppContext) -> Starlette:
             methods=["POST"],
         ),
         Route("/graphql", LimitBody(graphql_app, MAX_GRAPHQL_BODY), methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql_app),
         Route("/", home),
         Mount("/static", app=StaticFiles(directory=STATIC)),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
@@ -32,29 +33,52 @@ def set_session_cookie(conn: HTTPConnection, response: Response, token: str) -> 
     )
 
 
-def bearer_token(conn: HTTPConnection) -> str | None:
-    header = conn.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
+def bearer_of(authorization: str) -> str | None:
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return None
 
 
-async def resolve_actor(conn: HTTPConnection) -> tuple[Actor | None, str | None]:
-    """(actor, session token) from a Bearer token or the session cookie; (None, None) if neither."""
+def bearer_token(conn: HTTPConnection) -> str | None:
+    return bearer_of(conn.headers.get("authorization", ""))
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Who is calling, and the secret that says so (kept by a socket, to see it end)."""
+
+    actor: Actor
+    session: str | None = None  # the console's session cookie
+    token: str | None = None  # an integrator's API token
+
+
+async def sign_in(conn: HTTPConnection, authorization: str | None = None) -> SignIn | None:
+    """From a Bearer token (`authorization` when given, as a websocket's connection_init
+    carries it, else the header) or the session cookie; None if neither signs anyone in."""
     ip = client_ip(conn)
-    token = bearer_token(conn)
+    header = conn.headers.get("authorization", "") if authorization is None else authorization
+    token = bearer_of(header)
     try:
         if token is not None:
             if not token.startswith(TOKEN_PREFIX):
-                return None, None
-            return await run_in_threadpool(accounts.actor_for_token, token, ip), None
+                return None
+            actor = await run_in_threadpool(accounts.actor_for_token, token, ip)
+            return SignIn(actor, token=token)
+        if authorization:
+            return None  # given, but not a Bearer token: not the cookie instead
         session = conn.cookies.get(SESSION_COOKIE)
         if session:
-            return await run_in_threadpool(accounts.actor_for_session, session, ip), session
+            return SignIn(await run_in_threadpool(accounts.actor_for_session, session, ip), session)
     except AuthenticationFailed:
         pass
-    return None, None
+    return None
+
+
+async def resolve_actor(conn: HTTPConnection) -> tuple[Actor | None, str | None]:
+    """(actor, session token) from a Bearer token or the session cookie; (None, None) if neither."""
+    found = await sign_in(conn)
+    return (found.actor, found.session) if found else (None, None)
 
 
 def basic_credentials(conn: HTTPConnection) -> tuple[str, str] | None:
