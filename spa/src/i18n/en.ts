@@ -70,6 +70,8 @@ export default {
     cancel: "Cancel",
     live: "Calls being recorded",
     liveEmpty: "No call is being recorded right now",
+    liveOn: "live",
+    livePolling: "refreshed every 5 s",
     seconds: "{n} s",
   },
   player: {

@@ -70,6 +70,8 @@ export default {
     cancel: "取消",
     live: "正在录音的通话",
     liveEmpty: "当前没有正在录音的通话",
+    liveOn: "实时",
+    livePolling: "每 5 秒刷新",
     seconds: "{n} 秒",
   },
   player: {

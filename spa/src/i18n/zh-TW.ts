@@ -70,6 +70,8 @@ export default {
     cancel: "取消",
     live: "正在錄音的通話",
     liveEmpty: "目前沒有正在錄音的通話",
+    liveOn: "即時",
+    livePolling: "每 5 秒重新整理",
     seconds: "{n} 秒",
   },
   player: {
