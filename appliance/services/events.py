@@ -64,6 +64,14 @@ def save_cursor(reader: str, last_id: int) -> None:
 
 
 @db_session
+def seen_by(actor: Actor, last_id: int, limit: int = BATCH) -> list[Event]:
+    """The entries after `last_id` for an administrator's live view (they name every change
+    in the appliance, so no one else reads them)."""
+    actor.require_admin()
+    return event_queries.after(last_id, limit)
+
+
+@db_session
 def prune(before: datetime) -> int:
     """Remove the entries older than `before` (the log retention job); how many went."""
     return event_queries.prune(before)

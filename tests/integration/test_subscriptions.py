@@ -187,3 +187,94 @@ def test_a_socket_closes_when_its_sign_in_ends(site, ending):
     finally:
         watcher.close()
         other.close()
+
+
+def test_what_sockets_may_cost_is_bounded(site):
+    from appliance.api.graphql.sockets import MAX_PER_ACCOUNT, MAX_PER_ADDRESS, MAX_SUBSCRIPTIONS
+
+    from websockets.sync.client import connect
+
+    opened: list[Subscriber] = []
+    silent: list = []
+    try:
+        # Subscriptions per socket.
+        first = site.subscriber(site.admin).acknowledged()
+        opened.append(first)
+        for n in range(MAX_SUBSCRIPTIONS + 1):
+            first.subscribe(LIVE, ident=str(n))
+        _, refused = first.wait_for(lambda m: m["type"] == "error")
+        assert refused["id"] == str(MAX_SUBSCRIPTIONS) and "limit" in refused["payload"][0]["message"]
+        # Sockets per account: the next one of the administrator is refused, not another's.
+        while len(opened) < MAX_PER_ACCOUNT:
+            opened.append(site.subscriber(site.admin).acknowledged())
+        assert site.subscriber(site.admin).wait_closed() == 4403
+        opened.append(site.subscriber(site.party).acknowledged())
+        # Sockets per address, signed in or not yet: the upgrade itself is refused.
+        url = site.server.url.replace("http", "ws", 1) + "/graphql"
+        while len(opened) + len(silent) < MAX_PER_ADDRESS:
+            silent.append(connect(url, subprotocols=["graphql-transport-ws"]).__enter__())  # type: ignore[list-item]
+        assert refused_upgrade(site.server.url) == 403
+    finally:
+        for s in opened:
+            s.close()
+        for ws in silent:
+            ws.close()
+    # Closed sockets no longer count.
+    site.subscriber(site.admin).acknowledged().close()
+
+
+def test_a_socket_that_never_says_connection_init_is_closed(site):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    from appliance.api.graphql.sockets import INIT_TIMEOUT
+
+    url = site.server.url.replace("http", "ws", 1) + "/graphql"
+    with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        began = time.monotonic()
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=INIT_TIMEOUT.total_seconds() + 5)
+        assert ws.close_code == 4408
+        assert time.monotonic() - began >= INIT_TIMEOUT.total_seconds() - 1
+
+
+EVENTS = "subscription($after: Int) { events(after: $after) { id at kind process actor params } }"
+
+
+def test_administrators_follow_the_event_log_and_resume_after_the_last_id(site):
+    admin = site.subscriber(site.admin).acknowledged()
+    agent = site.subscriber(site.party).acknowledged()
+    try:
+        admin.subscribe(EVENTS)
+        agent.subscribe(EVENTS)
+        _, refused = agent.wait_for(lambda m: m["type"] in ("error", "next"))
+        assert refused["type"] == "error" or refused["payload"].get("errors"), refused
+        time.sleep(0.6)  # the administrator's subscription has read where the log stands
+        made = site.admin.data(
+            'mutation { createDevice(input: {alias: "ev-gw", address: "127.0.0.9", secret: "ev-secret", mode: PUSH}) '
+            "{ __typename ... on Device { id } } }"
+        )["createDevice"]
+        done = site.admin.data("mutation($id: ID!) { deleteDevice(id: $id) { __typename } }", {"id": made["id"]})
+        assert done["deleteDevice"]["__typename"] != "UserError", done
+        seen: list[dict] = []
+        for kind in ("device.created", "device.deleted"):
+            _, message = admin.wait_for(
+                lambda m, k=kind: m["type"] == "next" and m["payload"]["data"]["events"]["kind"] == k, timeout=5
+            )
+            seen.append(message["payload"]["data"]["events"])
+        created, deleted = seen
+        assert created["actor"] == "admin" and "api" in created["process"].split("@")[0].split("+")
+        assert created["params"]["alias"] == "ev-gw" and deleted["params"]["alias"] == "ev-gw"
+        assert created["id"] < deleted["id"]
+        assert datetime.fromisoformat(created["at"]).tzinfo is not None
+    finally:
+        admin.close()
+        agent.close()
+    # A new socket that names the last id it handled gets what came after, and only that.
+    again = site.subscriber(site.admin).acknowledged()
+    try:
+        again.subscribe(EVENTS, variables={"after": created["id"]})
+        _, message = again.wait_for(lambda m: m["type"] == "next", timeout=5)
+        assert message["payload"]["data"]["events"]["id"] == deleted["id"]
+    finally:
+        again.close()

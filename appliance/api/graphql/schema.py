@@ -13,6 +13,7 @@ from appliance.api.graphql.capture import CaptureQueries, CaptureSubscriptions
 from appliance.api.graphql.context import SignedInIntrospection
 from appliance.api.graphql.devices import DeviceMutations, DeviceQueries
 from appliance.api.graphql.errors import should_mask
+from appliance.api.graphql.events import EventSubscriptions
 from appliance.api.graphql.limits import DocumentLimits
 from appliance.api.graphql.organization import OrganizationMutations, OrganizationQueries
 from appliance.api.graphql.recordings import RecordingMutations, RecordingQueries
@@ -47,7 +48,7 @@ Mutation = merge_types(
     ),
 )
 
-Subscription = merge_types("Subscription", (CaptureSubscriptions,))
+Subscription = merge_types("Subscription", (CaptureSubscriptions, EventSubscriptions))
 
 
 class Schema(strawberry.Schema):
