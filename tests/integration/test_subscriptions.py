@@ -190,9 +190,9 @@ def test_a_socket_closes_when_its_sign_in_ends(site, ending):
 
 
 def test_what_sockets_may_cost_is_bounded(site):
-    from appliance.api.graphql.sockets import MAX_PER_ACCOUNT, MAX_PER_ADDRESS, MAX_SUBSCRIPTIONS
-
     from websockets.sync.client import connect
+
+    from appliance.api.graphql.sockets import MAX_PER_ACCOUNT, MAX_PER_ADDRESS, MAX_SUBSCRIPTIONS
 
     opened: list[Subscriber] = []
     silent: list = []

@@ -10,15 +10,16 @@ from appliance.db.migrations.step import Step
 V13_COMMON = [
     "CREATE TABLE event_cursor (reader TEXT PRIMARY KEY, last_id BIGINT NOT NULL)",
 ]
-_EVENT_LOG_COLUMNS = "kind TEXT NOT NULL, process TEXT NOT NULL, actor TEXT NOT NULL, params TEXT NOT NULL"
+_EVENT_LOG_COLUMNS = (
+    "kind TEXT NOT NULL, process TEXT NOT NULL, actor TEXT NOT NULL, params TEXT NOT NULL"
+)
 V13_SQLITE = [
     "CREATE TABLE event_log (id INTEGER PRIMARY KEY AUTOINCREMENT, at {ts} NOT NULL, "
     f"{_EVENT_LOG_COLUMNS})",
     "CREATE INDEX event_log_at ON event_log (at)",
 ]
 V13_POSTGRES = [
-    "CREATE TABLE event_log (id BIGSERIAL PRIMARY KEY, at {ts} NOT NULL, "
-    f"{_EVENT_LOG_COLUMNS})",
+    f"CREATE TABLE event_log (id BIGSERIAL PRIMARY KEY, at {{ts}} NOT NULL, {_EVENT_LOG_COLUMNS})",
     "CREATE INDEX event_log_at ON event_log (at)",
 ]
 
