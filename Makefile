@@ -12,7 +12,7 @@ APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin gru
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install console test check lint typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals clean apt-test apt-image \
+.PHONY: run install console test check lint typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events clean apt-test apt-image \
 	binary test-binary image test-image box
 
 $(STAMP): pyproject.toml
@@ -91,6 +91,10 @@ bench-console: install apt-test console
 # N concurrent SIPREC calls (N = 100, 300, 1000) held 60 s: loss, drops, CPU per call-minute.
 bench-capture: install apt-test
 	$(PY) benchmarks/capture_load.py
+
+# The event log: an idle follower's CPU (SQLite polls, PostgreSQL listens), commit-to-seen delay.
+bench-events: install apt-test
+	$(PY) benchmarks/event_log.py
 
 # GraphQL refusal times, known/unknown sign-in times, and promptness during an import.
 bench-refusals: install apt-test
