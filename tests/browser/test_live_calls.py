@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_console import CHROMIUM, CONSOLE, FLAGS, field
+from tests.browser.test_console import CHROMIUM, CONSOLE, FLAGS, SHOTS, field
 from tests.integration.test_siprec_calls import CALLER, two_stream_call
 from tests.support import sipp
 from tests.support.server import ADMIN_PASSWORD, ApplianceServer, first_login
@@ -90,3 +90,35 @@ def test_the_console_is_live_again_after_a_restart(server, page):
     server.start()
     # The first retries come within a few seconds (back-off from 0.5-1 s, doubling).
     expect(state).to_have_text("live", timeout=20_000)
+
+
+def test_a_live_call_in_each_language_and_size_for_a_person_to_look_at(server, tmp_path: Path):
+    """Screenshots (var/screenshots/<locale>/live-calls-<size>.png) while a call is recorded."""
+    call = sipp.start(sipp.scenario(*two_stream_call(25, tmp_path / "rtp.json")), server.sip_port, tmp_path)
+    try:
+        with sync_api.sync_playwright() as p:
+            p.selectors.set_test_id_attribute("data-test")
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            try:
+                for locale in ("zh-CN", "zh-TW", "en"):
+                    for width, height in ((1366, 768), (1920, 1080)):
+                        context = browser.new_context(viewport={"width": width, "height": height})
+                        context.add_init_script(f"localStorage.setItem('recorder.locale', '{locale}')")
+                        page = context.new_page()
+                        page.goto(server.url + "/#/login")
+                        field(page, "login-user").fill("admin")
+                        field(page, "login-password").fill(ADMIN_PASSWORD)
+                        page.get_by_test_id("login-submit").click()
+                        expect(page.get_by_test_id("live")).to_be_visible()
+                        page.get_by_test_id("live").click()
+                        expect(page.get_by_test_id("live-table")).to_be_visible()
+                        expect(page.get_by_test_id("live-table")).to_contain_text(CALLER, timeout=10_000)
+                        page.wait_for_timeout(500)  # the panel's opening animation
+                        (SHOTS / locale).mkdir(parents=True, exist_ok=True)
+                        page.screenshot(path=str(SHOTS / locale / f"live-calls-{width}x{height}.png"))
+                        context.close()
+            finally:
+                browser.close()
+    finally:
+        call.kill()
+        call.wait(timeout=10)
