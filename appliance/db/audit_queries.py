@@ -7,15 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from appliance.db.sql import from_db_time, rows, run, scalar, to_db_time
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    account: str | None = None
-    type: str | None = None
-    ip: str | None = None
-    at_from: datetime | None = None
-    at_to: datetime | None = None
+from appliance.domain.audit import AuditFilter
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.db.sql import rows, run, scalar
-
-
-@dataclass(frozen=True)
-class OrgRow:
-    id: int
-    name: str
-    prefix: str
-    device_id: int | None
-    parent_id: int | None
+from appliance.domain.organization import OrgNode
 
 
 @dataclass(frozen=True)
@@ -29,9 +21,9 @@ class EmployeeRow:
     organization_id: int
 
 
-def tree() -> list[OrgRow]:
+def tree() -> list[OrgNode]:
     return [
-        OrgRow(*r)
+        OrgNode(*r)
         for r in rows(
             "SELECT id, name, prefix, device_id, parent_id FROM organization ORDER BY name"
         )

@@ -1,6 +1,8 @@
 """The kinds of entries in the audit trail ("操作痕迹")."""
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -24,6 +26,17 @@ class AuditType(StrEnum):
     EMPLOYEE = "EMPLOYEE"
     ROLE = "ROLE"
     IMPORT = "IMPORT"
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries of the audit trail to list; empty fields match every entry."""
+
+    account: str | None = None
+    type: str | None = None
+    ip: str | None = None
+    at_from: datetime | None = None
+    at_to: datetime | None = None
 
 
 # What each audit event says, in English (the `details` column, exports, the API); the

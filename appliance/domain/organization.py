@@ -24,6 +24,17 @@ class Action(StrEnum):
     DELETE = "DELETE"
 
 
+@dataclass(frozen=True)
+class OrgNode:
+    """One organisation (department) of the tree, by the ids that link it."""
+
+    id: int
+    name: str
+    prefix: str
+    device_id: int | None
+    parent_id: int | None
+
+
 # An employee with no role may still listen to and fetch their own calls.
 EMPLOYEE_ACTIONS = frozenset({Action.PLAY, Action.DOWNLOAD})
 

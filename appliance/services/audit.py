@@ -8,9 +8,9 @@ from datetime import datetime
 from pony.orm import db_session
 
 from appliance.db import audit_queries
-from appliance.db.audit_queries import AuditFilter, AuditRow
+from appliance.db.audit_queries import AuditRow
 from appliance.db.entities import AuditEntry
-from appliance.domain.audit import AuditType, describe
+from appliance.domain.audit import AuditFilter, AuditType, describe
 from appliance.services.context import Actor, utcnow
 
 MAX_DETAILS = 2000

@@ -21,6 +21,7 @@ from appliance.domain.employee_csv import RowError
 from appliance.domain.events import EventKind
 from appliance.domain.organization import (
     Action,
+    OrgNode,
     check_extension,
     check_org_name,
     check_person_name,
@@ -78,7 +79,7 @@ def _rebind(before: Owners) -> None:
 # --- organisations -------------------------------------------------------------------
 
 
-OrgView = org_queries.OrgRow
+OrgView = OrgNode
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from appliance.api.graphql.context import IsAdmin, actor_of
 from appliance.api.graphql.errors import call, graphql_errors
-from appliance.db.audit_queries import AuditFilter as DomainFilter
+from appliance.domain.audit import AuditFilter as DomainFilter
 from appliance.services import audit
 from appliance.services.context import to_utc_naive
 

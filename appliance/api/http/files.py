@@ -17,7 +17,7 @@ from appliance.api.http.responses import error, error_of, require_user
 from appliance.api.http.selection import selection_from_query
 from appliance.api.http.spreadsheet import write_xlsx
 from appliance.api.http.zipstream import stream_zip
-from appliance.db.audit_queries import AuditFilter
+from appliance.domain.audit import AuditFilter
 from appliance.domain.recordings import format_duration
 from appliance.errors import IntegrityError
 from appliance.media.store import INTEGRITY_MESSAGE, storage_failure
