@@ -12,7 +12,7 @@ APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin gru
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install console test check lint typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events clean apt-test apt-image \
+.PHONY: run install console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events clean apt-test apt-image \
 	binary test-binary image test-image box
 
 $(STAMP): pyproject.toml
@@ -67,13 +67,17 @@ test: install apt-test lint typecheck console
 	$(MAKE) test-binary
 	$(MAKE) test-image
 
-check: install
+check: install imports typecheck
 	$(PY) -m ruff check appliance tests benchmarks
 	$(PY) -m pytest -q -x -p no:cacheprovider tests/unit
 
-lint: install
+lint: install imports
 	$(PY) -m ruff check appliance tests benchmarks
 	$(PY) -m ruff format --check appliance
+
+# The layers' contracts (pyproject.toml, [tool.importlinter]): a broken layer fails CI.
+imports: install
+	$(VENV)/bin/lint-imports
 
 typecheck: install
 	$(PY) -m mypy appliance

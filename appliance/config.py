@@ -48,6 +48,12 @@ class Config:
         return not self.database_url.startswith(("postgres://", "postgresql://"))
 
 
+def identity_file(config_dir: Path) -> Path:
+    """Where provisioning keeps the appliance's identity: with the configuration, which
+    upgrades keep."""
+    return config_dir / "machine-id"
+
+
 def _as_bool(key: str, raw: object) -> bool:
     if isinstance(raw, bool):
         return raw

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from appliance.config import identity_file
+
 CERT_YEARS = 10
 SYSTEMD_MACHINE_ID = Path("/etc/machine-id")
 
@@ -86,10 +88,6 @@ def ensure_certificate(cert: Path, key: Path, hostname: str | None = None) -> bo
     for path in (cert, key):
         share_with_group_of(path, cert.parent.parent)
     return True
-
-
-def identity_file(config_dir: Path) -> Path:
-    return config_dir / "machine-id"
 
 
 def ensure_identity(config_dir: Path) -> str:

@@ -12,11 +12,10 @@ from pathlib import Path
 from pony.orm import db_session
 
 from appliance import __version__
-from appliance.config import Config
+from appliance.config import Config, identity_file
 from appliance.db import device_queries, recording_queries
 from appliance.db.database import provider
 from appliance.media.store import StoredFile
-from appliance.provision import identity_file
 from appliance.services.context import AppContext
 
 MAX_CONCURRENT_CHANNELS = 1000
