@@ -16,7 +16,7 @@ class ActiveCallRow:
     device_id: int | None
     caller: str
     callee: str
-    started_at: datetime  # naive UTC
+    started_at: datetime
 
 
 def insert(

@@ -7,6 +7,7 @@ from typing import Any
 from appliance.db.connect import SQLITE_PRAGMAS, DatabaseUrl
 from appliance.db.entities import db
 from appliance.db.migrations import migrate
+from appliance.db.utc import use_aware_utc
 
 _bound: DatabaseUrl | None = None
 
@@ -32,6 +33,7 @@ def open_database(url: str) -> DatabaseUrl:
     if db.provider is None:
         db.bind(**parsed.pony_bind_args())
     if db.schema is None:
+        use_aware_utc(db.provider)
         db.generate_mapping(create_tables=False, check_tables=True)
     else:
         db.check_tables()  # the mapping was made; its check against the tables was not

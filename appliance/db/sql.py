@@ -8,20 +8,22 @@ from typing import Any
 
 from appliance.db.database import provider
 from appliance.db.entities import db
+from appliance.db.utc import from_db, to_db
 
 
 def to_db_time(value: datetime) -> Any:
-    """SQLite keeps Pony's text form; psycopg2 takes datetime objects."""
+    """An aware time as a parameter: naive UTC, as text for SQLite, an object for psycopg2."""
+    # SQLite compares Pony's text form, so a parameter must be that exact text.
+    naive = to_db(value)
     if provider() == "sqlite":
-        text = value.isoformat(" ")
+        text = naive.isoformat(" ")
         return text if len(text) > 19 else text + ".000000"
-    return value
+    return naive
 
 
 def from_db_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(value)
+    """A time column's value, aware UTC."""
+    return from_db(value if isinstance(value, datetime) else datetime.fromisoformat(value))
 
 
 def run(sql: str, params: Sequence[Any] = ()) -> Any:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pony.orm import db_session
 
 from appliance.db import active_call_queries, device_queries
 from appliance.services.access import access_of
-from appliance.services.context import Actor, to_utc_naive, utcnow
+from appliance.services.context import Actor, utcnow
 from appliance.services.organization import party_orgs
 
 
@@ -48,9 +48,8 @@ def sync(changes: dict[str, LiveCall | None], *, exclusive: bool = False) -> Non
             continue
         orgs = party_orgs(live.device_id, live.caller, live.callee)
         if not active_call_queries.update(key, live.device_id, live.caller, live.callee, orgs):
-            started_at = to_utc_naive(live.started_at)
             active_call_queries.insert(
-                key, live.device_id, live.caller, live.callee, orgs, started_at
+                key, live.device_id, live.caller, live.callee, orgs, live.started_at
             )
 
 
@@ -71,7 +70,7 @@ def visible(actor: Actor) -> list[ActiveCallView]:
             device=devices.get(r.device_id, "") if r.device_id else "",
             caller=r.caller,
             callee=r.callee,
-            started_at=r.started_at.replace(tzinfo=UTC),
+            started_at=r.started_at,
             seconds=max(0, int((now - r.started_at).total_seconds())),
         )
         for r in found

@@ -71,16 +71,17 @@ _connecting = threading.Lock()
 
 
 def utcnow() -> datetime:
-    """Naive UTC, as every timestamp column holds."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Now, aware UTC, as every time above db/ is."""
+    return datetime.now(UTC)
 
 
-def to_utc_naive(value: datetime) -> datetime:
-    """UTC without tzinfo; a time whose UTC falls outside years 1–9999 is bad input."""
+def to_utc(value: datetime) -> datetime:
+    """A time a client sent, as aware UTC; one outside years 1–9999 in UTC is bad input."""
+    # The API's rule: a time without an offset is UTC.
     if value.tzinfo is None:
-        return value
+        return datetime.combine(value.date(), value.time(), UTC)
     try:
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return value.astimezone(UTC)
     except OverflowError:
         raise InvalidInput(
             f"{value.isoformat()} is outside the range of times (years 1 to 9999 in UTC)"
@@ -97,6 +98,6 @@ def use_time_zone(zone: tzinfo) -> None:
     _time_zone = zone
 
 
-def to_local(value_utc_naive: datetime) -> datetime:
+def to_local(value: datetime) -> datetime:
     """The appliance's wall-clock time, for SNs, file names and report cells."""
-    return value_utc_naive.replace(tzinfo=UTC).astimezone(_time_zone)
+    return value.astimezone(_time_zone)

@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pony.orm import commit, db_session, flush
@@ -37,7 +37,7 @@ from appliance.media.pcm import Pcm, PcmStream
 from appliance.media.store import INTEGRITY_MESSAGE, Scratch, StoredFile
 from appliance.services import audit, events, settings
 from appliance.services.access import Tree, access_of, permitted
-from appliance.services.context import Actor, AppContext, to_local, to_utc_naive, utcnow
+from appliance.services.context import Actor, AppContext, to_local, to_utc, utcnow
 from appliance.services.organization import party_orgs
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def views_of(found: list[RecordingRow]) -> list[RecordingView]:
             caller_org=orgs.get(r.caller_org_id) if r.caller_org_id else None,
             callee=r.callee,
             callee_org=orgs.get(r.callee_org_id) if r.callee_org_id else None,
-            started_at=r.started_at.replace(tzinfo=UTC),
+            started_at=r.started_at,
             duration=r.duration,
             score=r.score,
             tags=[TagView(n, o) for n, o in tags.get(r.id, [])],
@@ -172,7 +172,7 @@ def store_pcm(
     audio is encoded and sealed block by block as it comes."""
     conf = settings.current()
     stream = pcm if isinstance(pcm, PcmStream) else PcmStream.of(pcm)
-    started = to_utc_naive(meta.started_at).replace(microsecond=0)
+    started = to_utc(meta.started_at).replace(microsecond=0)
     with ctx.store.create(
         started, EXTENSIONS[conf.file_format], encrypted=conf.encryption
     ) as writer:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pony.orm import db_session
@@ -14,7 +14,7 @@ from appliance.domain.organization import Scope
 from appliance.domain.recordings import RecordingFilter, RecordingKind
 
 _serial = itertools.count(1)
-BASE = datetime(2024, 5, 1, 1, 30)  # naive UTC, as the database keeps it
+BASE = datetime(2024, 5, 1, 1, 30, tzinfo=UTC)  # aware UTC, as everything above db/ is
 
 
 @pytest.fixture()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -89,8 +89,8 @@ class ApiToken:
             id=strawberry.ID(str(t.id)),
             name=t.name,
             login=t.login,
-            created_at=t.created_at.replace(tzinfo=UTC),
-            last_used_at=t.last_used_at.replace(tzinfo=UTC) if t.last_used_at else None,
+            created_at=t.created_at,
+            last_used_at=t.last_used_at,
             revoked=t.revoked,
         )
 
@@ -156,9 +156,7 @@ class AccountMutations:
                 retry_after_seconds=getattr(exc, "seconds", None),
             )
         set_session_cookie(ctx.request, ctx.response, result.session_token)
-        return LoginSuccess(
-            user=User.of(result.actor), expires_at=result.expires_at.replace(tzinfo=UTC)
-        )
+        return LoginSuccess(user=User.of(result.actor), expires_at=result.expires_at)
 
     @strawberry.mutation
     async def logout(self, info: Info) -> Ok:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,7 +13,7 @@ from appliance.api.graphql.context import IsAdmin, actor_of
 from appliance.api.graphql.errors import call, graphql_errors
 from appliance.domain.audit import AuditFilter as DomainFilter
 from appliance.services import audit
-from appliance.services.context import to_utc_naive
+from appliance.services.context import to_utc
 
 AUDIT_PAGE_MAX = 200
 
@@ -52,8 +52,8 @@ class AuditFilter:
             account=self.account or None,
             type=self.type or None,
             ip=self.ip or None,
-            at_from=to_utc_naive(self.at_from) if self.at_from else None,
-            at_to=to_utc_naive(self.at_to) if self.at_to else None,
+            at_from=to_utc(self.at_from) if self.at_from else None,
+            at_to=to_utc(self.at_to) if self.at_to else None,
         )
 
 
@@ -73,7 +73,7 @@ class AuditQueries:
             items=[
                 AuditEntry(
                     id=strawberry.ID(str(r.id)),
-                    at=r.at.replace(tzinfo=UTC),
+                    at=r.at,
                     account=r.account,
                     name=r.name,
                     type=r.type,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -50,8 +50,8 @@ class Device:
             pull_username=v.pull_username,
             pull_interval=v.pull_interval,
             pull_interval_unit=v.pull_interval_unit,
-            last_success_at=v.last_success_at.replace(tzinfo=UTC) if v.last_success_at else None,
-            created_at=v.created_at.replace(tzinfo=UTC),
+            last_success_at=v.last_success_at,
+            created_at=v.created_at,
         )
 
 

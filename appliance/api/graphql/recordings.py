@@ -93,7 +93,7 @@ class RecordingFilter:
     kind: RecordingKind | None = DomainKind.CALL  # type: ignore[valid-type]
 
     def to_domain(self) -> DomainFilter:
-        from appliance.services.context import to_utc_naive
+        from appliance.services.context import to_utc
 
         return DomainFilter(
             kind=self.kind,
@@ -103,8 +103,8 @@ class RecordingFilter:
             callee=self.callee or None,
             caller_org=self.caller_org or None,
             callee_org=self.callee_org or None,
-            started_from=to_utc_naive(self.started_from) if self.started_from else None,
-            started_to=to_utc_naive(self.started_to) if self.started_to else None,
+            started_from=to_utc(self.started_from) if self.started_from else None,
+            started_to=to_utc(self.started_to) if self.started_to else None,
             min_duration=self.min_duration,
             max_duration=self.max_duration,
             sn=self.sn or None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 
 from starlette.background import BackgroundTask
@@ -22,7 +22,7 @@ from appliance.domain.recordings import format_duration
 from appliance.errors import IntegrityError
 from appliance.media.store import INTEGRITY_MESSAGE, storage_failure
 from appliance.services import audit, exports, recordings
-from appliance.services.context import AppContext, to_local, to_utc_naive
+from appliance.services.context import AppContext, to_local, to_utc
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_AUDIT_EXPORT = 1_000_000
@@ -86,7 +86,7 @@ def _stamp() -> str:
 
 
 def _local_text(value: datetime) -> str:
-    return to_local(to_utc_naive(value)).strftime("%Y/%m/%d %H:%M:%S")
+    return to_local(to_utc(value)).strftime("%Y/%m/%d %H:%M:%S")
 
 
 async def _build_xlsx(build: Callable[[], str]) -> str:
@@ -201,7 +201,7 @@ async def export_audit(request: Request) -> Response:
     params = request.query_params
     try:
         bounds = {
-            key: to_utc_naive(datetime.fromisoformat(params[key].replace("Z", "+00:00")))
+            key: to_utc(datetime.fromisoformat(params[key].replace("Z", "+00:00")))
             for key in ("atFrom", "atTo")
             if params.get(key)
         }
@@ -218,10 +218,7 @@ async def export_audit(request: Request) -> Response:
 
     def build() -> str:
         found = audit.export_rows(actor, f, MAX_AUDIT_EXPORT)
-        rows = (
-            [_local_text(r.at.replace(tzinfo=UTC)), r.account, r.name, r.type, r.details, r.ip]
-            for r in found
-        )
+        rows = ([_local_text(r.at), r.account, r.name, r.type, r.details, r.ip] for r in found)
         return write_xlsx("audit", AUDIT_HEADERS[lang], rows)
 
     path = await _build_xlsx(build)

@@ -8,7 +8,7 @@ from starlette.datastructures import QueryParams
 
 from appliance.domain.recordings import RecordingFilter, RecordingKind
 from appliance.errors import InvalidInput
-from appliance.services.context import to_utc_naive
+from appliance.services.context import to_utc
 from appliance.services.recordings import Selection
 
 _TEXT = {
@@ -45,9 +45,7 @@ def selection_from_query(params: QueryParams) -> Selection:
     for name, attr in _TIME.items():
         if params.get(name):
             try:
-                values[attr] = to_utc_naive(
-                    datetime.fromisoformat(params[name].replace("Z", "+00:00"))
-                )
+                values[attr] = to_utc(datetime.fromisoformat(params[name].replace("Z", "+00:00")))
             except ValueError:
                 raise InvalidInput(f"{name} must be an ISO 8601 time", field=name) from None
     kind = params.get("kind", "call").lower()
