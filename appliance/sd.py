@@ -15,9 +15,11 @@ import socket
 log = logging.getLogger(__name__)
 
 try:  # pragma: no cover - depends on the machine
-    from systemd.journal import JournalHandler  # type: ignore[import-not-found]
+    from systemd.journal import JournalHandler
 
-    from systemd import daemon as _daemon  # type: ignore[import-not-found,attr-defined]
+    # Run from the clone, mypy sees the systemd/ unit folder as a namespace package with no
+    # daemon; with systemd-python installed it sees an untyped module: either may hold.
+    from systemd import daemon as _daemon  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # pragma: no cover
     _daemon = None
     JournalHandler = None

@@ -13,10 +13,10 @@ E = TypeVar("E")
 
 def by_id(entity: type[E], key: Any) -> E:
     """Entity[key] (raises ObjectNotFound), typed: mypy cannot see Pony's metaclass."""
-    return entity[key]  # type: ignore[index,no-any-return]
+    return entity[key]  # type: ignore[index]
 
 
-class User(db.Entity):  # type: ignore[name-defined,misc]
+class User(db.Entity):  # type: ignore[name-defined]
     _table_ = "app_user"
     id = PrimaryKey(int, auto=True)
     login = Required(str, unique=True)
@@ -35,7 +35,7 @@ class User(db.Entity):  # type: ignore[name-defined,misc]
     last_login_ip = Optional(str, nullable=True)
 
 
-class Organization(db.Entity):  # type: ignore[name-defined,misc]
+class Organization(db.Entity):  # type: ignore[name-defined]
     _table_ = "organization"
     id = PrimaryKey(int, auto=True)
     name = Required(str, unique=True)
@@ -45,7 +45,7 @@ class Organization(db.Entity):  # type: ignore[name-defined,misc]
     created_at = Required(datetime)
 
 
-class Role(db.Entity):  # type: ignore[name-defined,misc]
+class Role(db.Entity):  # type: ignore[name-defined]
     _table_ = "role"
     id = PrimaryKey(int, auto=True)
     name = Required(str, unique=True)
@@ -53,7 +53,7 @@ class Role(db.Entity):  # type: ignore[name-defined,misc]
     created_at = Required(datetime)
 
 
-class UserSession(db.Entity):  # type: ignore[name-defined,misc]
+class UserSession(db.Entity):  # type: ignore[name-defined]
     _table_ = "user_session"
     id = PrimaryKey(int, auto=True)
     token_hash = Required(str, unique=True)
@@ -63,7 +63,7 @@ class UserSession(db.Entity):  # type: ignore[name-defined,misc]
     ip = Required(str)
 
 
-class ApiToken(db.Entity):  # type: ignore[name-defined,misc]
+class ApiToken(db.Entity):  # type: ignore[name-defined]
     _table_ = "api_token"
     id = PrimaryKey(int, auto=True)
     name = Required(str)
@@ -74,7 +74,7 @@ class ApiToken(db.Entity):  # type: ignore[name-defined,misc]
     revoked_at = Optional(datetime)
 
 
-class Device(db.Entity):  # type: ignore[name-defined,misc]
+class Device(db.Entity):  # type: ignore[name-defined]
     _table_ = "device"
     id = PrimaryKey(int, auto=True)
     alias = Required(str, unique=True)
@@ -92,7 +92,7 @@ class Device(db.Entity):  # type: ignore[name-defined,misc]
     created_at = Required(datetime)
 
 
-class Recording(db.Entity):  # type: ignore[name-defined,misc]
+class Recording(db.Entity):  # type: ignore[name-defined]
     _table_ = "recording"
     id = PrimaryKey(int, auto=True)
     sn = Required(str, unique=True)
@@ -121,7 +121,7 @@ class Recording(db.Entity):  # type: ignore[name-defined,misc]
     callee_org_id = Optional(int)
 
 
-class Tag(db.Entity):  # type: ignore[name-defined,misc]
+class Tag(db.Entity):  # type: ignore[name-defined]
     _table_ = "tag"
     id = PrimaryKey(int, auto=True)
     recording_id = Required(int)
@@ -133,7 +133,7 @@ class Tag(db.Entity):  # type: ignore[name-defined,misc]
     started_at = Required(datetime)
 
 
-class ScoreEvent(db.Entity):  # type: ignore[name-defined,misc]
+class ScoreEvent(db.Entity):  # type: ignore[name-defined]
     _table_ = "score_event"
     id = PrimaryKey(int, auto=True)
     recording_id = Required(int)
@@ -142,7 +142,7 @@ class ScoreEvent(db.Entity):  # type: ignore[name-defined,misc]
     created_at = Required(datetime)
 
 
-class PlayEvent(db.Entity):  # type: ignore[name-defined,misc]
+class PlayEvent(db.Entity):  # type: ignore[name-defined]
     _table_ = "play_event"
     id = PrimaryKey(int, auto=True)
     recording_id = Required(int)
@@ -151,7 +151,7 @@ class PlayEvent(db.Entity):  # type: ignore[name-defined,misc]
     created_at = Required(datetime)
 
 
-class AuditEntry(db.Entity):  # type: ignore[name-defined,misc]
+class AuditEntry(db.Entity):  # type: ignore[name-defined]
     _table_ = "audit_entry"
     id = PrimaryKey(int, auto=True)
     at = Required(datetime)
@@ -164,7 +164,7 @@ class AuditEntry(db.Entity):  # type: ignore[name-defined,misc]
     params = Optional(str)
 
 
-class Setting(db.Entity):  # type: ignore[name-defined,misc]
+class Setting(db.Entity):  # type: ignore[name-defined]
     _table_ = "setting"
     key = PrimaryKey(str)
     value = Required(str)

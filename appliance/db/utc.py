@@ -30,7 +30,7 @@ def from_db(value: datetime) -> datetime:
 def _aware_utc_converter(base: type[Any]) -> type[Any]:
     """A subclass of the provider's datetime converter that converts at the boundary."""
 
-    class AwareUtcDatetimeConverter(base):  # type: ignore[misc,valid-type]
+    class AwareUtcDatetimeConverter(base):
         def validate(self, val: Any, obj: Any = None) -> datetime:
             checked: datetime = super().validate(val, obj)
             if checked.tzinfo is None:

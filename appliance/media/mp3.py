@@ -122,7 +122,7 @@ def encode_mp3(stream: PcmStream, write: Callable[[bytes], object]) -> int:
     return frames
 
 
-class _Source(miniaudio.StreamableSource):  # type: ignore[misc]
+class _Source(miniaudio.StreamableSource):
     def __init__(self, fh: BinaryIO) -> None:
         self._fh = fh
 

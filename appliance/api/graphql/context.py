@@ -31,7 +31,7 @@ class GqlContext:
 
 
 def context_of(info: Info[Any, Any]) -> GqlContext:
-    return info.context  # type: ignore[no-any-return]
+    return info.context
 
 
 def actor_of(info: Info[Any, Any]) -> Actor:

@@ -85,7 +85,7 @@ def _ids(values: list[strawberry.ID], field: str) -> list[int]:
 
 
 def _optional_id(value: strawberry.ID | None, field: str) -> int | None:
-    return None if value in (None, "") else _ids([value], field)[0]  # type: ignore[list-item]
+    return None if value in (None, "") else _ids([value], field)[0]
 
 
 @strawberry.input
