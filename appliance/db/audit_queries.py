@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from appliance.db.sql import from_db_time, rows, run, scalar, to_db_time
@@ -71,6 +71,6 @@ def delete_before(before: datetime, limit: int) -> int:
     """Remove up to limit entries older than before (aware); how many went."""
     cursor = run(
         "DELETE FROM audit_entry WHERE id IN (SELECT id FROM audit_entry WHERE at < ? LIMIT ?)",
-        [to_db_time(before.astimezone(UTC).replace(tzinfo=None)), limit],
+        [to_db_time(before), limit],
     )
     return int(cursor.rowcount)

@@ -170,7 +170,7 @@ class Setting(db.Entity):  # type: ignore[name-defined]
     value = Required(str)
 
 
-class EventLogEntry(db.Entity):  # type: ignore[name-defined,misc]
+class EventLogEntry(db.Entity):  # type: ignore[name-defined]
     _table_ = "event_log"
     id = PrimaryKey(int, auto=True, size=64)
     at = Required(datetime)
@@ -180,13 +180,13 @@ class EventLogEntry(db.Entity):  # type: ignore[name-defined,misc]
     params = Required(str)
 
 
-class EventCursor(db.Entity):  # type: ignore[name-defined,misc]
+class EventCursor(db.Entity):  # type: ignore[name-defined]
     _table_ = "event_cursor"
     reader = PrimaryKey(str)
     last_id = Required(int, size=64)
 
 
-class Job(db.Entity):  # type: ignore[name-defined,misc]
+class Job(db.Entity):  # type: ignore[name-defined]
     _table_ = "job"
     id = PrimaryKey(int, auto=True)
     name = Required(str, unique=True)
@@ -201,7 +201,7 @@ class Job(db.Entity):  # type: ignore[name-defined,misc]
     created_at = Required(datetime)
 
 
-class JobRun(db.Entity):  # type: ignore[name-defined,misc]
+class JobRun(db.Entity):  # type: ignore[name-defined]
     _table_ = "job_run"
     id = PrimaryKey(int, auto=True)
     job_id = Required(int)

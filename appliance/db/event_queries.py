@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import select
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from appliance.db.database import bound_url, provider
@@ -15,10 +15,6 @@ from appliance.domain.events import Event
 CHANNEL = "event_log"
 # Any number, as long as nothing else takes this advisory lock (migrations take 727001).
 APPEND_LOCK = 727011
-
-
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def append(at: datetime, kind: str, process: str, actor: str, params: dict[str, Any]) -> None:
@@ -32,7 +28,7 @@ def append(at: datetime, kind: str, process: str, actor: str, params: dict[str, 
     run(
         "INSERT INTO event_log (at, kind, process, actor, params) VALUES (?, ?, ?, ?, ?)",
         [
-            to_db_time(_naive_utc(at)),
+            to_db_time(at),
             kind,
             process,
             actor,
@@ -50,10 +46,7 @@ def after(last_id: int, limit: int) -> list[Event]:
         "ORDER BY id LIMIT ?",
         [last_id, limit],
     )
-    return [
-        Event(int(r[0]), from_db_time(r[1]).replace(tzinfo=UTC), r[2], r[3], r[4], _params(r[5]))
-        for r in found
-    ]
+    return [Event(int(r[0]), from_db_time(r[1]), r[2], r[3], r[4], _params(r[5])) for r in found]
 
 
 def _params(text: str) -> dict[str, Any]:
@@ -83,7 +76,7 @@ def save_cursor(reader: str, last_id: int) -> None:
 
 def prune(before: datetime) -> int:
     """Remove the entries older than `before`; how many went."""
-    return int(run("DELETE FROM event_log WHERE at < ?", [to_db_time(_naive_utc(before))]).rowcount)
+    return int(run("DELETE FROM event_log WHERE at < ?", [to_db_time(before)]).rowcount)
 
 
 class Wakeup:

@@ -9,7 +9,7 @@ Times are aware UTC here and naive UTC in the tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from appliance.db.sql import from_db_time, rows, run, scalar, to_db_time
@@ -44,11 +44,11 @@ class JobRunRow:
 
 
 def _db(value: datetime) -> Any:
-    return to_db_time(value.astimezone(UTC).replace(tzinfo=None))
+    return to_db_time(value)
 
 
 def _aware(value: Any) -> datetime | None:
-    return None if value is None else from_db_time(value).replace(tzinfo=UTC)
+    return None if value is None else from_db_time(value)
 
 
 _JOB_COLUMNS = (

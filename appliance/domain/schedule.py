@@ -172,7 +172,8 @@ def wall_clock_to_utc(day: date, at: time, zone: tzinfo) -> datetime:
     of the gap when the clocks skip it."""
     first = datetime.combine(day, at, tzinfo=zone)  # fold=0: the earlier reading
     instant = first.astimezone(UTC)
-    if instant.astimezone(zone).replace(tzinfo=None) == first.replace(tzinfo=None):
+    read_back = instant.astimezone(zone)
+    if (read_back.date(), read_back.time()) == (first.date(), first.time()):
         return instant
     # In a gap fold=0 reads the time with the offset before the change, which lands past
     # the jump, and fold=1 with the offset after it, which lands before: the jump lies

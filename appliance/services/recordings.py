@@ -237,7 +237,7 @@ def store_pcm(
                     call_id=meta.call_id,
                     caller=meta.caller,
                     callee=meta.callee,
-                    started_at=started.replace(tzinfo=UTC).isoformat(),
+                    started_at=started.isoformat(),
                     duration=r.duration,
                     source=source,
                 )

@@ -27,7 +27,9 @@ class EventEntry:
 
     @classmethod
     def of(cls, e: Event) -> EventEntry:
-        return cls(id=e.id, at=e.at, kind=e.kind, process=e.process, actor=e.actor, params=e.params)
+        return cls(
+            id=e.id, at=e.at, kind=e.kind, process=e.process, actor=e.actor, params=JSON(e.params)
+        )
 
 
 # One read of the newest id per API process every 0.5 s while someone subscribes; each

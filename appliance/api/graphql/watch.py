@@ -6,7 +6,7 @@ import asyncio
 import logging
 import operator
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -76,7 +76,7 @@ class SharedPoll(Generic[T]):
 
 
 async def follow(
-    poll: SharedPoll[object],
+    poll: SharedPoll[Any],
     view: Callable[[], Awaitable[V]],
     same: Callable[[V, V], bool] = operator.eq,
 ) -> AsyncIterator[V]:

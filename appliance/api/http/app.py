@@ -54,7 +54,7 @@ GRAPHIQL = CONSOLE / "graphiql"
 MAX_GRAPHQL_BODY = 1024 * 1024
 
 
-class GraphQLApp(GraphQL):  # type: ignore[type-arg]
+class GraphQLApp(GraphQL):
     # Subscriptions over graphql-transport-ws only: one protocol to secure and bound.
     graphql_transport_ws_handler_class = GuardedTransportWS
 
@@ -91,7 +91,7 @@ class GraphQLApp(GraphQL):  # type: ignore[type-arg]
             socket = request.scope.get(SCOPE_KEY)
             return GqlContext(request, response, self.ctx, self.captchas, None, None, socket)  # type: ignore[arg-type]
         actor, session = await resolve_actor(request)
-        return GqlContext(request, response, self.ctx, self.captchas, actor, session)  # type: ignore[arg-type]
+        return GqlContext(request, response, self.ctx, self.captchas, actor, session)
 
     async def on_ws_connect(self, context: GqlContext) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
         """Sign in from connection_init's Authorization (an integrator's Bearer token) or the
@@ -112,7 +112,7 @@ class GraphQLApp(GraphQL):  # type: ignore[type-arg]
         context.actor, context.session_token = found.actor, found.session
         return UNSET
 
-    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+    async def render_graphql_ide(self, request: Request) -> Response:
         actor, _ = await resolve_actor(request)
         if actor is None or actor.must_change_password:
             return RedirectResponse("/login?next=/graphql", status_code=303)
