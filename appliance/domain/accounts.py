@@ -26,29 +26,49 @@ SOURCE_WINDOW_SECONDS = 900
 ACCOUNT_FAILURES = 20
 ACCOUNT_WINDOW_SECONDS = 3600
 ACCOUNT_PACE_SECONDS = 10
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128
+PASSWORD_MIN_KINDS = 2
+_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
 
 
-def check_new_password(password: str, login: str, old_password: str | None = None) -> None:
-    """Raise InvalidInput with a message a person can act on."""
-    if len(password) < 8:
-        raise InvalidInput("the password needs at least 8 characters", field="newPassword")
-    if len(password) > 128:
-        raise InvalidInput("the password may have at most 128 characters", field="newPassword")
-    classes = sum(
+def check_new_password(
+    password: str, login: str, old_password: str | None = None, field: str = "password"
+) -> None:
+    """Raise InvalidInput with a message a person can act on, on `field` (the caller's
+    name for the password)."""
+
+    def refuse(message: str, code: str, **params: object) -> InvalidInput:
+        return InvalidInput(message, field=field, code=code, params=params)
+
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise refuse(
+            f"the password needs at least {PASSWORD_MIN_LENGTH} characters",
+            "too_short",
+            min=PASSWORD_MIN_LENGTH,
+        )
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise refuse(
+            f"the password may have at most {PASSWORD_MAX_LENGTH} characters",
+            "too_long",
+            max=PASSWORD_MAX_LENGTH,
+        )
+    kinds = sum(
         bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
     )
-    if classes < 2:
-        raise InvalidInput(
-            "the password needs characters of at least two kinds: lower case, upper case, "
-            "digits, symbols",
-            field="newPassword",
+    if kinds < PASSWORD_MIN_KINDS:
+        raise refuse(
+            f"the password needs characters of at least {_WORDS.get(PASSWORD_MIN_KINDS)} kinds:"
+            " lower case, upper case, digits, symbols",
+            "too_few_kinds",
+            min=PASSWORD_MIN_KINDS,
         )
     if password.lower() == login.lower():
-        raise InvalidInput("the password must differ from the login name", field="newPassword")
+        raise refuse("the password must differ from the login name", "same_as_login")
     if password == DEFAULT_ADMIN_PASSWORD:
-        raise InvalidInput("the default password cannot be used again", field="newPassword")
+        raise refuse("the default password cannot be used again", "default_password")
     if old_password is not None and password == old_password:
-        raise InvalidInput("the new password must differ from the old one", field="newPassword")
+        raise refuse("the new password must differ from the old one", "same_as_old")
 
 
 def lock_seconds(failures: int) -> int:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from appliance.domain.rules import check_range
 from appliance.errors import InvalidInput
 
 
@@ -29,7 +30,12 @@ class IntervalUnit(StrEnum):
 
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_ALIAS = re.compile(r"^[^\s:/\\]{1,64}$")
+ALIAS_MAX = 64
+SECRET_MIN, SECRET_MAX = 4, 64
+PULLBACK_HOURS = (1, 240)
+PULL_INTERVAL = (1, 10)
+PULL_PATH_MAX, PULL_USERNAME_MAX = 255, 64
+_ALIAS = re.compile(r"^[^\s:/\\]+$")
 
 
 def host_of(address: str) -> str:
@@ -45,11 +51,16 @@ def check_address(field: str, value: str, *, required: bool = True) -> str:
     value = value.strip()
     if not value:
         if required:
-            raise InvalidInput(f"{field} is required", field=field)
+            raise InvalidInput(f"{field} is required", field=field, code="required")
         return value
     host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
     if port and (not port.isdigit() or not 1 <= int(port) <= 65535):
-        raise InvalidInput(f"{field}: port must be 1-65535", field=field)
+        raise InvalidInput(
+            f"{field}: port must be 1-65535",
+            field=field,
+            code="out_of_range",
+            params={"min": 1, "max": 65535, "value": port},
+        )
     try:
         ipaddress.ip_address(host)
         return value
@@ -76,18 +87,35 @@ class DeviceSpec:
     pull_interval_unit: IntervalUnit = IntervalUnit.DAY
 
     def validate(self) -> DeviceSpec:
-        if not _ALIAS.match(self.alias):
-            raise InvalidInput("alias: 1-64 characters without spaces, ':' or '/'", field="alias")
+        if not self.alias:
+            raise InvalidInput("alias is required", field="alias", code="required")
+        if len(self.alias) > ALIAS_MAX or not _ALIAS.match(self.alias):
+            raise InvalidInput(
+                f"alias: 1-{ALIAS_MAX} characters without spaces, ':' or '/'",
+                field="alias",
+                params={"max": ALIAS_MAX},
+            )
         check_address("address", self.address)
-        check_address("cacheAddress", self.cache_address, required=False)
-        if not 4 <= len(self.secret) <= 64:
-            raise InvalidInput("secret: 4 to 64 characters", field="secret")
-        if not 1 <= self.pullback_hours <= 240:
-            raise InvalidInput("pullbackHours must be between 1 and 240", field="pullbackHours")
-        if not 1 <= self.pull_interval <= 10:
-            raise InvalidInput("pullInterval must be between 1 and 10", field="pullInterval")
+        check_address("cache_address", self.cache_address, required=False)
+        if not SECRET_MIN <= len(self.secret) <= SECRET_MAX:
+            raise InvalidInput(
+                f"secret: {SECRET_MIN} to {SECRET_MAX} characters",
+                field="secret",
+                code="too_short" if len(self.secret) < SECRET_MIN else "too_long",
+                params={"min": SECRET_MIN, "max": SECRET_MAX},
+            )
+        check_range("pullback_hours", self.pullback_hours, *PULLBACK_HOURS)
+        check_range("pull_interval", self.pull_interval, *PULL_INTERVAL)
         if self.mode is DeviceMode.PULL and self.pull_protocol is None:
-            raise InvalidInput("a pull device needs a protocol", field="pullProtocol")
-        if len(self.pull_path) > 255 or len(self.pull_username) > 64:
-            raise InvalidInput("pullPath or pullUsername is too long", field="pullPath")
+            raise InvalidInput(
+                "a pull device needs a protocol", field="pull_protocol", code="required"
+            )
+        for name, limit in (("pull_path", PULL_PATH_MAX), ("pull_username", PULL_USERNAME_MAX)):
+            if len(getattr(self, name)) > limit:
+                raise InvalidInput(
+                    f"{name}: at most {limit} characters",
+                    field=name,
+                    code="too_long",
+                    params={"max": limit},
+                )
         return self

@@ -7,11 +7,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from appliance.domain.rules import check_length
 from appliance.errors import InvalidInput
 
-_PREFIX = re.compile(r"^[A-Z]{1,4}$")
-_EXTENSION = re.compile(r"^[0-9A-Za-z*#+]{1,32}$")
-_PHONE = re.compile(r"^[0-9+\-() ]{0,32}$")
+NAME_MAX = 64
+PREFIX_MAX = 4
+EXTENSION_MAX = 32
+PHONE_MAX = 32
+_PREFIX = re.compile(r"^[A-Z]+$")
+_EXTENSION = re.compile(r"^[0-9A-Za-z*#+]+$")
+_PHONE = re.compile(r"^[0-9+\-() ]*$")
 
 
 class Action(StrEnum):
@@ -40,37 +45,48 @@ EMPLOYEE_ACTIONS = frozenset({Action.PLAY, Action.DOWNLOAD})
 
 
 def check_org_name(name: str) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= 64:
-        raise InvalidInput("organisation name: 1 to 64 characters", field="name")
-    return name
+    return check_length("name", name.strip(), NAME_MAX, "organisation name")
 
 
 def check_prefix(prefix: str) -> str:
-    prefix = prefix.strip()
+    prefix = check_length("prefix", prefix.strip(), PREFIX_MAX)
     if not _PREFIX.match(prefix):
-        raise InvalidInput("prefix: 1 to 4 upper-case letters A-Z", field="prefix")
+        raise InvalidInput(
+            f"prefix: 1 to {PREFIX_MAX} upper-case letters A-Z",
+            field="prefix",
+            params={"max": PREFIX_MAX},
+        )
     return prefix
 
 
 def check_extension(extension: str) -> str:
-    extension = extension.strip()
+    extension = check_length("extension", extension.strip(), EXTENSION_MAX)
     if not _EXTENSION.match(extension):
-        raise InvalidInput("extension: 1 to 32 digits or letters", field="extension")
+        raise InvalidInput(
+            f"extension: 1 to {EXTENSION_MAX} digits or letters",
+            field="extension",
+            params={"max": EXTENSION_MAX},
+        )
     return extension
 
 
 def check_person_name(name: str) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= 64:
-        raise InvalidInput("name: 1 to 64 characters", field="name")
-    return name
+    return check_length("name", name.strip(), NAME_MAX)
 
 
 def check_phone(phone: str) -> str:
     phone = phone.strip()
+    if len(phone) > PHONE_MAX:
+        raise InvalidInput(
+            f"phone: at most {PHONE_MAX} characters",
+            field="phone",
+            code="too_long",
+            params={"max": PHONE_MAX},
+        )
     if not _PHONE.match(phone):
-        raise InvalidInput("phone: digits, spaces and + - ( ) only, at most 32", field="phone")
+        raise InvalidInput(
+            "phone: digits, spaces and + - ( ) only", field="phone", params={"max": PHONE_MAX}
+        )
     return phone
 
 

@@ -28,6 +28,7 @@ _NOT_PARTY = re.compile(rf"[^{PARTY_CHARS}]")
 CALL_ID_MAX = 200
 MAX_SCORE = 100
 MAX_TAG_LENGTH = 32
+FILTER_TEXT_MAX = 128
 # An upload's start: none before the Unix epoch, and a day's margin below year 9999 so the
 # conversions to UTC and to the appliance's time zone cannot overflow.
 EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,6 +42,7 @@ def check_party(field: str, value: str) -> str:
         raise InvalidInput(
             f"{field}: up to {PARTY_MAX} characters of letters, digits and + * # . _ @ : -",
             field=field,
+            params={"max": PARTY_MAX},
         )
     return value
 
@@ -99,17 +101,32 @@ def format_duration(seconds: int) -> str:
 
 def check_score(score: int) -> int:
     if not 0 <= score <= MAX_SCORE:
-        raise InvalidInput(f"score must be between 0 and {MAX_SCORE}", field="score")
+        raise InvalidInput(
+            f"score must be between 0 and {MAX_SCORE}",
+            field="score",
+            code="out_of_range",
+            params={"min": 0, "max": MAX_SCORE, "value": score},
+        )
     return score
 
 
 def check_tag(name: str, offset: float | None, duration: int | None) -> tuple[str, float | None]:
     name = name.strip()
     if not name or len(name) > MAX_TAG_LENGTH:
-        raise InvalidInput(f"tag must be 1 to {MAX_TAG_LENGTH} characters", field="name")
+        raise InvalidInput(
+            f"tag must be 1 to {MAX_TAG_LENGTH} characters",
+            field="name",
+            code="too_long" if name else "required",
+            params={"max": MAX_TAG_LENGTH},
+        )
     if offset is not None:
         if offset < 0 or (duration is not None and offset > duration + 1):
-            raise InvalidInput("tag offset must lie within the recording", field="offset")
+            raise InvalidInput(
+                "tag offset must lie within the recording",
+                field="offset",
+                code="out_of_range",
+                params={"min": 0, "max": duration, "value": offset},
+            )
     return name, offset
 
 
@@ -134,18 +151,32 @@ class RecordingFilter:
     def validate(self) -> RecordingFilter:
         for name in ("device", "tag", "caller", "callee", "caller_org", "callee_org", "sn"):
             value = getattr(self, name)
-            if value is not None and len(value) > 128:
-                raise InvalidInput(f"{name}: at most 128 characters", field=name)
+            if value is not None and len(value) > FILTER_TEXT_MAX:
+                raise InvalidInput(
+                    f"{name}: at most {FILTER_TEXT_MAX} characters",
+                    field=name,
+                    code="too_long",
+                    params={"max": FILTER_TEXT_MAX},
+                )
         if self.min_duration is not None and self.min_duration < 0:
-            raise InvalidInput("minDuration must not be negative", field="minDuration")
+            raise InvalidInput(
+                "minDuration must not be negative",
+                field="min_duration",
+                code="out_of_range",
+                params={"min": 0, "value": self.min_duration},
+            )
         if (
             self.min_duration is not None
             and self.max_duration is not None
             and self.min_duration > self.max_duration
         ):
-            raise InvalidInput("minDuration is above maxDuration", field="minDuration")
+            raise InvalidInput(
+                "minDuration is above maxDuration", field="min_duration", code="out_of_order"
+            )
         if self.started_from and self.started_to and self.started_from > self.started_to:
-            raise InvalidInput("startedFrom is after startedTo", field="startedFrom")
+            raise InvalidInput(
+                "startedFrom is after startedTo", field="started_from", code="out_of_order"
+            )
         if self.score is not None:
             check_score(self.score)
         return self
@@ -173,39 +204,60 @@ class UploadMeta:
     def parse(cls, fields: dict[str, str]) -> UploadMeta:
         call_id = fields.get("call_id", "").strip()
         if not call_id:
-            raise InvalidInput("call_id is required", field="call_id")
+            raise InvalidInput("call_id is required", field="call_id", code="required")
         if len(call_id) > CALL_ID_MAX or not call_id.isprintable():
             raise InvalidInput(
-                f"call_id: printable, at most {CALL_ID_MAX} characters", field="call_id"
+                f"call_id: printable, at most {CALL_ID_MAX} characters",
+                field="call_id",
+                params={"max": CALL_ID_MAX},
             )
         raw_time = fields.get("started_at", "").strip()
         if not raw_time:
-            raise InvalidInput("started_at is required (ISO 8601 with offset)", field="started_at")
+            raise InvalidInput(
+                "started_at is required (ISO 8601 with offset)", field="started_at", code="required"
+            )
         try:
             started = datetime.fromisoformat(raw_time.replace("Z", "+00:00"))
         except ValueError:
             raise InvalidInput(
                 f"started_at: {raw_time[:40]!r} is not ISO 8601 (e.g. 2024-05-01T09:30:00+08:00)",
                 field="started_at",
+                code="not_a_time",
             ) from None
         if started.tzinfo is None:
-            raise InvalidInput("started_at needs a UTC offset, e.g. +08:00", field="started_at")
+            raise InvalidInput(
+                "started_at needs a UTC offset, e.g. +08:00", field="started_at", code="not_a_time"
+            )
         if not EARLIEST_START <= started <= LATEST_START:
             raise InvalidInput(
                 f"started_at: {raw_time[:40]!r} is not between {EARLIEST_START:%Y-%m-%d} and"
                 f" {LATEST_START:%Y-%m-%d} (UTC)",
                 field="started_at",
+                code="out_of_range",
+                params={
+                    "min": EARLIEST_START.isoformat(),
+                    "max": LATEST_START.isoformat(),
+                    "value": raw_time[:40],
+                },
             )
         try:
             kind = RecordingKind(fields.get("kind", "call").strip() or "call")
         except ValueError:
-            raise InvalidInput("kind must be 'call' or 'voicemail'", field="kind") from None
+            raise InvalidInput(
+                "kind must be 'call' or 'voicemail'",
+                field="kind",
+                code="one_of",
+                params={"allowed": [k.value for k in RecordingKind]},
+            ) from None
         raw_direction = fields.get("direction", "").strip()
         try:
             direction = Direction(raw_direction) if raw_direction else None
         except ValueError:
             raise InvalidInput(
-                "direction must be 'in', 'out' or 'internal'", field="direction"
+                "direction must be 'in', 'out' or 'internal'",
+                field="direction",
+                code="one_of",
+                params={"allowed": [d.value for d in Direction]},
             ) from None
         return cls(
             call_id=call_id,

@@ -85,22 +85,44 @@ class Schedule:
     def validate(self) -> Schedule:
         if self.policy is Policy.INTERVAL:
             if self.every < 1:
-                raise InvalidInput("every must be at least 1", field="every")
+                raise InvalidInput(
+                    "every must be at least 1",
+                    field="every",
+                    code="out_of_range",
+                    params={"min": 1, "max_days": MAX_INTERVAL_S // 86400, "value": self.every},
+                )
             if self.period.total_seconds() > MAX_INTERVAL_S:
-                raise InvalidInput("an interval may be at most 366 days", field="every")
+                raise InvalidInput(
+                    "an interval may be at most 366 days",
+                    field="every",
+                    code="interval_too_long",
+                    params={"max_days": MAX_INTERVAL_S // 86400, "value": self.every},
+                )
             return self
         if self.at.second or self.at.microsecond or self.at.tzinfo is not None:
-            raise InvalidInput("at is a local time in whole minutes (HH:MM)", field="at")
+            raise InvalidInput(
+                "at is a local time in whole minutes (HH:MM)", field="at", code="not_a_time"
+            )
         if self.policy is Policy.WEEKLY:
             if not self.weekdays:
-                raise InvalidInput("choose at least one weekday", field="weekdays")
+                raise InvalidInput("choose at least one weekday", field="weekdays", code="required")
             if not self.weekdays <= set(range(1, 8)):
-                raise InvalidInput("weekdays are 1 (Monday) to 7 (Sunday)", field="weekdays")
+                raise InvalidInput(
+                    "weekdays are 1 (Monday) to 7 (Sunday)",
+                    field="weekdays",
+                    code="out_of_range",
+                    params={"min": 1, "max": 7},
+                )
         if self.policy is Policy.MONTHLY:
             if not self.month_days:
-                raise InvalidInput("choose at least one date", field="month_days")
+                raise InvalidInput("choose at least one date", field="month_days", code="required")
             if not self.month_days <= set(range(1, 32)):
-                raise InvalidInput("dates are 1 to 31", field="month_days")
+                raise InvalidInput(
+                    "dates are 1 to 31",
+                    field="month_days",
+                    code="out_of_range",
+                    params={"min": 1, "max": 31},
+                )
         return self
 
     def runs_on(self, day: date) -> bool:
@@ -200,11 +222,21 @@ def _zone_names() -> frozenset[str]:
 def time_zone(name: str, field: str = "time_zone") -> ZoneInfo:
     """The IANA zone of that name; a name the zone database lacks is refused."""
     if name not in _zone_names():
-        raise InvalidInput(f"{name!r} is not an IANA time zone (e.g. Asia/Shanghai)", field=field)
+        raise InvalidInput(
+            f"{name!r} is not an IANA time zone (e.g. Asia/Shanghai)",
+            field=field,
+            code="unknown_time_zone",
+            params={"value": name},
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"{name!r} is not an IANA time zone", field=field) from None
+        raise InvalidInput(
+            f"{name!r} is not an IANA time zone",
+            field=field,
+            code="unknown_time_zone",
+            params={"value": name},
+        ) from None
 
 
 def _require_aware(value: datetime, name: str) -> None:

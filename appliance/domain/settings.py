@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum, StrEnum
 from typing import Any
 
+from appliance.domain.rules import check_range
 from appliance.domain.schedule import time_zone
 from appliance.errors import InvalidInput
 
@@ -23,6 +24,19 @@ class ChannelMode(StrEnum):
 class UnknownSourcePolicy(StrEnum):
     REJECT = "REJECT"
     AUTO_REGISTER = "AUTO_REGISTER"
+
+
+# Each number's allowed range; rtp_port_max's lower end is rtp_port_min + 1.
+RANGES: dict[str, tuple[int, int]] = {
+    "log_level": (1, 5),
+    "sip_port": (1024, 65535),
+    "log_retention_days": (1, 3650),
+    "mixing_gain": (1, 10),
+    "disk_usage_limit": (1, 99),
+    "rtp_port_min": (1024, 65534),
+    "rtp_port_max": (1025, 65535),
+    "rtp_timeout_seconds": (5, 3600),
+}
 
 
 @dataclass(frozen=True)
@@ -45,17 +59,25 @@ class Settings:
     time_zone: str = "UTC"
 
     def validate(self) -> Settings:
-        _in_range("logLevel", self.log_level, 1, 5)
-        _in_range("sipPort", self.sip_port, 1024, 65535)
-        _in_range("logRetentionDays", self.log_retention_days, 1, 3650)
-        _in_range("mixingGain", self.mixing_gain, 1, 10)
-        _in_range("diskUsageLimit", self.disk_usage_limit, 1, 99)
-        _in_range("rtpPortMin", self.rtp_port_min, 1024, 65534)
-        _in_range("rtpPortMax", self.rtp_port_max, self.rtp_port_min + 1, 65535)
-        _in_range("rtpTimeoutSeconds", self.rtp_timeout_seconds, 5, 3600)
+        for name, (low, high) in RANGES.items():
+            if name == "rtp_port_max":
+                low = max(low, self.rtp_port_min + 1)
+            check_range(name, getattr(self, name), low, high)
         time_zone(self.time_zone, field="time_zone")
         if self.rtp_port_min <= self.sip_port <= self.rtp_port_max:
-            raise InvalidInput("sipPort must lie outside the RTP port range", field="sipPort")
+            low, high = RANGES["sip_port"]
+            raise InvalidInput(
+                "sip_port must lie outside the RTP port range",
+                field="sip_port",
+                code="overlaps_range",
+                params={
+                    "min": self.rtp_port_min,
+                    "max": self.rtp_port_max,
+                    "value": self.sip_port,
+                    "low": low,
+                    "high": high,
+                },
+            )
         return self
 
     def to_store(self) -> dict[str, str]:
@@ -99,8 +121,3 @@ class Settings:
         """Keys whose stored values differ, as (old, new), for the audit trail."""
         mine, theirs = self.to_store(), other.to_store()
         return {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
-
-
-def _in_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise InvalidInput(f"{name} must be between {low} and {high}, got {value}", field=name)

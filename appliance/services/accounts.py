@@ -23,12 +23,14 @@ from appliance.domain.accounts import (
 )
 from appliance.domain.audit import AuditType
 from appliance.domain.events import EventKind
+from appliance.domain.rules import check_length
 from appliance.errors import AccountLocked, AuthenticationFailed, InvalidInput, NotFound
 from appliance.services import audit, events
 from appliance.services.context import SYSTEM, Actor, utcnow
 from appliance.services.passwords import hash_password, password_matches
 
 TOKEN_PREFIX = "rec_"
+TOKEN_NAME_MAX = 64
 
 
 def _digest(token: str) -> str:
@@ -204,9 +206,11 @@ def change_password(
     if wait:
         raise AccountLocked(wait)
     if not password_matches(user.password_hash, old_password):
-        raise InvalidInput("the current password is wrong", field="oldPassword")
+        raise InvalidInput(
+            "the current password is wrong", field="old_password", code="wrong_password"
+        )
     _throttle.succeeded(user.login[:128], stamp, actor.ip, began)
-    check_new_password(new_password, user.login, old_password)
+    check_new_password(new_password, user.login, old_password, field="new_password")
     # API tokens are a separate credential with their own revocation (apiTokens lists them):
     # an integration must not break each time its owner rotates a password, or people stop
     # rotating. But a password that had to be changed (the manual's default) was known to
@@ -227,7 +231,7 @@ def reset_password(actor: Actor, login_name: str, new_password: str) -> Ended:
     user = User.get(login=login_name)
     if user is None:
         raise NotFound(f"no account {login_name!r}")
-    check_new_password(new_password, user.login)
+    check_new_password(new_password, user.login, field="new_password")
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     user.failed_logins = 0
@@ -284,9 +288,7 @@ def _token_view(t: ApiToken) -> TokenView:
 @db_session
 def create_token(actor: Actor, name: str, login_name: str | None = None) -> tuple[TokenView, str]:
     """A new integrator token; the secret is returned once and only its hash is kept."""
-    name = name.strip()
-    if not 1 <= len(name) <= 64:
-        raise InvalidInput("token name: 1 to 64 characters", field="name")
+    name = check_length("name", name.strip(), TOKEN_NAME_MAX, "token name")
     target = login_name or actor.login
     if target != actor.login:
         actor.require_admin()

@@ -84,7 +84,9 @@ def to_utc(value: datetime) -> datetime:
         return value.astimezone(UTC)
     except OverflowError:
         raise InvalidInput(
-            f"{value.isoformat()} is outside the range of times (years 1 to 9999 in UTC)"
+            f"{value.isoformat()} is outside the range of times (years 1 to 9999 in UTC)",
+            code="out_of_range",
+            params={"min": 1, "max": 9999, "value": value.isoformat()},
         ) from None
 
 

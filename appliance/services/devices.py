@@ -89,7 +89,10 @@ def create(actor: Actor, spec: DeviceSpec, master: MasterKey) -> DeviceView:
     actor.require_admin()
     spec.validate()
     if Device.get(alias=spec.alias):
-        raise Conflict(f"a device named {spec.alias!r} already exists")
+        raise Conflict(
+            f"a device named {spec.alias!r} already exists",
+            params={"value": spec.alias},
+        )
     d = Device(created_at=utcnow(), **_columns(spec, master))
     d.flush()
     audit.record(
@@ -123,7 +126,10 @@ def update(actor: Actor, device_id: int, spec: DeviceSpec, master: MasterKey) ->
     spec.validate()
     other = Device.get(alias=spec.alias)
     if other is not None and other.id != device_id:
-        raise Conflict(f"a device named {spec.alias!r} already exists")
+        raise Conflict(
+            f"a device named {spec.alias!r} already exists",
+            params={"value": spec.alias},
+        )
     d.set(**_columns(spec, master))
     audit.record(actor, AuditType.DEVICE, "device_changed", alias=spec.alias, address=spec.address)
     events.record(
@@ -144,10 +150,18 @@ def delete(actor: Actor, device_id: int) -> None:
     if d is None:
         raise NotFound("no such device")
     if device_queries.has_recordings(device_id):
-        raise Conflict(f"device {d.alias} has recordings; it cannot be deleted")
+        raise Conflict(
+            f"device {d.alias} has recordings; it cannot be deleted",
+            code="in_use",
+            params={"value": d.alias, "by": "recordings"},
+        )
     bound = org_queries.orgs_bound_to(device_id)
     if bound:
-        raise Conflict(f"device {d.alias} is bound to {', '.join(bound)}; unbind it first")
+        raise Conflict(
+            f"device {d.alias} is bound to {', '.join(bound)}; unbind it first",
+            code="in_use",
+            params={"value": d.alias, "by": "organisations", "names": list(bound)},
+        )
     audit.record(actor, AuditType.DEVICE, "device_deleted", alias=d.alias, address=d.address)
     events.record(EventKind.DEVICE_DELETED, actor, id=d.id, alias=d.alias, address=d.address)
     d.delete()

@@ -37,13 +37,21 @@ def _select_ids(actor: Actor, selection: Selection, limit: int, action: Action) 
     if selection.ids is not None:
         ids = list(dict.fromkeys(selection.ids))
         if len(ids) > limit:
-            raise InvalidInput(f"at most {limit} recordings at once", field="ids")
+            raise InvalidInput(
+                f"at most {limit} recordings at once",
+                field="ids",
+                code="too_many",
+                params={"max": limit},
+            )
         return [r.id for r in permitted(access, action, ids)]
     criteria = criteria_for(selection.filter or RecordingFilter(), scope)
     ids = recording_queries.search_ids(criteria, limit + 1)
     if len(ids) > limit:
         raise InvalidInput(
-            f"the search matches more than {limit} recordings; narrow it down", field="filter"
+            f"the search matches more than {limit} recordings; narrow it down",
+            field="filter",
+            code="too_many",
+            params={"max": limit},
         )
     return ids
 

@@ -30,6 +30,7 @@ from appliance.domain.organization import (
     login_of,
     would_cycle,
 )
+from appliance.domain.rules import check_length
 from appliance.errors import Conflict, InvalidInput, NotFound
 from appliance.services import accounts, audit, events
 from appliance.services.access import Tree
@@ -38,6 +39,7 @@ from appliance.services.passwords import hash_password
 
 log = logging.getLogger(__name__)
 Owners = dict[tuple[int, str], int]
+ROLE_NAME_MAX = 64
 
 
 # --- who owns an extension ---------------------------------------------------------
@@ -53,7 +55,9 @@ def owners(tree: Tree) -> Owners:
         key = (device, e.extension)
         if key in out:
             raise Conflict(
-                f"extension {e.extension} would belong to two employees on the same device"
+                f"extension {e.extension} would belong to two employees on the same device",
+                code="extension_clash",
+                params={"value": e.extension},
             )
         out[key] = e.organization_id
     return out
@@ -105,17 +109,35 @@ def _check_org(spec: OrgSpec, org_id: int | None) -> OrgSpec:
     )
     same_name = Organization.get(name=spec.name)
     if same_name is not None and same_name.id != org_id:
-        raise Conflict(f"an organisation named {spec.name!r} already exists")
+        raise Conflict(
+            f"an organisation named {spec.name!r} already exists",
+            params={"value": spec.name},
+        )
     same_prefix = Organization.get(prefix=spec.prefix)
     if same_prefix is not None and same_prefix.id != org_id:
-        raise Conflict(f"prefix {spec.prefix} is already used by {same_prefix.name}")
+        raise Conflict(
+            f"prefix {spec.prefix} is already used by {same_prefix.name}",
+            params={"value": spec.prefix, "by": same_prefix.name},
+        )
     if spec.device_id is not None and Device.get(id=spec.device_id) is None:
-        raise InvalidInput("no such device", field="deviceId")
+        raise InvalidInput(
+            "no such device",
+            field="device_id",
+            code="unknown_device",
+            params={"value": spec.device_id},
+        )
     if spec.parent_id is not None:
         if Organization.get(id=spec.parent_id) is None:
-            raise InvalidInput("no such parent organisation", field="parentId")
+            raise InvalidInput(
+                "no such parent organisation",
+                field="parent_id",
+                code="unknown_organisation",
+                params={"value": spec.parent_id},
+            )
         if org_id is not None and would_cycle(org_id, spec.parent_id, Tree.load().parents):
-            raise InvalidInput("an organisation cannot be moved under itself", field="parentId")
+            raise InvalidInput(
+                "an organisation cannot be moved under itself", field="parent_id", code="cycle"
+            )
     return spec
 
 
@@ -153,7 +175,8 @@ def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
             clash = User.get(login=new_login)
             if clash is not None and clash.id != e.id:
                 raise Conflict(
-                    f"the new prefix would give {e.name} the login {new_login}, already taken"
+                    f"the new prefix would give {e.name} the login {new_login}, already taken",
+                    params={"value": new_login},
                 )
             by_id(User, e.id).login = new_login
     _rebind(before)
@@ -177,9 +200,17 @@ def delete_org(actor: Actor, org_id: int) -> None:
     if o is None:
         raise NotFound("no such organisation")
     if org_queries.count_children(org_id):
-        raise Conflict(f"{o.name} has sub-organisations; move or delete them first")
+        raise Conflict(
+            f"{o.name} has sub-organisations; move or delete them first",
+            code="in_use",
+            params={"value": o.name, "by": "organisations"},
+        )
     if org_queries.count_employees(org_id):
-        raise Conflict(f"{o.name} still has employees; move or delete them first")
+        raise Conflict(
+            f"{o.name} still has employees; move or delete them first",
+            code="in_use",
+            params={"value": o.name, "by": "employees"},
+        )
     for role_id, orgs in org_queries.role_departments().items():
         if org_id in orgs:
             org_queries.set_role_departments(role_id, [i for i in orgs if i != org_id])
@@ -225,16 +256,19 @@ def _role_view(role_id: int) -> RoleView:
 
 
 def _check_role(spec: RoleSpec, role_id: int | None) -> RoleSpec:
-    name = spec.name.strip()
-    if not 1 <= len(name) <= 64:
-        raise InvalidInput("role name: 1 to 64 characters", field="name")
+    name = check_length("name", spec.name.strip(), ROLE_NAME_MAX, "role name")
     same = Role.get(name=name)
     if same is not None and same.id != role_id:
-        raise Conflict(f"a role named {name!r} already exists")
+        raise Conflict(f"a role named {name!r} already exists", params={"value": name})
     known = Tree.load().names
     missing = [d for d in spec.department_ids if d not in known]
     if missing:
-        raise InvalidInput(f"no such organisation: {missing[0]}", field="departmentIds")
+        raise InvalidInput(
+            f"no such organisation: {missing[0]}",
+            field="department_ids",
+            code="unknown_organisation",
+            params={"value": missing[0]},
+        )
     return RoleSpec(name, sorted(set(spec.department_ids)), sorted(set(spec.actions)))
 
 
@@ -356,14 +390,24 @@ def _checked_employee(
     name = check_person_name(spec.name)
     phone = check_phone(spec.phone)
     if spec.organization_id not in tree.names:
-        raise InvalidInput("no such organisation", field="organizationId")
+        raise InvalidInput(
+            "no such organisation",
+            field="organization_id",
+            code="unknown_organisation",
+            params={"value": spec.organization_id},
+        )
     missing = [r for r in spec.role_ids if r not in known_roles]
     if missing:
-        raise InvalidInput(f"no such role: {missing[0]}", field="roleIds")
+        raise InvalidInput(
+            f"no such role: {missing[0]}",
+            field="role_ids",
+            code="unknown_role",
+            params={"value": missing[0]},
+        )
     login = login_of(tree.prefixes[spec.organization_id], extension)
     clash = User.get(login=login)
     if clash is not None and clash.id != user_id:
-        raise Conflict(f"the login {login} is already taken")
+        raise Conflict(f"the login {login} is already taken", params={"value": login})
     if spec.password:
         check_new_password(spec.password, login)
     checked = EmployeeSpec(
@@ -573,7 +617,10 @@ def import_employees(actor: Actor, data: bytes) -> ImportReport:
         log.warning("employee import failed after %d new rows, undoing: %s", len(created_ids), exc)
         _undo_import(actor, planned, created_ids, before, owners_before)
         if isinstance(exc, Conflict | TransactionIntegrityError | CacheIndexError):
-            return ImportReport(0, 0, [RowError(0, f"nothing was imported: {exc}")])
+            params = exc.params if isinstance(exc, Conflict) else {}
+            return ImportReport(
+                0, 0, [RowError(0, f"nothing was imported: {exc}", "changed_meanwhile", params)]
+            )
         raise
     log.info("employee import: %d created, %d updated", created, updated)
     return ImportReport(created, updated, [])
@@ -596,7 +643,7 @@ def _plan_import(data: bytes) -> tuple[list[_Planned], list[RowError]]:
     try:
         text = employee_csv.decode(data)
     except ValueError as exc:
-        return [], [RowError(1, str(exc))]
+        return [], [RowError(1, str(exc), "not_text")]
     rows, errors = employee_csv.parse(text)
     tree = Tree.load()
     org_by_name = {name: org_id for org_id, name in tree.names.items()}
@@ -607,11 +654,27 @@ def _plan_import(data: bytes) -> tuple[list[_Planned], list[RowError]]:
     for row in rows:
         org_id = org_by_name.get(row.organization)
         if org_id is None:
-            errors.append(RowError(row.line, f"no organisation named {row.organization!r}"))
+            errors.append(
+                RowError(
+                    row.line,
+                    f"no organisation named {row.organization!r}",
+                    "unknown_organisation",
+                    {"value": row.organization},
+                    employee_csv.COLUMN_OF["organization_id"],
+                )
+            )
             continue
         unknown = [r for r in row.roles if r not in role_by_name]
         if unknown:
-            errors.append(RowError(row.line, f"no role named {unknown[0]!r}"))
+            errors.append(
+                RowError(
+                    row.line,
+                    f"no role named {unknown[0]!r}",
+                    "unknown_role",
+                    {"value": unknown[0]},
+                    employee_csv.COLUMN_OF["role_ids"],
+                )
+            )
             continue
         spec = EmployeeSpec(
             row.extension,
@@ -623,23 +686,51 @@ def _plan_import(data: bytes) -> tuple[list[_Planned], list[RowError]]:
         )
         existing = User.get(login=login_of(tree.prefixes[org_id], row.extension.strip()))
         if existing is not None and existing.organization_id is None:
-            errors.append(RowError(row.line, f"{existing.login} is an administrator account"))
+            errors.append(
+                RowError(
+                    row.line,
+                    f"{existing.login} is an administrator account",
+                    "administrator_account",
+                    {"value": existing.login},
+                    employee_csv.COLUMN_OF["extension"],
+                )
+            )
             continue
         try:
             checked, login = _checked_employee(
                 spec, tree, known_roles, existing.id if existing else None
             )
         except (InvalidInput, Conflict) as exc:
-            errors.append(RowError(row.line, str(exc)))
+            column = employee_csv.COLUMN_OF.get(exc.field or "")
+            cell = _cell(row, exc.field)
+            params = exc.params if cell is None else {"value": cell, **exc.params}
+            errors.append(RowError(row.line, str(exc), exc.code, params, column))
             continue
         if login in seen:
-            errors.append(RowError(row.line, f"{login} is also on line {seen[login]}"))
+            errors.append(
+                RowError(
+                    row.line,
+                    f"{login} is also on line {seen[login]}",
+                    "repeated_row",
+                    {"value": login, "line": seen[login]},
+                    employee_csv.COLUMN_OF["extension"],
+                )
+            )
             continue
         seen[login] = row.line
         planned.append(_Planned(row.line, checked, login, existing.id if existing else None))
     if not errors:
         errors.extend(_extension_clashes(planned, tree))
     return planned, errors
+
+
+def _cell(row: employee_csv.CsvRow, attribute: str | None) -> str | None:
+    """What the row holds for an employee's attribute (the password is never echoed)."""
+    if attribute in ("extension", "name", "phone"):
+        return str(getattr(row, attribute))
+    if attribute == "organization_id":
+        return row.organization
+    return None
 
 
 def _extension_clashes(planned: list[_Planned], tree: Tree) -> list[RowError]:
@@ -667,6 +758,9 @@ def _extension_clashes(planned: list[_Planned], tree: Tree) -> list[RowError]:
                 RowError(
                     line or owner_line[key],
                     f"extension {extension} would belong to two employees on the same device",
+                    "extension_clash",
+                    {"value": extension},
+                    employee_csv.COLUMN_OF["extension"],
                 )
             )
         else:
@@ -715,14 +809,22 @@ def _write_batch(
         for p, hashed in zip(batch, hashes, strict=True):
             if p.existing_id is None:
                 if User.get(login=p.login) is not None:
-                    raise Conflict(f"line {p.line}: the login {p.login} was taken meanwhile")
+                    raise Conflict(
+                        f"line {p.line}: the login {p.login} was taken meanwhile",
+                        code="changed_meanwhile",
+                        params={"value": p.login, "line": p.line},
+                    )
                 user = _save_employee(p.spec, p.login, None, hashed)
                 _employee_event(EventKind.EMPLOYEE_CREATED, actor, user.id, p.login, p.spec)
                 new_ids.append(user.id)
                 continue
             user = User.get(id=p.existing_id)
             if user is None or user.organization_id is None:
-                raise Conflict(f"line {p.line}: employee {p.login} was deleted meanwhile")
+                raise Conflict(
+                    f"line {p.line}: employee {p.login} was deleted meanwhile",
+                    code="changed_meanwhile",
+                    params={"value": p.login, "line": p.line},
+                )
             roles = org_queries.roles_of_users([user.id]).get(user.id, [])
             old.append(
                 _Before(

@@ -245,7 +245,7 @@ def store_pcm(
         except TransactionIntegrityError:
             continue  # a concurrent insert took the SN or the call id: look again
     ctx.store.remove(stored.relpath)
-    raise InvalidInput("could not allocate a serial number for this recording")
+    raise InvalidInput("could not allocate a serial number for this recording", code="no_serial")
 
 
 # --- reading -------------------------------------------------------------------------
@@ -256,7 +256,17 @@ def search(
     actor: Actor, f: RecordingFilter, page: int, page_size: int
 ) -> tuple[int, list[RecordingView]]:
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"page must be >= 1 and pageSize 1..{MAX_PAGE_SIZE}", field="pageSize")
+        bad = "page" if page < 1 else "page_size"
+        raise InvalidInput(
+            f"page must be >= 1 and pageSize 1..{MAX_PAGE_SIZE}",
+            field=bad,
+            code="out_of_range",
+            params={
+                "min": 1,
+                "max": None if bad == "page" else MAX_PAGE_SIZE,
+                "value": page if bad == "page" else page_size,
+            },
+        )
     criteria = criteria_for(f, access_of(actor).scope)
     found = recording_queries.search(criteria, page_size, (page - 1) * page_size)
     total = recording_queries.count(criteria)

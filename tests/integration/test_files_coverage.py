@@ -105,7 +105,11 @@ def _rows(r: httpx.Response) -> list[tuple]:
 def _refused(r: httpx.Response, message: str, field: str | None) -> None:
     assert r.status_code == 400, r.content[:300]
     assert r.headers["content-type"] == "application/json"
-    assert r.json() == {"error": message, "field": field}
+    body = r.json()
+    # The refusal's rule and its params ride beside the message and the field, for a
+    # console to say it in its language; nothing else is in the body.
+    assert {k: body.pop(k) for k in ("error", "field")} == {"error": message, "field": field}
+    assert set(body) == {"rule", "params"} and isinstance(body["rule"], str), body
 
 
 def _local_stamp(started: str, zone) -> str:

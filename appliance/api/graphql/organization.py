@@ -80,7 +80,7 @@ def _ids(values: list[strawberry.ID], field: str) -> list[int]:
     if any(p is None for p in parsed):
         from appliance.errors import InvalidInput
 
-        raise InvalidInput(f"{field}: not an id", field=field)
+        raise InvalidInput(f"{field}: not an id", field=field, code="not_an_id")
     return [p for p in parsed if p is not None]
 
 

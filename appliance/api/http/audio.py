@@ -22,7 +22,12 @@ def parse_format(raw: str | None) -> FileFormat | None:
     try:
         return FileFormat(raw.upper())
     except ValueError:
-        raise InvalidInput("format must be mp3 or wav", field="format") from None
+        raise InvalidInput(
+            "format must be mp3 or wav",
+            field="format",
+            code="one_of",
+            params={"allowed": ["mp3", "wav"]},
+        ) from None
 
 
 async def recording_audio(request: Request) -> Response:

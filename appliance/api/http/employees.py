@@ -28,7 +28,9 @@ async def employee_template(request: Request) -> Response:
 
 
 async def import_employees(request: Request) -> Response:
-    """201 with the counts; 422 with every bad row (line and reason) and nothing imported."""
+    """201 with the counts; 422 with every bad row and nothing imported: its line, the
+    English reason, and the rule (rule, params, column: the CSV header) to say it in a
+    console's language."""
     actor = await require_user(request)
     if isinstance(actor, Response):
         return actor
@@ -52,7 +54,16 @@ async def import_employees(request: Request) -> Response:
         return JSONResponse(
             {
                 "error": f"{len(report.errors)} bad rows; nothing was imported",
-                "rows": [{"line": e.line, "reason": e.reason} for e in report.errors],
+                "rows": [
+                    {
+                        "line": e.line,
+                        "reason": e.reason,
+                        "rule": e.code,
+                        "params": e.params,
+                        "column": e.column,
+                    }
+                    for e in report.errors
+                ],
             },
             status_code=422,
         )

@@ -30,7 +30,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     start_text, end_text = match.groups()
     if max(len(start_text), len(end_text)) > MAX_DIGITS:
         raise InvalidInput(
-            f"Range: a byte position has more than {MAX_DIGITS} digits", field="Range"
+            f"Range: a byte position has more than {MAX_DIGITS} digits",
+            field="Range",
+            code="too_long",
+            params={"max": MAX_DIGITS},
         )
     if not start_text:
         length = int(end_text)

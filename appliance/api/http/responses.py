@@ -56,6 +56,12 @@ def error_of(exc: errors.ApplianceError) -> JSONResponse:
     code = next((c for cls, c in CODES if isinstance(exc, cls)), None)
     if code:
         extra["code"] = code
+    if isinstance(exc, errors.Refusal):
+        # The field is already the HTTP parameter's name: the handler that read the
+        # parameters renamed it (selection_from_query), or the domain's name is the
+        # parameter's (the upload's snake_case form fields).
+        extra["rule"] = exc.code
+        extra["params"] = exc.params
     response = error(status, str(exc), **extra)
     if isinstance(exc, errors.Busy):
         response.headers["Retry-After"] = str(exc.retry_after)

@@ -22,6 +22,8 @@ _TEXT = {
 }
 _INT = {"minDuration": "min_duration", "maxDuration": "max_duration", "score": "score"}
 _TIME = {"startedFrom": "started_from", "startedTo": "started_to"}
+# The query parameter that carries each attribute of the filter, to name it in a refusal.
+PARAMETER_OF = {attr: name for names in (_TEXT, _INT, _TIME) for name, attr in names.items()}
 
 
 def selection_from_query(params: QueryParams) -> Selection:
@@ -30,7 +32,11 @@ def selection_from_query(params: QueryParams) -> Selection:
     if raw_ids:
         parts = [p.strip() for p in raw_ids.split(",") if p.strip()]
         if not all(p.isdigit() and len(p) < 19 for p in parts):
-            raise InvalidInput("ids must be a comma-separated list of recording ids", field="ids")
+            raise InvalidInput(
+                "ids must be a comma-separated list of recording ids",
+                field="ids",
+                code="not_an_id",
+            )
         return Selection(ids=[int(p) for p in parts])
     values: dict[str, object] = {}
     for name, attr in _TEXT.items():
@@ -41,16 +47,29 @@ def selection_from_query(params: QueryParams) -> Selection:
             try:
                 values[attr] = int(params[name])
             except ValueError:
-                raise InvalidInput(f"{name} must be an integer", field=name) from None
+                raise InvalidInput(
+                    f"{name} must be an integer", field=name, code="not_an_integer"
+                ) from None
     for name, attr in _TIME.items():
         if params.get(name):
             try:
                 values[attr] = to_utc(datetime.fromisoformat(params[name].replace("Z", "+00:00")))
             except ValueError:
-                raise InvalidInput(f"{name} must be an ISO 8601 time", field=name) from None
+                raise InvalidInput(
+                    f"{name} must be an ISO 8601 time", field=name, code="not_a_time"
+                ) from None
     kind = params.get("kind", "call").lower()
     try:
         values["kind"] = RecordingKind(kind)
     except ValueError:
-        raise InvalidInput("kind must be call or voicemail", field="kind") from None
-    return Selection(filter=RecordingFilter(**values).validate())  # type: ignore[arg-type]
+        raise InvalidInput(
+            "kind must be call or voicemail",
+            field="kind",
+            code="one_of",
+            params={"allowed": [k.value for k in RecordingKind]},
+        ) from None
+    try:
+        return Selection(filter=RecordingFilter(**values).validate())  # type: ignore[arg-type]
+    except InvalidInput as exc:
+        exc.field = PARAMETER_OF.get(exc.field or "", exc.field)
+        raise

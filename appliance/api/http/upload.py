@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from appliance.api.http.auth import basic_credentials, client_ip
-from appliance.api.http.responses import error
+from appliance.api.http.responses import error, error_of
 from appliance.domain.recordings import UploadMeta
 from appliance.errors import AccountLocked, AuthenticationFailed, InvalidInput
 from appliance.media.store import Scratch
@@ -98,7 +98,12 @@ class _Form:
         elif not self._is_file:
             self._text.extend(data[start:end])
             if len(self._text) > MAX_FIELD_BYTES:
-                raise InvalidInput(f"the field {self._name!r} is too long", field=self._name)
+                raise InvalidInput(
+                    f"the field {self._name!r} is too long",
+                    field=self._name,
+                    code="too_long",
+                    params={"max": MAX_FIELD_BYTES},
+                )
 
     def _part_end(self) -> None:
         self.has_audio |= self._is_audio  # only a part that was closed counts
@@ -172,7 +177,7 @@ async def upload_recording(request: Request) -> Response:
                 recordings.ingest_upload, app, actor, device.id, meta, scratch
             )
         except InvalidInput as exc:
-            return error(400, str(exc), field=exc.field)
+            return error_of(exc)
     body = {"id": str(result.id), "sn": result.sn}
     return JSONResponse(body, status_code=201 if result.created else 200)
 

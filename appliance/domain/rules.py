@@ -1,0 +1,32 @@
+"""The common rules of input (a length, a range), refused with their code and numbers."""
+
+from __future__ import annotations
+
+from appliance.errors import InvalidInput
+
+
+def check_length(field: str, value: str, max_length: int, label: str | None = None) -> str:
+    """A text of 1 to max_length characters: missing is `required`, longer `too_long`."""
+    label = label or field
+    if not value:
+        raise InvalidInput(f"{label} is required", field=field, code="required")
+    if len(value) > max_length:
+        raise InvalidInput(
+            f"{label}: at most {max_length} characters",
+            field=field,
+            code="too_long",
+            params={"max": max_length},
+        )
+    return value
+
+
+def check_range(field: str, value: int, low: int, high: int) -> int:
+    """A whole number within low..high (both included)."""
+    if not low <= value <= high:
+        raise InvalidInput(
+            f"{field} must be between {low} and {high}, got {value}",
+            field=field,
+            code="out_of_range",
+            params={"min": low, "max": high, "value": value},
+        )
+    return value
