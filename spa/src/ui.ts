@@ -1,6 +1,6 @@
 import { ElMessageBox } from "element-plus";
 import { i18n } from "./i18n";
-import type { UserError } from "./api/gql";
+import type { Refusal } from "./api/gql";
 
 /** Ask before a destructive or far-reaching action; true when the person confirmed. */
 export async function confirmed(message: string): Promise<boolean> {
@@ -23,13 +23,39 @@ export function download(url: string): void {
   link.remove();
 }
 
-/** A refusal from the server in the console's language: the field's rule when we know
- * it, else the server's own words (English). */
-export function explain(err: UserError, form: "settings" | "device" | "org" | "employee" | "role" | "password"): string {
+type Form = "settings" | "device" | "org" | "employee" | "role" | "password" | "recording" | "import";
+
+/** Rules whose words depend on the field (which form, which relation): the field's hint
+ * says them, with the server's numbers. */
+const FIELD_RULES = new Set(["invalid_format", "overlaps_range", "unknown_device", "unknown_organisation", "unknown_role", "cycle"]);
+
+/** The one place a refusal ({rule, params, field} from the server) becomes words in the
+ * console's language, with the server's limits: the field's own hint for rules that depend
+ * on the field, else the rule's words, else the server's own (English) message. */
+export function explain(err: Refusal, form: Form): string {
   const { t, te } = i18n.global;
-  if (err.code === "CONFLICT") return t("hints.conflict");
-  const key = `hints.${form}.${err.field ?? ""}`;
-  return err.field && te(key) ? t(key) : err.message;
+  const params = wordsOf(err.params ?? {});
+  const hint = `hints.${form}.${err.field ?? ""}`;
+  if (err.field && te(hint) && (!err.rule || FIELD_RULES.has(err.rule))) return t(hint, params);
+  if (err.rule) {
+    const rule = err.rule === "out_of_range" && params.max === undefined ? "at_least" : err.rule;
+    if (te(`rules.${rule}`)) return t(`rules.${rule}`, params);
+  }
+  return err.message;
+}
+
+/** Params as words: lists joined, a referencing kind ("recordings", "employees") named in the
+ * console's language. */
+function wordsOf(params: Record<string, unknown>): Record<string, unknown> {
+  const { t, te } = i18n.global;
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(params)) {
+    if (value === null || value === undefined) continue;
+    if (Array.isArray(value)) out[name] = value.join(", ");
+    else if (name === "by" && typeof value === "string" && te(`rules.by.${value}`)) out[name] = t(`rules.by.${value}`);
+    else out[name] = value;
+  }
+  return out;
 }
 
 /** Forget a form's field errors before it is sent again. */

@@ -1,9 +1,20 @@
 // The console talks to the server only through GraphQL and the audio/file URLs.
 
-export class GqlError extends Error {
+/** A refusal as the server words it: which rule (with its numbers) on which field. */
+export interface Refusal {
+  message: string;
+  field?: string | null;
+  rule?: string | null;
+  params?: Record<string, unknown> | null;
+}
+
+export class GqlError extends Error implements Refusal {
   constructor(
     message: string,
     readonly code: string,
+    readonly rule: string | null = null,
+    readonly params: Record<string, unknown> | null = null,
+    readonly field: string | null = null,
   ) {
     super(message);
   }
@@ -29,16 +40,18 @@ export async function gql<T>(query: string, variables: Record<string, unknown> =
     const first = body.errors[0];
     const code = first.extensions?.code ?? "ERROR";
     if (code === "UNAUTHENTICATED") onSignedOut();
-    throw new GqlError(first.message, code);
+    const ext = first.extensions ?? {};
+    throw new GqlError(first.message, code, ext.rule ?? null, ext.params ?? null, ext.field ?? null);
   }
   if (!response.ok) throw new GqlError(`HTTP ${response.status}`, "HTTP");
   return body.data as T;
 }
 
 /** A mutation's typed union: the result, or the UserError it returned. */
-export interface UserError {
+export interface UserError extends Refusal {
   __typename: "UserError";
   code: string;
-  message: string;
-  field?: string | null;
 }
+
+/** The fields of a UserError the console reads, for a mutation's selection. */
+export const USER_ERROR = "... on UserError { code message field rule params }";

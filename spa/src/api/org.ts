@@ -1,4 +1,4 @@
-import { gql, type UserError } from "./gql";
+import { gql, USER_ERROR, type UserError } from "./gql";
 
 export interface Organization { id: string; name: string; prefix: string; deviceId: string | null; parentId: string | null }
 export interface Employee { id: string; login: string; extension: string; name: string; phone: string; organizationId: string; roleIds: string[] }
@@ -36,7 +36,7 @@ type Saved = { __typename: string } | UserError;
 /** Create (no id) or update one of organisation, employee, role, device; a UserError comes back as is. */
 export async function save(kind: "Organization" | "Employee" | "Role" | "Device", id: string | null, input: object): Promise<UserError | null> {
   const what = `${kind}Input`;
-  const fields = "__typename ... on UserError { code message field }";
+  const fields = `__typename ${USER_ERROR}`;
   const data = id
     ? await gql<{ r: Saved }>(`mutation($id: ID!, $i: ${what}!) { r: update${kind}(id: $id, input: $i) { ${fields} } }`, { id, i: input })
     : await gql<{ r: Saved }>(`mutation($i: ${what}!) { r: create${kind}(input: $i) { ${fields} } }`, { i: input });
@@ -45,7 +45,7 @@ export async function save(kind: "Organization" | "Employee" | "Role" | "Device"
 
 export async function remove(kind: "Organization" | "Employee" | "Role", id: string): Promise<UserError | null> {
   const data = await gql<{ r: Saved }>(
-    `mutation($id: ID!) { r: delete${kind}(id: $id) { __typename ... on UserError { code message field } } }`,
+    `mutation($id: ID!) { r: delete${kind}(id: $id) { __typename ${USER_ERROR} } }`,
     { id },
   );
   return data.r.__typename === "UserError" ? (data.r as UserError) : null;

@@ -1,4 +1,5 @@
-import { gql, type UserError } from "./gql";
+import { gql, USER_ERROR, type UserError } from "./gql";
+import { explain } from "../ui";
 
 export interface Tag {
   name: string;
@@ -58,13 +59,13 @@ export async function search(filter: Filter, page: number, pageSize: number) {
 type RecordingResult = { r: (Recording & { __typename: "Recording" }) | UserError };
 
 function unwrap(result: RecordingResult["r"]): Recording {
-  if (result.__typename === "UserError") throw new Error(result.message);
+  if (result.__typename === "UserError") throw new Error(explain(result, "recording"));
   return result;
 }
 
 export async function score(id: string, value: number): Promise<Recording> {
   const data = await gql<RecordingResult>(
-    `mutation($id: ID!, $v: Int!) { r: scoreRecording(id: $id, score: $v) { __typename ... on Recording { ${FIELDS} } ... on UserError { code message } } }`,
+    `mutation($id: ID!, $v: Int!) { r: scoreRecording(id: $id, score: $v) { __typename ... on Recording { ${FIELDS} } ${USER_ERROR} } }`,
     { id, v: value },
   );
   return unwrap(data.r);
@@ -72,7 +73,7 @@ export async function score(id: string, value: number): Promise<Recording> {
 
 export async function tag(id: string, name: string, offset: number): Promise<Recording> {
   const data = await gql<RecordingResult>(
-    `mutation($id: ID!, $n: String!, $o: Float) { r: tagRecording(id: $id, name: $n, offset: $o) { __typename ... on Recording { ${FIELDS} } ... on UserError { code message } } }`,
+    `mutation($id: ID!, $n: String!, $o: Float) { r: tagRecording(id: $id, name: $n, offset: $o) { __typename ... on Recording { ${FIELDS} } ${USER_ERROR} } }`,
     { id, n: name, o: offset },
   );
   return unwrap(data.r);
