@@ -10,7 +10,13 @@ complete (as long as sent, within one packet) and gap-free, and the recorder's C
 seconds per call-minute while the calls run, then the time and CPU it took to store
 them all.
 
+`--employees N` puts N employees (extensions 10000 on, the callers' numbers) in an
+organisation bound to the device, so that working out a party's organisation has an
+owner map to look in; `--setup-only` measures the setup of the sessions and the storing
+of the (empty) recordings after an immediate BYE, without media.
+
     python benchmarks/capture_load.py [--calls 100,300,1000] [--seconds 60]
+        [--employees 300] [--setup-only]
 """
 
 from __future__ import annotations
@@ -245,6 +251,49 @@ def judge(wav: bytes, packets: int) -> tuple[int, bool, bool]:
     return heard, complete, gap_free
 
 
+def add_employees(admin, device_id: str, count: int) -> None:
+    """`count` employees with the callers' extensions, in one organisation on the device."""
+    org = admin.data(
+        'mutation($d: ID) { createOrganization(input: {name: "bench", prefix: "BNCH", deviceId: $d}) '
+        "{ __typename } }",
+        {"d": device_id},
+    )["createOrganization"]
+    assert org["__typename"] == "Organization", org
+    lines = ["分机号,姓名,密码,联络电话,所属组织,角色"] + [f"1{i:04d},E{i},,,bench," for i in range(count)]
+    csv = ("\r\n".join(lines) + "\r\n").encode()
+    r = admin.http.post("/api/v1/employees/import", files={"file": ("e.csv", csv, "text/csv")})
+    assert r.status_code == 201 and r.json()["created"] == count, r.text
+
+
+def run_setup(n: int, server, client) -> dict[str, object]:
+    """Set up n sessions, end them at once and wait until all are stored (no media)."""
+    proc = psutil.Process(server.proc.pid)
+    before_total = client.data("{ recordings { total } }")["recordings"]["total"]
+    cpu0 = sum(proc.cpu_times()[:2])
+    calls, setup_s = asyncio.run(set_up(n, server.sip_port))
+    cpu1 = sum(proc.cpu_times()[:2])
+    print(json.dumps({"calls": n, "setup_s": round(setup_s, 2)}), flush=True)
+    stop_began = time.monotonic()
+    asyncio.run(tear_down(calls, server.sip_port))
+    # An ACK lost in the burst leaves a session without ACK nor media: dropped, not stored.
+    stored, last_change = 0, time.monotonic()
+    while stored < n and time.monotonic() - last_change < 15:
+        now = client.data("{ recordings { total } }")["recordings"]["total"] - before_total
+        if now != stored:
+            stored, last_change = now, time.monotonic()
+        time.sleep(0.2)
+    store_s = last_change - stop_began
+    cpu2 = sum(proc.cpu_times()[:2])
+    return {
+        "calls": n,
+        "setup_s": round(setup_s, 2),
+        "setup_cpu_s": round(cpu1 - cpu0, 2),
+        "stored": stored,
+        "store_s": round(store_s, 1),
+        "store_cpu_s": round(cpu2 - cpu1, 1),
+    }
+
+
 def run(n: int, seconds: float, server, client, work: Path) -> dict[str, object]:
     proc = psutil.Process(server.proc.pid)
     before_total = client.data("{ recordings { total } }")["recordings"]["total"]
@@ -310,6 +359,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", default="100,300,1000")
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--employees", type=int, default=0)
+    ap.add_argument("--setup-only", action="store_true")
     ap.add_argument("--send", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -322,10 +373,12 @@ def main() -> int:
     rows = []
     try:
         admin, token = prepare_admin(server)
-        admin.data(
+        device = admin.data(
             'mutation { createDevice(input: {alias: "pbx", address: "127.0.0.1", secret: "bench-secret", '
-            "mode: PUSH}) { __typename } }"
-        )
+            "mode: PUSH}) { __typename ... on Device { id } } }"
+        )["createDevice"]
+        if args.employees:
+            add_employees(admin, device["id"], args.employees)
         settings = admin.data(
             "mutation($i: SettingsInput!) { updateSettings(input: $i) { __typename } }",
             {"i": {"fileFormat": "WAV", "channelMode": "STEREO", "rtpPortMin": RTP_LOW, "rtpPortMax": RTP_HIGH,
@@ -334,12 +387,20 @@ def main() -> int:
         assert settings["updateSettings"]["__typename"] == "Settings", settings
         client = Client(server.url, token=token)
         for n in (int(x) for x in args.calls.split(",")):
+            if args.setup_only:
+                row = run_setup(n, server, client)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                continue
             row = run(n, args.seconds, server, client, server.root)
             rows.append(row)
             print(json.dumps(row), flush=True)
     finally:
         server.stop()
     print()
+    if args.setup_only:
+        print(f"SIPREC session setup, {args.employees} employees on the device; machine: {machine()}")
+        return 0
     print(f"SIPREC capture, {args.seconds:.0f} s per run, PCMU 20 ms, 2 legs per call, WAV stereo, encrypted")
     print(f"machine: {machine()}")
     head = ("calls", "sent", "received", "drops", "complete", "gap-free", "CPU s/call-min", "capture CPU %",

@@ -1,4 +1,5 @@
-"""What the capture answers an INVITE from: the settings and the push devices' addresses.
+"""What the capture answers an INVITE from: the settings, the push devices' addresses and
+who owns each extension (the parties' organisations of the live-call rows).
 
 They live in memory, refreshed from the database in the background and kept when it is
 locked, slow or down; a copy in `<data>/capture-cache.json` lets a capture that restarts
@@ -8,6 +9,7 @@ while the database is away still answer the devices it knew.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -16,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from appliance.domain.settings import Settings
-from appliance.services import devices, settings
+from appliance.services import devices, extension_owners, settings
+from appliance.services.extension_owners import NO_OWNERS, OwnerTable
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +32,48 @@ Sources = tuple[tuple[int, str], ...]  # (push device id, address or name)
 class Snapshot:
     settings: Settings = field(default_factory=Settings)
     sources: Sources = ()
+    owners: OwnerTable = NO_OWNERS
+
+    @functools.cached_property
+    def _orgs(self) -> dict[tuple[int, str], int]:
+        return {(d, e): o for d, e, o in self.owners.owners}
+
+    def party_orgs(
+        self, device_id: int | None, caller: str, callee: str
+    ) -> tuple[int | None, int | None]:
+        """The organisations of a call's two parties (extension_owners.party_orgs, from memory)."""
+        if device_id is None:
+            return None, None
+        return self._orgs.get((device_id, caller)), self._orgs.get((device_id, callee))
 
     def to_json(self) -> bytes:
         return json.dumps(
-            {"settings": self.settings.to_store(), "sources": [list(s) for s in self.sources]}
+            {
+                "settings": self.settings.to_store(),
+                "sources": [list(s) for s in self.sources],
+                "owners": {
+                    "revision": self.owners.revision,
+                    "rows": [list(o) for o in self.owners.owners],
+                },
+            }
         ).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Snapshot:
         raw = json.loads(data)
         sources = tuple((int(d), str(h)) for d, h in raw.get("sources", []))
-        return cls(Settings.from_store(raw.get("settings", {})), sources)
+        owned = raw.get("owners", {})
+        owners = OwnerTable(
+            int(owned.get("revision", 0)),
+            tuple((int(d), str(e), int(o)) for d, e, o in owned.get("rows", [])),
+        )
+        return cls(Settings.from_store(raw.get("settings", {})), sources, owners)
 
 
-def fetch() -> Snapshot:
-    """From the database (a worker thread)."""
-    return Snapshot(settings.current(), tuple(devices.push_sources()))
+def fetch(known: Snapshot) -> Snapshot:
+    """From the database (a worker thread); the owners are read again only once changed."""
+    owners = extension_owners.table(known.owners.revision) or known.owners
+    return Snapshot(settings.current(), tuple(devices.push_sources()), owners)
 
 
 def _save(path: Path, snapshot: Snapshot) -> None:
@@ -68,11 +97,15 @@ class Known:
 
     def load_file(self) -> None:
         try:
-            self.now = Snapshot.from_json(self.path.read_bytes())
+            loaded = Snapshot.from_json(self.path.read_bytes())
         except FileNotFoundError:
             return
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("ignoring %s: %s", self.path, exc)
+            return
+        # The file may come from another database (restored, re-created) at the same
+        # revision: its owners serve until the first fetch, which then reads them whole.
+        self.now = replace(loaded, owners=replace(loaded.owners, revision=0))
 
     def add_source(self, device_id: int, host: str) -> None:
         self.now = replace(self.now, sources=(*self.now.sources, (device_id, host)))
@@ -122,7 +155,7 @@ class Known:
 
     async def _fetch(self) -> None:
         try:
-            snapshot = await self._run(fetch)
+            snapshot = await self._run(functools.partial(fetch, self.now))
         except Exception as exc:
             if self.reachable:
                 log.warning("database unreachable, answering from what was known: %s", exc)

@@ -218,7 +218,13 @@ class Sessions:
     async def _refresh_known(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_SECONDS)
-            self._use_settings((await self.known.fresh(REFRESH_SECONDS)).settings)
+            owners = self.known.now.owners
+            known = await self.known.fresh(REFRESH_SECONDS)
+            self._use_settings(known.settings)
+            if known.owners != owners:
+                # An extension changed hands: the live rows name the parties' new organisations.
+                for call in list(self.calls.values()):
+                    self._want_row(call)
 
     def _use_settings(self, conf: Settings) -> None:
         wanted = (conf.rtp_port_min, conf.rtp_port_max)
@@ -723,7 +729,11 @@ class Sessions:
         if info is None:
             return
         started = datetime.fromisoformat(info.answered_at)
-        self._rows[call.key] = LiveCall(info.device_id, info.caller, info.callee, started)
+        orgs = self.known.now.party_orgs(info.device_id, info.caller, info.callee)
+        live = LiveCall(info.device_id, info.caller, info.callee, started, *orgs)
+        if self._rows.get(call.key) == live:
+            return
+        self._rows[call.key] = live
         self._rows_dirty.add(call.key)
         self._rows_wake.set()
 

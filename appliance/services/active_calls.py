@@ -10,7 +10,6 @@ from pony.orm import db_session
 from appliance.db import active_call_queries, device_queries
 from appliance.services.access import access_of
 from appliance.services.context import Actor, utcnow
-from appliance.services.organization import party_orgs
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,8 @@ class LiveCall:
     caller: str
     callee: str
     started_at: datetime  # aware, UTC
+    caller_org_id: int | None = None  # the parties' organisations, from the capture's copy
+    callee_org_id: int | None = None  # of the extension-ownership table
 
 
 @db_session
@@ -46,7 +47,7 @@ def sync(changes: dict[str, LiveCall | None], *, exclusive: bool = False) -> Non
         if live is None:
             active_call_queries.delete(key)
             continue
-        orgs = party_orgs(live.device_id, live.caller, live.callee)
+        orgs = (live.caller_org_id, live.callee_org_id)
         if not active_call_queries.update(key, live.device_id, live.caller, live.callee, orgs):
             active_call_queries.insert(
                 key, live.device_id, live.caller, live.callee, orgs, live.started_at

@@ -1,4 +1,4 @@
-"""Organisation tree, employees and roles; keeping recordings' party organisations current."""
+"""Organisation tree, employees and roles; their changes keep extension ownership current."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -32,52 +31,13 @@ from appliance.domain.organization import (
 )
 from appliance.domain.rules import check_length
 from appliance.errors import Conflict, InvalidInput, NotFound
-from appliance.services import accounts, audit, events
+from appliance.services import accounts, audit, events, extension_owners
 from appliance.services.access import Tree
 from appliance.services.context import Actor, utcnow
 from appliance.services.passwords import hash_password
 
 log = logging.getLogger(__name__)
-Owners = dict[tuple[int, str], int]
 ROLE_NAME_MAX = 64
-
-
-# --- who owns an extension ---------------------------------------------------------
-
-
-def owners(tree: Tree) -> Owners:
-    """(device, extension) -> organisation of the employee with that extension there."""
-    out: Owners = {}
-    for e in org_queries.employees():
-        device = tree.device_of(e.organization_id)
-        if device is None:
-            continue
-        key = (device, e.extension)
-        if key in out:
-            raise Conflict(
-                f"extension {e.extension} would belong to two employees on the same device",
-                code="extension_clash",
-                params={"value": e.extension},
-            )
-        out[key] = e.organization_id
-    return out
-
-
-def party_orgs(device_id: int | None, caller: str, callee: str) -> tuple[int | None, int | None]:
-    """The organisations of a call's two parties, as the recording stores them."""
-    if device_id is None:
-        return None, None
-    found = owners(Tree.load())
-    return found.get((device_id, caller)), found.get((device_id, callee))
-
-
-def _rebind(before: Owners) -> None:
-    """After a change, point recordings of every extension whose owner changed at the new one."""
-    flush()
-    after = owners(Tree.load())
-    for key in before.keys() | after.keys():
-        if before.get(key) != after.get(key):
-            org_queries.set_party_org(key[0], key[1], after.get(key))
 
 
 # --- organisations -------------------------------------------------------------------
@@ -166,8 +126,8 @@ def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
     if o is None:
         raise NotFound("no such organisation")
     spec = _check_org(spec, org_id)
-    before = owners(Tree.load())
     old_name, old_prefix = o.name, o.prefix
+    old_place = (o.device_id, o.parent_id)
     o.set(name=spec.name, prefix=spec.prefix, device_id=spec.device_id, parent_id=spec.parent_id)
     if spec.prefix != old_prefix:
         for e in org_queries.employees([org_id]):
@@ -179,7 +139,8 @@ def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
                     params={"value": new_login},
                 )
             by_id(User, e.id).login = new_login
-    _rebind(before)
+    if (spec.device_id, spec.parent_id) != old_place:
+        extension_owners.refresh_orgs([org_id])
     audit.record(
         actor,
         AuditType.ORGANIZATION,
@@ -460,11 +421,9 @@ def _known_roles() -> set[int]:
 @db_session
 def create_employee(actor: Actor, spec: EmployeeSpec) -> EmployeeView:
     actor.require_admin()
-    tree = Tree.load()
-    before = owners(tree)
-    spec, login = _checked_employee(spec, tree, _known_roles(), None)
+    spec, login = _checked_employee(spec, Tree.load(), _known_roles(), None)
     user = _save_employee(spec, login, None)
-    _rebind(before)
+    extension_owners.refresh([user.id])
     audit.record(actor, AuditType.EMPLOYEE, "employee_created", login=login, name=spec.name)
     _employee_event(EventKind.EMPLOYEE_CREATED, actor, user.id, login, spec)
     return _employee_view(user)
@@ -476,12 +435,10 @@ def update_employee(actor: Actor, user_id: int, spec: EmployeeSpec) -> EmployeeV
     user = User.get(id=user_id)
     if user is None or user.organization_id is None:
         raise NotFound("no such employee")
-    tree = Tree.load()
-    before = owners(tree)
-    spec, login = _checked_employee(spec, tree, _known_roles(), user_id)
+    spec, login = _checked_employee(spec, Tree.load(), _known_roles(), user_id)
     old = user.login
     _save_employee(spec, login, user)
-    _rebind(before)
+    extension_owners.refresh([user_id])
     audit.record(
         actor, AuditType.EMPLOYEE, "employee_changed", old=old, login=login, name=spec.name
     )
@@ -498,7 +455,6 @@ def delete_employee(actor: Actor, user_id: int) -> None:
     user = User.get(id=user_id)
     if user is None or user.organization_id is None:
         raise NotFound("no such employee")
-    before = owners(Tree.load())
     org_queries.delete_user_links(user_id)
     # Sessions and tokens reference the account: they go with it, in this transaction.
     # Tags, scores and plays keep the id as history (they have no foreign key).
@@ -514,7 +470,7 @@ def delete_employee(actor: Actor, user_id: int) -> None:
         organization_id=user.organization_id,
     )
     user.delete()
-    _rebind(before)
+    extension_owners.refresh([user_id])
 
 
 def _employee_event(
@@ -593,19 +549,19 @@ def import_employees(actor: Actor, data: bytes) -> ImportReport:
     created_ids: list[int] = []
     before: list[_Before] = []
     started = time.monotonic()
-    with db_session:
-        owners_before = owners(Tree.load())
+    # Rows of employees a later batch rewrites may hand their extension to an earlier one.
+    rewritten = {p.existing_id for p in planned if p.existing_id is not None}
     try:
         for first in range(0, len(planned), IMPORT_BATCH):
             batch = planned[first : first + IMPORT_BATCH]
-            _write_batch(actor, batch, hashes[first : first + IMPORT_BATCH], created_ids, before)
+            hashed = hashes[first : first + IMPORT_BATCH]
+            _write_batch(actor, batch, hashed, created_ids, before, rewritten)
             log.info(
                 "employee import: %d of %d rows written (%.1f s)",
                 first + len(batch),
                 len(planned),
                 time.monotonic() - started,
             )
-        _rebind_batched(owners_before)
         created = len(created_ids)
         updated = len(planned) - created
         with db_session:
@@ -615,7 +571,7 @@ def import_employees(actor: Actor, data: bytes) -> ImportReport:
             events.record(EventKind.EMPLOYEES_IMPORTED, actor, created=created, updated=updated)
     except Exception as exc:
         log.warning("employee import failed after %d new rows, undoing: %s", len(created_ids), exc)
-        _undo_import(actor, planned, created_ids, before, owners_before)
+        _undo_import(actor, created_ids, before)
         if isinstance(exc, Conflict | TransactionIntegrityError | CacheIndexError):
             params = exc.params if isinstance(exc, Conflict) else {}
             return ImportReport(
@@ -624,19 +580,6 @@ def import_employees(actor: Actor, data: bytes) -> ImportReport:
         raise
     log.info("employee import: %d created, %d updated", created, updated)
     return ImportReport(created, updated, [])
-
-
-def _rebind_batched(before: Owners, also: Iterable[tuple[int, str]] = ()) -> None:
-    """_rebind for a large change: recordings re-pointed in short transactions too
-    (`also`: extensions to re-point whatever their owners were before)."""
-    with db_session:
-        after = owners(Tree.load())
-    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
-    changed_keys = sorted(changed | set(also))
-    for first in range(0, len(changed_keys), IMPORT_BATCH):
-        with db_session:
-            for device_id, extension in changed_keys[first : first + IMPORT_BATCH]:
-                org_queries.set_party_org(device_id, extension, after.get((device_id, extension)))
 
 
 def _plan_import(data: bytes) -> tuple[list[_Planned], list[RowError]]:
@@ -802,6 +745,7 @@ def _write_batch(
     hashes: list[str | None],
     created_ids: list[int],
     before: list[_Before],
+    rewritten: set[int],
 ) -> None:
     with db_session:
         new_ids: list[int] = []
@@ -842,19 +786,15 @@ def _write_batch(
             _employee_event(EventKind.EMPLOYEE_CHANGED, actor, user.id, p.login, p.spec)
             if hashed:
                 accounts.end_access(actor, user, AuditType.PASSWORD)
-        flush()
+        written = {p.existing_id for p in batch if p.existing_id is not None}
+        rewritten -= written  # their rows are final from here on
+        extension_owners.refresh([*new_ids, *written], displace=rewritten)
     # Only once committed do the rows count as written (and need undoing on failure).
     created_ids.extend(new_ids)
     before.extend(old)
 
 
-def _undo_import(
-    actor: Actor,
-    planned: list[_Planned],
-    created_ids: list[int],
-    before: list[_Before],
-    owners_before: Owners,
-) -> None:
+def _undo_import(actor: Actor, created_ids: list[int], before: list[_Before]) -> None:
     """Put back what the committed batches changed (one transaction: the failure is rare)."""
     with db_session:
         for user_id in created_ids:
@@ -891,8 +831,5 @@ def _undo_import(
                 role_ids=b.role_ids,
                 undone=True,
             )
-    # A failure may come after some recordings were re-pointed: re-point all it touched.
-    with db_session:
-        tree = Tree.load()
-    touched = [(tree.device_of(p.spec.organization_id), p.spec.extension) for p in planned]
-    _rebind_batched(owners_before, [(d, e) for d, e in touched if d is not None])
+        # Extensions and recordings the committed batches re-pointed point back.
+        extension_owners.refresh_all()

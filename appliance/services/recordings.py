@@ -38,7 +38,7 @@ from appliance.media.store import INTEGRITY_MESSAGE, Scratch, StoredFile
 from appliance.services import audit, events, settings
 from appliance.services.access import Tree, access_of, permitted
 from appliance.services.context import Actor, AppContext, to_local, to_utc, utcnow
-from appliance.services.organization import party_orgs
+from appliance.services.extension_owners import party_orgs
 
 log = logging.getLogger(__name__)
 

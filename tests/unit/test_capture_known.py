@@ -10,6 +10,7 @@ from pathlib import Path
 from appliance.capture import known as known_module
 from appliance.capture.known import Known, Snapshot
 from appliance.domain.settings import Settings, UnknownSourcePolicy
+from appliance.services.extension_owners import OwnerTable
 
 VIEW = Snapshot(Settings(unknown_push_source=UnknownSourcePolicy.AUTO_REGISTER, sip_port=5070), ((3, "10.0.0.9"),))
 
@@ -29,7 +30,7 @@ def test_the_cache_file_round_trips(tmp_path: Path):
 def test_an_unreachable_or_hung_database_costs_the_bounded_wait_only(tmp_path: Path, monkeypatch):
     release = threading.Event()
 
-    def hung() -> Snapshot:
+    def hung(_known: Snapshot) -> Snapshot:
         release.wait(5)
         raise ConnectionError("no database")
 
@@ -54,7 +55,7 @@ def test_askers_share_fetches_and_get_one_started_after_they_asked(tmp_path: Pat
     fetched: list[float] = []
     version = {"n": 0}
 
-    def counting() -> Snapshot:
+    def counting(_known: Snapshot) -> Snapshot:
         fetched.append(time.monotonic())
         time.sleep(0.05)
         return Snapshot(Settings(sip_port=5000 + version["n"]))
@@ -73,3 +74,16 @@ def test_askers_share_fetches_and_get_one_started_after_they_asked(tmp_path: Pat
         assert (tmp_path / "c.json").exists()
 
     asyncio.run(scenario())
+
+
+def test_owners_from_the_file_answer_until_the_database_is_read_whole(tmp_path: Path):
+    owned = Snapshot(owners=OwnerTable(7, ((3, "201", 11), (3, "202", 12))))
+    assert Snapshot.from_json(owned.to_json()) == owned
+    assert owned.party_orgs(3, "201", "999") == (11, None) and owned.party_orgs(None, "201", "202") == (None, None)
+    path = tmp_path / "capture-cache.json"
+    path.write_bytes(owned.to_json())
+    view = Known(path, None)  # type: ignore[arg-type]
+    view.load_file()
+    # Rows kept, revision forgotten: a database at revision 7 with other rows is read again.
+    assert view.now.owners == OwnerTable(0, owned.owners.owners)
+    assert view.now.party_orgs(3, "202", "201") == (12, 11)

@@ -96,7 +96,7 @@ def _codes_used() -> set[str]:
             if not isinstance(node, ast.Call):
                 continue
             for kw in node.keywords:
-                if kw.arg in ("code", "default_code") and isinstance(kw.value, ast.Constant):
+                if kw.arg in ("code", "default_code") and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
                     used.add(kw.value.value)
             name = getattr(node.func, "id", getattr(node.func, "attr", ""))
             if name == "RowError" and len(node.args) >= 3 and isinstance(node.args[2], ast.Constant):

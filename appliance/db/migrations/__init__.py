@@ -26,6 +26,7 @@ from appliance.db.migrations import (
     v12_role_actions_list,
     v13_event_log,
     v14_jobs,
+    v15_extension_owner,
 )
 from appliance.db.migrations.step import TYPES, Step
 
@@ -44,6 +45,7 @@ STEPS: list[Step] = [
     v12_role_actions_list.STEP,
     v13_event_log.STEP,
     v14_jobs.STEP,
+    v15_extension_owner.STEP,
 ]
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), "steps out of order"
 
