@@ -8,7 +8,7 @@ import resource
 
 from appliance.capture.known import CACHE_FILE
 from appliance.capture.sessions import Sessions
-from appliance.capture.sip.server import SipHandler
+from appliance.capture.sip.server import Answered, SipHandler
 from appliance.capture.sip.transport import TcpConnections, TcpLimits, UdpTransport
 from appliance.services.context import AppContext
 
@@ -22,9 +22,11 @@ class CaptureService:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.handler = SipHandler()
-        self.sessions = Sessions(ctx, self.handler.remember)
-        self.handler.sessions = self.sessions
+        # The answers sent, shared: the sessions' and the handler's own alike are resent
+        # to a retransmitted request.
+        answered = Answered()
+        self.sessions = Sessions(ctx, answered)
+        self.handler = SipHandler(self.sessions, answered)
         self.port = 0
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None

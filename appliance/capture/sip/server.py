@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from log_rate_limit import StreamRateLimitFilter
@@ -31,37 +30,38 @@ def is_siprec(request: SipRequest) -> bool:
     return b"rs-metadata" in request.body.lower()
 
 
-@dataclass
-class Counters:
-    requests: int = 0
-    malformed: int = 0
-    refused: int = 0
+class Answered:
+    """The last answer sent for each request, so a retransmission gets it again."""
+
+    def __init__(self) -> None:
+        self._sent: dict[tuple[str, str, int], bytes] = {}
+
+    def remember(self, request: SipRequest, response: bytes) -> None:
+        if len(self._sent) > 10_000:  # a retransmission comes within 32 s: keep it short
+            self._sent.clear()
+        self._sent[(request.call_id, request.method, request.cseq[0])] = response
+
+    def get(self, request: SipRequest) -> bytes | None:
+        return self._sent.get((request.call_id, request.method, request.cseq[0]))
 
 
 class SipHandler:
     """Answers requests; SIPREC sessions go to `sessions`. A retransmitted request gets
     the last answer sent for it, whatever took that answer long."""
 
-    def __init__(self, sessions: Sessions | None = None) -> None:
-        self.counters = Counters()
+    def __init__(self, sessions: Sessions | None = None, answered: Answered | None = None) -> None:
         self.sessions = sessions
-        self._answered: dict[tuple[str, str, int], bytes] = {}
-
-    def remember(self, request: SipRequest, response: bytes) -> None:
-        if len(self._answered) > 10_000:  # a retransmission comes within 32 s: keep it short
-            self._answered.clear()
-        self._answered[(request.call_id, request.method, request.cseq[0])] = response
+        self.answered = answered if answered is not None else Answered()
 
     def handle(self, message: SipMessage, peer: Peer) -> None:
         if not isinstance(message, SipRequest):
             return  # responses to our BYEs: nothing waits for them
-        self.counters.requests += 1
         sessions = self.sessions
         if message.method == "ACK":
             if sessions is not None:
                 sessions.ack(message)
             return
-        known = self._answered.get((message.call_id, message.method, message.cseq[0]))
+        known = self.answered.get(message)
         if known is not None:
             peer.send(known)
             return
@@ -87,7 +87,7 @@ class SipHandler:
             sessions.invite(message, peer)
             return
         reply = self._answer(message, peer.source)
-        self.remember(message, reply)
+        self.answered.remember(message, reply)
         peer.send(reply)
 
     def tcp_dialog_sources(self) -> set[tuple[str, int]]:
@@ -132,7 +132,6 @@ class SipHandler:
         ):
             return build(request, 481, "Call/Transaction Does Not Exist", source)
         if method == "INVITE":
-            self.counters.refused += 1
             if not is_siprec(request):
                 log.info(
                     "refused a non-SIPREC INVITE from %s:%d (Call-ID %s)", *source, request.call_id

@@ -34,7 +34,6 @@ class UdpTransport(asyncio.DatagramProtocol):
         try:
             message = parse(data)
         except SipParseError as exc:
-            self.handler.counters.malformed += 1
             log.info("dropped a malformed SIP datagram from %s:%d: %s", addr[0], addr[1], exc)
             peer = Peer((addr[0], addr[1]), self._sender(addr), "UDP")
             self.handler.bad_request(data, peer, str(exc))
@@ -194,7 +193,6 @@ class TcpConnections:
                     try:
                         message = parse(frame)
                     except SipParseError as exc:
-                        handler.counters.malformed += 1
                         log.info("skipped a malformed SIP message from %s:%d: %s", *source, exc)
                         handler.bad_request(frame, peer, str(exc))
                         continue
@@ -203,7 +201,6 @@ class TcpConnections:
                     await asyncio.wait_for(writer.drain(), self.limits.idle_seconds)
         except SipParseError as exc:
             # Framing is lost (no Content-Length, oversized headers): the stream cannot resync.
-            handler.counters.malformed += 1
             log.info("closed SIP/TCP from %s:%d: %s", *source, exc)
         except TimeoutError:
             log.info("closed SIP/TCP from %s:%d: it does not read its answers", *source)
