@@ -9,10 +9,10 @@ import strawberry
 from starlette.concurrency import run_in_threadpool
 from strawberry.types import Info
 
+from appliance.api.graphql.common import parse_id
 from appliance.api.graphql.context import IsAuthenticated, actor_of, context_of
 from appliance.api.graphql.errors import UserError, attempt, call
 from appliance.api.graphql.organization import ActionType
-from appliance.api.graphql.recordings import parse_id
 from appliance.api.http.auth import SESSION_COOKIE, client_ip, set_session_cookie
 from appliance.errors import ApplianceError
 from appliance.services import access, accounts

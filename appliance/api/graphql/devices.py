@@ -8,9 +8,9 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from appliance.api.graphql.common import DeleteResult, parse_id
 from appliance.api.graphql.context import IsAdmin, actor_of, context_of
 from appliance.api.graphql.errors import UserError, attempt, call
-from appliance.api.graphql.recordings import DeleteResult, parse_id
 from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol
 from appliance.services import devices
 from appliance.services.devices import DeviceView

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
+from appliance.api.graphql.common import (
+    DeleteResult,
+    deleted_one,
+    parse_id,
+    parse_ids,
+    parse_optional_id,
+    run,
+    run_on,
+)
 from appliance.api.graphql.context import IsAdmin, IsAuthenticated, actor_of
-from appliance.api.graphql.errors import UserError, attempt, call
-from appliance.api.graphql.recordings import DeleteResult, parse_id
+from appliance.api.graphql.errors import UserError, call
 from appliance.domain.organization import Action
 from appliance.services import organization as service
 
@@ -75,19 +83,6 @@ class Role:
         )
 
 
-def _ids(values: list[strawberry.ID], field: str) -> list[int]:
-    parsed = [parse_id(v) for v in values]
-    if any(p is None for p in parsed):
-        from appliance.errors import InvalidInput
-
-        raise InvalidInput(f"{field}: not an id", field=field, code="not_an_id")
-    return [p for p in parsed if p is not None]
-
-
-def _optional_id(value: strawberry.ID | None, field: str) -> int | None:
-    return None if value in (None, "") else _ids([value], field)[0]
-
-
 @strawberry.input
 class OrganizationInput:
     name: str
@@ -101,8 +96,8 @@ class OrganizationInput:
         return service.OrgSpec(
             self.name,
             self.prefix,
-            _optional_id(self.device_id, "deviceId"),
-            _optional_id(self.parent_id, "parentId"),
+            parse_optional_id(self.device_id, "deviceId"),
+            parse_optional_id(self.parent_id, "parentId"),
         )
 
 
@@ -116,7 +111,7 @@ class RoleInput:
 
     def to_spec(self) -> service.RoleSpec:
         return service.RoleSpec(
-            self.name, _ids(self.department_ids, "departmentIds"), list(self.actions)
+            self.name, parse_ids(self.department_ids, "departmentIds"), list(self.actions)
         )
 
 
@@ -135,8 +130,8 @@ class EmployeeInput:
             self.name,
             self.password or None,
             self.phone,
-            _ids([self.organization_id], "organizationId")[0],
-            _ids(self.role_ids, "roleIds"),
+            parse_ids([self.organization_id], "organizationId")[0],
+            parse_ids(self.role_ids, "roleIds"),
         )
 
 
@@ -144,32 +139,6 @@ OrganizationResult = Annotated[Organization | UserError, strawberry.union("Organ
 RoleResult = Annotated[Role | UserError, strawberry.union("RoleResult")]
 EmployeeResult = Annotated[Employee | UserError, strawberry.union("EmployeeResult")]
 DeleteOutcome = Annotated[DeleteResult | UserError, strawberry.union("DeleteOutcome")]
-
-
-async def _run(fn: Any, wrap: Any, *args: Any) -> Any:
-    """Build the input's spec and run the use case; expected failures come back typed."""
-    from appliance.errors import ApplianceError
-
-    try:
-        built = [a() if callable(a) else a for a in args]
-    except ApplianceError as exc:
-        return UserError.of(exc)
-    result = await attempt(fn, *built)
-    return result if isinstance(result, UserError) else wrap(result)
-
-
-async def _run_on(
-    raw_id: strawberry.ID, what: str, fn: Any, wrap: Any, actor: Any, *args: Any
-) -> Any:
-    """_run for a use case on one existing object; an id that cannot exist is NOT_FOUND."""
-    target = parse_id(raw_id)
-    if target is None:
-        return UserError(code="NOT_FOUND", message=f"no such {what}", field="id")
-    return await _run(fn, wrap, actor, target, *args)
-
-
-def _deleted(_: object) -> DeleteResult:
-    return DeleteResult(deleted=1)
 
 
 @strawberry.type
@@ -200,46 +169,44 @@ class OrganizationQueries:
 class OrganizationMutations:
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_organization(self, info: Info, input: OrganizationInput) -> OrganizationResult:
-        return await _run(service.create_org, Organization.of, actor_of(info), input.to_spec)
+        return await run(service.create_org, Organization.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def update_organization(
         self, info: Info, id: strawberry.ID, input: OrganizationInput
     ) -> OrganizationResult:
-        return await _run_on(
+        return await run_on(
             id, "organisation", service.update_org, Organization.of, actor_of(info), input.to_spec
         )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_organization(self, info: Info, id: strawberry.ID) -> DeleteOutcome:
-        return await _run_on(id, "organisation", service.delete_org, _deleted, actor_of(info))
+        return await run_on(id, "organisation", service.delete_org, deleted_one, actor_of(info))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_role(self, info: Info, input: RoleInput) -> RoleResult:
-        return await _run(service.create_role, Role.of, actor_of(info), input.to_spec)
+        return await run(service.create_role, Role.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def update_role(self, info: Info, id: strawberry.ID, input: RoleInput) -> RoleResult:
-        return await _run_on(
-            id, "role", service.update_role, Role.of, actor_of(info), input.to_spec
-        )
+        return await run_on(id, "role", service.update_role, Role.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_role(self, info: Info, id: strawberry.ID) -> DeleteOutcome:
-        return await _run_on(id, "role", service.delete_role, _deleted, actor_of(info))
+        return await run_on(id, "role", service.delete_role, deleted_one, actor_of(info))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_employee(self, info: Info, input: EmployeeInput) -> EmployeeResult:
-        return await _run(service.create_employee, Employee.of, actor_of(info), input.to_spec)
+        return await run(service.create_employee, Employee.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def update_employee(
         self, info: Info, id: strawberry.ID, input: EmployeeInput
     ) -> EmployeeResult:
-        return await _run_on(
+        return await run_on(
             id, "employee", service.update_employee, Employee.of, actor_of(info), input.to_spec
         )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_employee(self, info: Info, id: strawberry.ID) -> DeleteOutcome:
-        return await _run_on(id, "employee", service.delete_employee, _deleted, actor_of(info))
+        return await run_on(id, "employee", service.delete_employee, deleted_one, actor_of(info))

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from appliance.api.graphql.common import DeleteResult, parse_id, run_on
 from appliance.api.graphql.context import IsAuthenticated, actor_of, context_of
 from appliance.api.graphql.errors import UserError, attempt, call, graphql_errors
 from appliance.domain.recordings import RecordingFilter as DomainFilter
@@ -112,17 +113,7 @@ class RecordingFilter:
         )
 
 
-def parse_id(raw: strawberry.ID) -> int | None:
-    text = str(raw)
-    return int(text) if text.isdigit() and len(text) < 19 else None
-
-
 RecordingResult = Annotated[Recording | UserError, strawberry.union("RecordingResult")]
-
-
-@strawberry.type
-class DeleteResult:
-    deleted: int
 
 
 @strawberry.type
@@ -160,11 +151,7 @@ async def _change(
     info: Info, raw_id: strawberry.ID, use_case: Callable[..., RecordingView], *args: Any
 ) -> Recording | UserError:
     """Run a use case that changes one recording and answers with it, or a typed error."""
-    rec_id = parse_id(raw_id)
-    if rec_id is None:
-        return UserError(code="NOT_FOUND", message="no such recording", field="id")
-    result = await attempt(use_case, actor_of(info), rec_id, *args)
-    return result if isinstance(result, UserError) else Recording.of(result)
+    return await run_on(raw_id, "recording", use_case, Recording.of, actor_of(info), *args)
 
 
 @strawberry.type

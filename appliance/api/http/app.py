@@ -41,7 +41,7 @@ from appliance.api.http.captcha import CaptchaStore
 from appliance.api.http.employees import MAX_IMPORT_BODY, employee_template, import_employees
 from appliance.api.http.files import download_recordings, export_audit, export_recordings
 from appliance.api.http.headers import LimitBody, SecurityHeaders
-from appliance.api.http.responses import appliance_error
+from appliance.api.http.responses import NotSignedIn, appliance_error, not_signed_in
 from appliance.api.http.upload import upload_recording
 from appliance.errors import ApplianceError
 from appliance.services.context import AppContext
@@ -184,7 +184,7 @@ def create_app(ctx: AppContext) -> Starlette:
         routes.append(Mount("/assets", app=assets))
     app = Starlette(
         routes=routes,
-        exception_handlers={ApplianceError: appliance_error},
+        exception_handlers={ApplianceError: appliance_error, NotSignedIn: not_signed_in},
         middleware=[Middleware(SecurityHeaders)],
     )
     app.state.ctx = ctx

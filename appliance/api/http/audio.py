@@ -33,8 +33,6 @@ def parse_format(raw: str | None) -> FileFormat | None:
 async def recording_audio(request: Request) -> Response:
     app: AppContext = request.app.state.ctx
     actor = await require_user(request)
-    if isinstance(actor, Response):
-        return actor
     fmt = parse_format(request.query_params.get("format"))
     raw_id = request.path_params["id"]
     if not raw_id.isdigit() or len(raw_id) > 18:

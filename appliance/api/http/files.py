@@ -109,8 +109,6 @@ def _xlsx_response(path: str, filename: str) -> Response:
 async def download_recordings(request: Request) -> Response:
     app: AppContext = request.app.state.ctx
     actor = await require_user(request)
-    if isinstance(actor, Response):
-        return actor
     fmt = parse_format(request.query_params.get("format"))
     selection = selection_from_query(request.query_params)
     entries = await run_in_threadpool(exports.archive, actor, selection, fmt)
@@ -166,8 +164,6 @@ def _verified(
 
 async def export_recordings(request: Request) -> Response:
     actor = await require_user(request)
-    if isinstance(actor, Response):
-        return actor
     lang = _lang(request)
     selection = selection_from_query(request.query_params)
 
@@ -196,8 +192,6 @@ async def export_recordings(request: Request) -> Response:
 
 async def export_audit(request: Request) -> Response:
     actor = await require_user(request)
-    if isinstance(actor, Response):
-        return actor
     params = request.query_params
     try:
         bounds = {

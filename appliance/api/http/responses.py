@@ -33,14 +33,27 @@ def error(status: int, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
-async def require_user(request: Request) -> Actor | JSONResponse:
-    """The logged-in actor, or the JSON error response to send instead."""
+class NotSignedIn(Exception):
+    """Raised by require_user; the app answers with the response it carries."""
+
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def require_user(request: Request) -> Actor:
+    """The signed-in actor past the forced password change; else raises NotSignedIn."""
     actor, _ = await resolve_actor(request)
     if actor is None:
-        return error(401, "not logged in, or the token is not valid")
+        raise NotSignedIn(error(401, "not logged in, or the token is not valid"))
     if actor.must_change_password:
-        return error(403, "the password must be changed before anything else")
+        raise NotSignedIn(error(403, "the password must be changed before anything else"))
     return actor
+
+
+async def not_signed_in(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotSignedIn)
+    return exc.response
 
 
 async def appliance_error(request: Request, exc: Exception) -> JSONResponse:
