@@ -2,7 +2,7 @@
 """Search latency at 1,000,000 recordings on SQLite and PostgreSQL.
 
 Fills each database through the real migrations, then times the appliance's own search
-code (services.recordings.search: first page plus total, and the page query alone) for:
+code (services.catalogue.search: first page plus total, and the page query alone) for:
 no filter, a caller, a time + duration range, a tag, and the total alone. Prints a
 table with the machine it ran on. PostgreSQL is started on 127.0.0.1 by this script.
 
@@ -151,7 +151,7 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
     from appliance.db.database import open_database
     from appliance.domain.organization import EVERYTHING, Scope
     from appliance.domain.recordings import RecordingFilter
-    from appliance.services import recordings
+    from appliance.services import catalogue
 
     open_database(url)
     rng = random.Random(3)
@@ -183,11 +183,11 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
             chosen = scope(case)
             t0 = time.perf_counter()
             with db_session:
-                criteria = recordings.criteria_for(f, chosen)
+                criteria = catalogue.criteria_for(f, chosen)
                 recording_queries.search(criteria, 20, 0)
             t1 = time.perf_counter()
             with db_session:
-                criteria = recordings.criteria_for(f, chosen)
+                criteria = catalogue.criteria_for(f, chosen)
                 recording_queries.search(criteria, 20, 0)
                 recording_queries.count(criteria)
             t2 = time.perf_counter()

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from appliance.capture import spool
 from appliance.capture.assemble import assemble
-from appliance.domain.recordings import RecordingKind, UploadMeta, clean_party
+from appliance.domain.recordings import RecordingKind, RecordingMeta, clean_party
 from appliance.domain.settings import ChannelMode
 from appliance.errors import IntegrityError
 from appliance.services import devices, settings
 from appliance.services.context import SYSTEM, AppContext
-from appliance.services.recordings import IngestResult, store_pcm
+from appliance.services.ingest import IngestResult, store_pcm
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def finalize(ctx: AppContext, folder: Path) -> IngestResult | None:
     device_id = info.device_id
     if device_id is None and info.source:
         device_id = devices.register_push_source(info.source, ctx.master)
-    meta = UploadMeta(
+    meta = RecordingMeta(
         call_id=info.call_id,
         caller=clean_party(info.caller),
         callee=clean_party(info.callee),

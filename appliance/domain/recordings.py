@@ -190,8 +190,9 @@ def party_pattern(value: str) -> tuple[str, bool]:
 
 
 @dataclass(frozen=True)
-class UploadMeta:
-    """The fields a device sends with a finished recording (HTTP contract, SPEC R-API)."""
+class RecordingMeta:
+    """What every source says about a recording it hands in: an upload's form fields
+    (SPEC R-API, through parse), a SIPREC call's metadata, later a pulled file's name."""
 
     call_id: str
     caller: str
@@ -201,7 +202,8 @@ class UploadMeta:
     direction: Direction | None
 
     @classmethod
-    def parse(cls, fields: dict[str, str]) -> UploadMeta:
+    def parse(cls, fields: dict[str, str]) -> RecordingMeta:
+        """From an upload's form fields, refusing what the HTTP contract does not allow."""
         call_id = fields.get("call_id", "").strip()
         if not call_id:
             raise InvalidInput("call_id is required", field="call_id", code="required")

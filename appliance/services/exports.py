@@ -15,15 +15,9 @@ from appliance.errors import InvalidInput
 from appliance.media.codec import EXTENSIONS
 from appliance.services import audit
 from appliance.services.access import access_of, permitted
+from appliance.services.audio import AudioFile, audio_files
+from appliance.services.catalogue import RecordingView, Selection, criteria_for, views_of
 from appliance.services.context import Actor, to_local
-from appliance.services.recordings import (
-    AudioFile,
-    RecordingView,
-    Selection,
-    audio_files,
-    criteria_for,
-    views_of,
-)
 
 MAX_ARCHIVE = 5000
 MAX_EXPORT = 1_000_000

@@ -15,7 +15,7 @@ from pathlib import Path
 from pony.orm import db_session
 
 from appliance.db import recording_queries
-from appliance.services import audit, events, jobs, recordings, settings
+from appliance.services import audio, audit, catalogue, events, jobs, settings
 from appliance.services.context import SYSTEM, AppContext
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def enforce_disk_limit(
         limit,
         lambda: usage(ctx.config.data_dir),
         oldest,
-        lambda rid: recordings.delete(ctx, SYSTEM, [rid], event="deleted_circular"),
+        lambda rid: catalogue.delete(ctx, SYSTEM, [rid], event="deleted_circular"),
     )
     if result.deleted:
         log.info(
@@ -112,7 +112,7 @@ def sweep_orphans(ctx: AppContext, min_age_s: float = ORPHAN_MIN_AGE_S) -> list[
                 removed.append(relpath)
     for relpath in removed:
         log.warning("removed orphaned file %s (no recording refers to it)", relpath)
-    recordings.transcodes(ctx).clean_partial(min_age_s)
+    audio.transcodes(ctx).clean_partial(min_age_s)
     return removed
 
 

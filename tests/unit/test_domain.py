@@ -8,7 +8,7 @@ from appliance.domain.accounts import check_new_password, lock_seconds
 from appliance.domain.devices import check_address
 from appliance.domain.recordings import (
     RecordingFilter,
-    UploadMeta,
+    RecordingMeta,
     archive_name,
     format_duration,
     party_pattern,
@@ -53,11 +53,11 @@ def test_settings_round_trip_and_validation():
 
 
 def test_upload_meta_parsing():
-    meta = UploadMeta.parse({"call_id": "c1", "caller": "+8613800000000", "callee": "201",
+    meta = RecordingMeta.parse({"call_id": "c1", "caller": "+8613800000000", "callee": "201",
                              "started_at": "2024-05-01T09:30:00Z"})
     assert meta.started_at.utcoffset().total_seconds() == 0
     with pytest.raises(InvalidInput, match="offset"):
-        UploadMeta.parse({"call_id": "c1", "started_at": "2024-05-01T09:30:00"})
+        RecordingMeta.parse({"call_id": "c1", "started_at": "2024-05-01T09:30:00"})
 
 
 def test_filter_validation():

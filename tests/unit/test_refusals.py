@@ -26,7 +26,7 @@ from appliance.domain.organization import (
     check_phone,
     check_prefix,
 )
-from appliance.domain.recordings import RecordingFilter, UploadMeta, check_score, check_tag
+from appliance.domain.recordings import RecordingFilter, RecordingMeta, check_score, check_tag
 from appliance.domain.settings import RANGES, Settings
 from appliance.errors import Conflict, InvalidInput, NotFound, Refusal
 
@@ -76,7 +76,7 @@ def test_lengths_and_formats():
     assert refusal(lambda: check_phone("x")).code == "invalid_format"
     assert refusal(lambda: check_score(101)).params == {"min": 0, "max": 100, "value": 101}
     assert refusal(lambda: check_tag("", None, None)).code == "required"
-    assert refusal(lambda: UploadMeta.parse({"call_id": "c", "started_at": "2024-01-01T00:00:00Z", "kind": "fax"})).params == {
+    assert refusal(lambda: RecordingMeta.parse({"call_id": "c", "started_at": "2024-01-01T00:00:00Z", "kind": "fax"})).params == {
         "allowed": ["call", "voicemail"]}
 
 

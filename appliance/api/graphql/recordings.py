@@ -14,8 +14,8 @@ from appliance.api.graphql.context import IsAuthenticated, actor_of, context_of
 from appliance.api.graphql.errors import UserError, attempt, call, graphql_errors
 from appliance.domain.recordings import RecordingFilter as DomainFilter
 from appliance.domain.recordings import RecordingKind as DomainKind
-from appliance.services import recordings
-from appliance.services.recordings import RecordingView
+from appliance.services import catalogue
+from appliance.services.catalogue import RecordingView
 
 RecordingKind = strawberry.enum(DomainKind, name="RecordingKind")
 
@@ -128,7 +128,7 @@ class RecordingQueries:
     ) -> RecordingPage:
         with graphql_errors():
             domain = (filter or RecordingFilter()).to_domain()
-        total, items = await call(recordings.search, actor_of(info), domain, page, page_size)
+        total, items = await call(catalogue.search, actor_of(info), domain, page, page_size)
         return RecordingPage(total=total, items=[Recording.of(v) for v in items])
 
     @strawberry.field(permission_classes=[IsAuthenticated])
@@ -136,7 +136,7 @@ class RecordingQueries:
         rec_id = parse_id(id)
         if rec_id is None:
             return None
-        result = await attempt(recordings.get, actor_of(info), rec_id)
+        result = await attempt(catalogue.get, actor_of(info), rec_id)
         return None if isinstance(result, UserError) else Recording.of(result)
 
     @strawberry.field(
@@ -144,7 +144,7 @@ class RecordingQueries:
         description="Tags used before, most used first, optionally starting with a prefix",
     )
     async def tag_suggestions(self, info: Info, prefix: str = "", limit: int = 20) -> list[str]:
-        return await call(recordings.tag_suggestions, actor_of(info), prefix, limit)
+        return await call(catalogue.tag_suggestions, actor_of(info), prefix, limit)
 
 
 async def _change(
@@ -158,17 +158,17 @@ async def _change(
 class RecordingMutations:
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def score_recording(self, info: Info, id: strawberry.ID, score: int) -> RecordingResult:
-        return await _change(info, id, recordings.score, score)
+        return await _change(info, id, catalogue.score, score)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def tag_recording(
         self, info: Info, id: strawberry.ID, name: str, offset: float | None = None
     ) -> RecordingResult:
-        return await _change(info, id, recordings.tag, name, offset)
+        return await _change(info, id, catalogue.tag, name, offset)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def untag_recording(self, info: Info, id: strawberry.ID, name: str) -> RecordingResult:
-        return await _change(info, id, recordings.untag, name)
+        return await _change(info, id, catalogue.untag, name)
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
@@ -176,5 +176,5 @@ class RecordingMutations:
     )
     async def delete_recordings(self, info: Info, ids: list[strawberry.ID]) -> DeleteResult:
         parsed = [i for i in map(parse_id, ids) if i is not None]
-        count = await call(recordings.delete, context_of(info).app, actor_of(info), parsed)
+        count = await call(catalogue.delete, context_of(info).app, actor_of(info), parsed)
         return DeleteResult(deleted=count)

@@ -11,7 +11,7 @@ from appliance.api.http.responses import error, error_of, require_user
 from appliance.domain.settings import FileFormat
 from appliance.errors import AudioDecodeError, IntegrityError, InvalidInput, NotFound
 from appliance.media.codec import EXTENSIONS, MEDIA_TYPES
-from appliance.services import recordings
+from appliance.services import audio as stored_audio
 from appliance.services.context import AppContext
 
 
@@ -38,7 +38,7 @@ async def recording_audio(request: Request) -> Response:
     if not raw_id.isdigit() or len(raw_id) > 18:
         return error(404, "no such recording")
     try:
-        audio = await run_in_threadpool(recordings.open_audio, app, actor, int(raw_id), fmt)
+        audio = await run_in_threadpool(stored_audio.open_audio, app, actor, int(raw_id), fmt)
     except NotFound:
         return error(404, "no such recording")
     except IntegrityError as exc:
@@ -59,7 +59,7 @@ async def recording_audio(request: Request) -> Response:
     except RangeNotSatisfiable:
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
     if wanted is None or wanted[0] == 0:
-        await run_in_threadpool(recordings.count_play, actor, audio.recording_id)
+        await run_in_threadpool(stored_audio.count_play, actor, audio.recording_id)
     if size == 0:
         return Response(b"", headers=headers, media_type=media_type)
     start, end = wanted if wanted else (0, size - 1)
@@ -68,5 +68,5 @@ async def recording_audio(request: Request) -> Response:
     if wanted is not None:
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    body = recordings.read_range(app, audio, start, end)
+    body = stored_audio.read_range(app, audio, start, end)
     return StreamingResponse(body, status_code=status, headers=headers, media_type=media_type)

@@ -21,7 +21,8 @@ from appliance.domain.audit import AuditFilter
 from appliance.domain.recordings import format_duration
 from appliance.errors import IntegrityError
 from appliance.media.store import INTEGRITY_MESSAGE, storage_failure
-from appliance.services import audit, exports, recordings
+from appliance.services import audio as stored_audio
+from appliance.services import audit, exports
 from appliance.services.context import AppContext, to_local, to_utc
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -122,13 +123,13 @@ async def download_recordings(request: Request) -> Response:
         if damaged:
             return error_of(IntegrityError(INTEGRITY_MESSAGE))
 
-    def content(audio: recordings.AudioFile) -> Iterable[bytes]:
+    def content(audio: stored_audio.AudioFile) -> Iterable[bytes]:
         # Headers are out already: wait for a conversion slot rather than cut the zip.
-        full = recordings.transcode(app, audio, fmt, patient=True)
-        return recordings.read_range(app, full, 0, full.size - 1) if full.size else iter(())
+        full = stored_audio.transcode(app, audio, fmt, patient=True)
+        return stored_audio.read_range(app, full, 0, full.size - 1) if full.size else iter(())
 
     def parts() -> Iterator[tuple[str, Callable[[], Iterable[bytes]]]]:
-        damaged: list[recordings.AudioFile] = []
+        damaged: list[stored_audio.AudioFile] = []
         for name, audio in entries:
             good, bad = _verified(app, [(name, audio)])
             damaged += bad
@@ -150,12 +151,12 @@ async def download_recordings(request: Request) -> Response:
 
 
 def _verified(
-    app: AppContext, entries: list[tuple[str, recordings.AudioFile]]
-) -> tuple[list[tuple[str, recordings.AudioFile]], list[recordings.AudioFile]]:
+    app: AppContext, entries: list[tuple[str, stored_audio.AudioFile]]
+) -> tuple[list[tuple[str, stored_audio.AudioFile]], list[stored_audio.AudioFile]]:
     good, damaged = [], []
     for name, audio in entries:
         try:
-            recordings.verify(app, audio)
+            stored_audio.verify(app, audio)
             good.append((name, audio))
         except IntegrityError:
             damaged.append(audio)

@@ -8,8 +8,8 @@ from starlette.datastructures import QueryParams
 
 from appliance.domain.recordings import RecordingFilter, RecordingKind
 from appliance.errors import InvalidInput
+from appliance.services.catalogue import Selection
 from appliance.services.context import to_utc
-from appliance.services.recordings import Selection
 
 _TEXT = {
     "device": "device",

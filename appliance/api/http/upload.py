@@ -15,10 +15,10 @@ from starlette.responses import JSONResponse, Response
 
 from appliance.api.http.auth import basic_credentials, client_ip
 from appliance.api.http.responses import error, error_of
-from appliance.domain.recordings import UploadMeta
+from appliance.domain.recordings import RecordingMeta
 from appliance.errors import AccountLocked, AuthenticationFailed, InvalidInput
 from appliance.media.store import Scratch
-from appliance.services import devices, recordings
+from appliance.services import devices, ingest
 from appliance.services.context import Actor, AppContext
 
 FIELDS = ("call_id", "caller", "callee", "started_at", "kind", "direction")
@@ -172,9 +172,9 @@ async def upload_recording(request: Request) -> Response:
             return error(400, "the 'audio' file part is missing", field="audio")
         actor = Actor(None, device.alias, device.alias, False, client_ip(request), "device")
         try:
-            meta = UploadMeta.parse(form.fields)
+            meta = RecordingMeta.parse(form.fields)
             result = await run_in_threadpool(
-                recordings.ingest_upload, app, actor, device.id, meta, scratch
+                ingest.ingest_upload, app, actor, device.id, meta, scratch
             )
         except InvalidInput as exc:
             return error_of(exc)
