@@ -13,16 +13,17 @@ import pytest
 from pony.orm import db_session
 
 from appliance.db import owner_queries
-from appliance.db.entities import Recording
+from appliance.db.entities import Organization, Recording
 from appliance.db.migrations import v15_extension_owner
 from appliance.db.sql import rows, run
 from appliance.domain.devices import DeviceMode, DeviceSpec
 from appliance.errors import Conflict
 from appliance.media.crypto import MasterKey
-from appliance.services import devices, extension_owners, organization
+from appliance.services import devices, employee_import, employees, extension_owners, organizations
 from appliance.services.access import Tree
 from appliance.services.context import Actor
-from appliance.services.organization import EmployeeSpec, OrgSpec
+from appliance.services.employees import EmployeeSpec
+from appliance.services.organizations import OrgSpec
 
 ADMIN = Actor(1, "admin", "Administrator", True, "127.0.0.1", "session")
 MASTER = MasterKey(os.urandom(32))
@@ -72,26 +73,26 @@ def _device() -> int:
 
 def _org(device_id: int | None = None, parent_id: int | None = None) -> int:
     n = next(_serial)
-    return organization.create_org(
+    return organizations.create_org(
         ADMIN, OrgSpec(f"org{n}", _letters(1000 + n), device_id, parent_id)
     ).id
 
 
 def _employee(org_id: int, extension: str) -> int:
     spec = EmployeeSpec(extension, f"E{extension}", None, "", org_id, [])
-    return organization.create_employee(ADMIN, spec).id
+    return employees.create_employee(ADMIN, spec).id
 
 
 def _move_employee(user_id: int, org_id: int, extension: str) -> None:
     spec = EmployeeSpec(extension, f"E{extension}", None, "", org_id, [])
-    organization.update_employee(ADMIN, user_id, spec)
+    employees.update_employee(ADMIN, user_id, spec)
 
 
 def _reorg(org_id: int, device_id: int | None, parent_id: int | None) -> None:
     with db_session:
-        o = organization.Organization[org_id]
+        o = Organization[org_id]
         name, prefix = o.name, o.prefix
-    organization.update_org(ADMIN, org_id, OrgSpec(name, prefix, device_id, parent_id))
+    organizations.update_org(ADMIN, org_id, OrgSpec(name, prefix, device_id, parent_id))
 
 
 def _owners(device_id: int) -> dict[str, int]:
@@ -167,7 +168,7 @@ def test_deleting_an_employee_frees_the_extension():
     user = _employee(org, "401")
     call = _recording(device, "401", "1")
     assert _parties(call) == (None, None)  # stored before the ownership: not re-pointed yet
-    organization.delete_employee(ADMIN, user)
+    employees.delete_employee(ADMIN, user)
     assert _owners(device) == {}
     _employee(org, "401")  # the extension is free again
     assert _owners(device) == {"401": org} and _parties(call) == (org, None)
@@ -224,7 +225,7 @@ def test_a_move_that_would_give_an_extension_two_owners_is_refused_and_changes_n
         _reorg(here, d2, None)
     assert (_owners(d1), _owners(d2), _revision()) == before
     with db_session:
-        assert organization.Organization[moved].parent_id == here
+        assert Organization[moved].parent_id == here
 
 
 def test_two_employees_cannot_share_an_extension_on_one_device():
@@ -246,9 +247,9 @@ def test_deleting_departments_and_devices_leaves_no_row_behind():
     with pytest.raises(Conflict):
         devices.delete(ADMIN, device)  # bound: refused, the rows stay
     with pytest.raises(Conflict):
-        organization.delete_org(ADMIN, org)  # has an employee
-    organization.delete_employee(ADMIN, user)
-    organization.delete_org(ADMIN, org)
+        organizations.delete_org(ADMIN, org)  # has an employee
+    employees.delete_employee(ADMIN, user)
+    organizations.delete_org(ADMIN, org)
     devices.delete(ADMIN, device)
     assert _owners(device) == {}
 
@@ -257,14 +258,14 @@ def test_an_import_adds_owners_and_a_failed_one_leaves_none():
     device = _device()
     org = _org(device)
     with db_session:
-        name = organization.Organization[org].name
+        name = Organization[org].name
     header = "分机号,姓名,密码,联络电话,所属组织,角色"
     good = "\r\n".join([header, f"1001,A,,,{name},", f"1002,B,,,{name},"]) + "\r\n"
-    report = organization.import_employees(ADMIN, good.encode())
+    report = employee_import.import_employees(ADMIN, good.encode())
     assert (report.created, report.errors) == (2, [])
     assert _owners(device) == {"1001": org, "1002": org}
     again = "\r\n".join([header, f"1001,A2,,,{name},", f"1003,C,,,{name},"]) + "\r\n"
-    report = organization.import_employees(ADMIN, again.encode())
+    report = employee_import.import_employees(ADMIN, again.encode())
     assert (report.created, report.updated) == (1, 1)
     assert _owners(device) == {"1001": org, "1002": org, "1003": org}
 
@@ -273,9 +274,9 @@ def test_a_failed_import_puts_the_owners_back(monkeypatch):
     device = _device()
     org = _org(device)
     with db_session:
-        name = organization.Organization[org].name
-    monkeypatch.setattr(organization, "IMPORT_BATCH", 1)
-    real = organization._write_batch
+        name = Organization[org].name
+    monkeypatch.setattr(employee_import, "IMPORT_BATCH", 1)
+    real = employee_import._write_batch
     calls = {"n": 0}
 
     def failing_second(*args, **kwargs):
@@ -284,10 +285,10 @@ def test_a_failed_import_puts_the_owners_back(monkeypatch):
             raise Conflict("a concurrent change")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(organization, "_write_batch", failing_second)
+    monkeypatch.setattr(employee_import, "_write_batch", failing_second)
     data = "\r\n".join(["分机号,姓名,密码,联络电话,所属组织,角色", f"1101,A,,,{name},",
                         f"1102,B,,,{name},"]) + "\r\n"
-    report = organization.import_employees(ADMIN, data.encode())
+    report = employee_import.import_employees(ADMIN, data.encode())
     assert (report.created, report.updated) == (0, 0) and report.errors
     assert _owners(device) == {}
 

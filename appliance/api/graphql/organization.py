@@ -19,7 +19,7 @@ from appliance.api.graphql.common import (
 from appliance.api.graphql.context import IsAdmin, IsAuthenticated, actor_of
 from appliance.api.graphql.errors import UserError, call
 from appliance.domain.organization import Action
-from appliance.services import organization as service
+from appliance.services import employees, organizations, roles
 
 ActionType = strawberry.enum(Action, name="Action")
 
@@ -33,7 +33,7 @@ class Organization:
     parent_id: strawberry.ID | None
 
     @classmethod
-    def of(cls, v: service.OrgView) -> Organization:
+    def of(cls, v: organizations.OrgView) -> Organization:
         return cls(
             id=strawberry.ID(str(v.id)),
             name=v.name,
@@ -54,7 +54,7 @@ class Employee:
     role_ids: list[strawberry.ID]
 
     @classmethod
-    def of(cls, v: service.EmployeeView) -> Employee:
+    def of(cls, v: employees.EmployeeView) -> Employee:
         return cls(
             id=strawberry.ID(str(v.id)),
             login=v.login,
@@ -74,7 +74,7 @@ class Role:
     actions: list[ActionType]  # type: ignore[valid-type]
 
     @classmethod
-    def of(cls, v: service.RoleView) -> Role:
+    def of(cls, v: roles.RoleView) -> Role:
         return cls(
             id=strawberry.ID(str(v.id)),
             name=v.name,
@@ -92,8 +92,8 @@ class OrganizationInput:
     device_id: strawberry.ID | None = None
     parent_id: strawberry.ID | None = None
 
-    def to_spec(self) -> service.OrgSpec:
-        return service.OrgSpec(
+    def to_spec(self) -> organizations.OrgSpec:
+        return organizations.OrgSpec(
             self.name,
             self.prefix,
             parse_optional_id(self.device_id, "deviceId"),
@@ -109,8 +109,8 @@ class RoleInput:
     )
     actions: list[ActionType] = strawberry.field(default_factory=list)  # type: ignore[valid-type]
 
-    def to_spec(self) -> service.RoleSpec:
-        return service.RoleSpec(
+    def to_spec(self) -> roles.RoleSpec:
+        return roles.RoleSpec(
             self.name, parse_ids(self.department_ids, "departmentIds"), list(self.actions)
         )
 
@@ -124,8 +124,8 @@ class EmployeeInput:
     phone: str = ""
     role_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
 
-    def to_spec(self) -> service.EmployeeSpec:
-        return service.EmployeeSpec(
+    def to_spec(self) -> employees.EmployeeSpec:
+        return employees.EmployeeSpec(
             self.extension,
             self.name,
             self.password or None,
@@ -145,7 +145,7 @@ DeleteOutcome = Annotated[DeleteResult | UserError, strawberry.union("DeleteOutc
 class OrganizationQueries:
     @strawberry.field(permission_classes=[IsAuthenticated], description="The whole tree, flat")
     async def organizations(self, info: Info) -> list[Organization]:
-        return [Organization.of(v) for v in await call(service.list_orgs, actor_of(info))]
+        return [Organization.of(v) for v in await call(organizations.list_orgs, actor_of(info))]
 
     @strawberry.field(permission_classes=[IsAdmin])
     async def employees(
@@ -157,56 +157,63 @@ class OrganizationQueries:
         org = parse_id(organization_id) if organization_id is not None else None
         if organization_id is not None and org is None:
             return []
-        found = await call(service.list_employees, actor_of(info), org, include_sub_organizations)
+        found = await call(employees.list_employees, actor_of(info), org, include_sub_organizations)
         return [Employee.of(v) for v in found]
 
     @strawberry.field(permission_classes=[IsAdmin])
     async def roles(self, info: Info) -> list[Role]:
-        return [Role.of(v) for v in await call(service.list_roles, actor_of(info))]
+        return [Role.of(v) for v in await call(roles.list_roles, actor_of(info))]
 
 
 @strawberry.type
 class OrganizationMutations:
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_organization(self, info: Info, input: OrganizationInput) -> OrganizationResult:
-        return await run(service.create_org, Organization.of, actor_of(info), input.to_spec)
+        return await run(organizations.create_org, Organization.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def update_organization(
         self, info: Info, id: strawberry.ID, input: OrganizationInput
     ) -> OrganizationResult:
         return await run_on(
-            id, "organisation", service.update_org, Organization.of, actor_of(info), input.to_spec
+            id,
+            "organisation",
+            organizations.update_org,
+            Organization.of,
+            actor_of(info),
+            input.to_spec,
         )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_organization(self, info: Info, id: strawberry.ID) -> DeleteOutcome:
-        return await run_on(id, "organisation", service.delete_org, deleted_one, actor_of(info))
+        return await run_on(
+            id, "organisation", organizations.delete_org, deleted_one, actor_of(info)
+        )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_role(self, info: Info, input: RoleInput) -> RoleResult:
-        return await run(service.create_role, Role.of, actor_of(info), input.to_spec)
+        return await run(roles.create_role, Role.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def update_role(self, info: Info, id: strawberry.ID, input: RoleInput) -> RoleResult:
-        return await run_on(id, "role", service.update_role, Role.of, actor_of(info), input.to_spec)
+        return await run_on(id, "role", roles.update_role, Role.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_role(self, info: Info, id: strawberry.ID) -> DeleteOutcome:
-        return await run_on(id, "role", service.delete_role, deleted_one, actor_of(info))
+        return await run_on(id, "role", roles.delete_role, deleted_one, actor_of(info))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_employee(self, info: Info, input: EmployeeInput) -> EmployeeResult:
-        return await run(service.create_employee, Employee.of, actor_of(info), input.to_spec)
+        return await run(employees.create_employee, Employee.of, actor_of(info), input.to_spec)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def update_employee(
         self, info: Info, id: strawberry.ID, input: EmployeeInput
     ) -> EmployeeResult:
         return await run_on(
-            id, "employee", service.update_employee, Employee.of, actor_of(info), input.to_spec
+            id, "employee", employees.update_employee, Employee.of, actor_of(info), input.to_spec
         )
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_employee(self, info: Info, id: strawberry.ID) -> DeleteOutcome:
-        return await run_on(id, "employee", service.delete_employee, deleted_one, actor_of(info))
+        return await run_on(id, "employee", employees.delete_employee, deleted_one, actor_of(info))

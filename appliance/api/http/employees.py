@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from appliance.api.http.responses import error, require_user
 from appliance.domain import employee_csv
-from appliance.services import organization
+from appliance.services import employee_import
 
 MAX_CSV_BYTES = 10 * 1024 * 1024
 MAX_IMPORT_BODY = MAX_CSV_BYTES + 64 * 1024  # the file and the multipart framing around it
@@ -45,7 +45,7 @@ async def import_employees(request: Request) -> Response:
         await form.close()
     if len(data) > MAX_CSV_BYTES:
         return error(413, f"the file is larger than {MAX_CSV_BYTES} bytes")
-    report = await run_in_threadpool(organization.import_employees, actor, data)
+    report = await run_in_threadpool(employee_import.import_employees, actor, data)
     if report.errors:
         return JSONResponse(
             {
