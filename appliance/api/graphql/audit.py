@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import strawberry
 from strawberry.scalars import JSON
@@ -11,9 +12,9 @@ from strawberry.types import Info
 
 from appliance.api.graphql.context import IsAdmin, actor_of
 from appliance.api.graphql.errors import call, graphql_errors
+from appliance.api.graphql.inputs import input_of, to_domain
 from appliance.domain.audit import AuditFilter as DomainFilter
 from appliance.services import audit
-from appliance.services.context import to_utc
 
 AUDIT_PAGE_MAX = 200
 
@@ -39,22 +40,11 @@ class AuditPage:
     items: list[AuditEntry]
 
 
-@strawberry.input
-class AuditFilter:
-    account: str | None = None
-    type: str | None = None
-    ip: str | None = None
-    at_from: datetime | None = None
-    at_to: datetime | None = None
-
-    def to_domain(self) -> DomainFilter:
-        return DomainFilter(
-            account=self.account or None,
-            type=self.type or None,
-            ip=self.ip or None,
-            at_from=to_utc(self.at_from) if self.at_from else None,
-            at_to=to_utc(self.at_to) if self.at_to else None,
-        )
+# The audit trail's conditions as the domain declares them, typed for GraphQL.
+if TYPE_CHECKING:
+    AuditFilter = DomainFilter
+else:
+    AuditFilter = input_of(DomainFilter, "AuditFilter")
 
 
 @strawberry.type
@@ -66,7 +56,7 @@ class AuditQueries:
         page = max(1, page)
         page_size = max(1, min(page_size, AUDIT_PAGE_MAX))
         with graphql_errors():
-            domain = (filter or AuditFilter()).to_domain()
+            domain = to_domain(filter, DomainFilter)
         total, rows = await call(audit.search, actor_of(info), domain, page, page_size)
         return AuditPage(
             total=total,

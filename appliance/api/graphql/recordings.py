@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -12,6 +12,7 @@ from strawberry.types import Info
 from appliance.api.graphql.common import DeleteResult, parse_id, run_on
 from appliance.api.graphql.context import IsAuthenticated, actor_of, context_of
 from appliance.api.graphql.errors import UserError, attempt, call, graphql_errors
+from appliance.api.graphql.inputs import input_of, to_domain
 from appliance.domain.recordings import RecordingFilter as DomainFilter
 from appliance.domain.recordings import RecordingKind as DomainKind
 from appliance.services import catalogue
@@ -73,44 +74,18 @@ class RecordingPage:
     items: list[Recording]
 
 
-@strawberry.input
-class RecordingFilter:
-    device: str | None = None
-    tag: str | None = None
-    caller: str | None = strawberry.field(
-        default=None, description="Exact number, or a prefix ending in '*'"
+# The search's conditions as the domain declares them (SPEC R-SEARCH), typed for GraphQL.
+if TYPE_CHECKING:
+    RecordingFilter = DomainFilter
+else:
+    RecordingFilter = input_of(
+        DomainFilter,
+        "RecordingFilter",
+        {
+            "caller": "Exact number, or a prefix ending in '*'",
+            "callee": "Exact number, or a prefix ending in '*'",
+        },
     )
-    callee: str | None = strawberry.field(
-        default=None, description="Exact number, or a prefix ending in '*'"
-    )
-    caller_org: str | None = None
-    callee_org: str | None = None
-    started_from: datetime | None = None
-    started_to: datetime | None = None
-    min_duration: int | None = None
-    max_duration: int | None = None
-    sn: str | None = None
-    score: int | None = None
-    kind: RecordingKind | None = DomainKind.CALL  # type: ignore[valid-type]
-
-    def to_domain(self) -> DomainFilter:
-        from appliance.services.context import to_utc
-
-        return DomainFilter(
-            kind=self.kind,
-            device=self.device or None,
-            tag=self.tag or None,
-            caller=self.caller or None,
-            callee=self.callee or None,
-            caller_org=self.caller_org or None,
-            callee_org=self.callee_org or None,
-            started_from=to_utc(self.started_from) if self.started_from else None,
-            started_to=to_utc(self.started_to) if self.started_to else None,
-            min_duration=self.min_duration,
-            max_duration=self.max_duration,
-            sn=self.sn or None,
-            score=self.score,
-        )
 
 
 RecordingResult = Annotated[Recording | UserError, strawberry.union("RecordingResult")]
@@ -127,7 +102,7 @@ class RecordingQueries:
         page_size: int = 20,
     ) -> RecordingPage:
         with graphql_errors():
-            domain = (filter or RecordingFilter()).to_domain()
+            domain = to_domain(filter, DomainFilter)
         total, items = await call(catalogue.search, actor_of(info), domain, page, page_size)
         return RecordingPage(total=total, items=[Recording.of(v) for v in items])
 

@@ -13,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from appliance.api.http.audio import parse_format
+from appliance.api.http.query import filter_from_query
 from appliance.api.http.responses import error, error_of, require_user
 from appliance.api.http.selection import selection_from_query
 from appliance.api.http.spreadsheet import write_xlsx
 from appliance.api.http.zipstream import stream_zip
 from appliance.domain.audit import AuditFilter
 from appliance.domain.recordings import format_duration
-from appliance.errors import IntegrityError
+from appliance.errors import IntegrityError, InvalidInput
 from appliance.media.store import INTEGRITY_MESSAGE, storage_failure
 from appliance.services import audio as stored_audio
 from appliance.services import audit, exports
@@ -195,20 +196,9 @@ async def export_audit(request: Request) -> Response:
     actor = await require_user(request)
     params = request.query_params
     try:
-        bounds = {
-            key: to_utc(datetime.fromisoformat(params[key].replace("Z", "+00:00")))
-            for key in ("atFrom", "atTo")
-            if params.get(key)
-        }
-    except ValueError:
+        f = filter_from_query(AuditFilter, params)
+    except InvalidInput:  # only its two times can be of the wrong form
         return error(400, "atFrom and atTo must be ISO 8601 times")
-    f = AuditFilter(
-        account=params.get("account") or None,
-        type=params.get("type") or None,
-        ip=params.get("ip") or None,
-        at_from=bounds.get("atFrom"),
-        at_to=bounds.get("atTo"),
-    )
     lang = _lang(request)
 
     def build() -> str:
