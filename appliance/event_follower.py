@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 OWN_LOGGERS = ("appliance", "recorder")
 # uvicorn sets levels on these itself, so the root's level alone would not reach them.
 LIBRARY_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+# Never below INFO: at DEBUG websockets logs each frame's ends, and a connection_init's
+# end is the last characters of an API token (uvicorn hands it uvicorn.error's level).
+QUIET_LOGGERS = ("websockets",)
 BACKOFF_SECONDS = (1.0, 30.0)  # first and longest wait after a failure (database away)
 
 
@@ -27,6 +30,8 @@ def apply_log_level(setting: int) -> None:
         logging.getLogger(name).setLevel(library)
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(own)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(library, logging.INFO))
 
 
 class EventFollower:
@@ -96,8 +101,12 @@ class EventFollower:
 
     def handle(self, event: Event) -> None:
         if event.kind == EventKind.SETTINGS_CHANGED and "log_level" in event.params:
-            level = int(event.params["log_level"])
-            apply_log_level(level)
-            log.info("log level %d applied (event %d by %s)", level, event.id, event.actor)
+            try:
+                level = int(event.params["log_level"])
+            except (TypeError, ValueError):  # not what the settings service writes: skip it
+                log.warning("event %d carries no usable log level", event.id)
+            else:
+                apply_log_level(level)
+                log.info("log level %d applied (event %d by %s)", level, event.id, event.actor)
         self.handled += 1
         log.debug("event %d %s by %s in %s", event.id, event.kind, event.actor, event.process)

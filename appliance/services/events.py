@@ -1,13 +1,12 @@
 """The event log: every change appended in its own transaction, followed by id by readers
-in every process (and, through `stream`, by the API's subscriptions)."""
+in every process (and by the API's `events` subscription)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,10 +29,6 @@ def set_process(role: str) -> None:
     """Name this process in the entries it writes (api, capture, scheduler, cli…)."""
     global _process
     _process = f"{role}@{socket.gethostname()}:{os.getpid()}"
-
-
-def process_name() -> str:
-    return _process
 
 
 def record(kind: EventKind, actor: Actor, **params: Any) -> None:
@@ -102,24 +97,5 @@ def follow(
                 if len(batch) == BATCH:
                     continue
             wakeup.wait(LISTEN_SECONDS)
-    finally:
-        wakeup.close()
-
-
-async def stream(after_id: int) -> AsyncIterator[Event]:
-    """Every entry after `after_id`, then each new one, for async readers (subscriptions);
-    the blocking reads and waits run in a worker thread, never on the event loop."""
-    wakeup = await asyncio.to_thread(event_queries.Wakeup, POLL_SECONDS)
-    try:
-        last = after_id
-        while True:
-            batch = await asyncio.to_thread(after, last)
-            for event in batch:
-                yield event
-            if batch:
-                last = batch[-1].id
-                if len(batch) == BATCH:
-                    continue
-            await asyncio.to_thread(wakeup.wait, LISTEN_SECONDS)
     finally:
         wakeup.close()

@@ -3,7 +3,6 @@ read by id, followed with a saved cursor, pruned; and the log level it carries a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
@@ -116,23 +115,6 @@ def test_a_follower_wakes_for_an_entry_committed_while_it_waits():
     assert [e.id for e in got] == [added]
 
 
-def test_the_async_stream_yields_new_entries_without_blocking_the_loop():
-    start = events.latest_id()
-
-    async def scenario() -> list[int]:
-        stream = events.stream(start)
-        first = asyncio.ensure_future(anext(stream))
-        await asyncio.sleep(0.2)
-        assert not first.done()
-        added = await asyncio.to_thread(_add, alias="streamed")
-        got = await asyncio.wait_for(first, 5)
-        await stream.aclose()
-        return [got.id, added]
-
-    got, added = asyncio.run(scenario())
-    assert got == added
-
-
 def test_pruning_removes_old_entries_and_ids_are_never_reused():
     last = _add(alias="old")
     removed = events.prune(datetime.now(UTC) + timedelta(seconds=1))
@@ -180,3 +162,15 @@ def test_system_changes_are_recorded_as_the_system():
     with db_session:
         events.record(EventKind.USER_CREATED, SYSTEM, login="admin")
     assert events.after(last)[0].actor == "system"
+
+
+def test_the_most_verbose_level_never_logs_websocket_frames():
+    """At DEBUG websockets logs each frame's ends: a connection_init's end is an API token's."""
+    try:
+        apply_log_level(5)
+        assert logging.getLogger("uvicorn.error").level == logging.DEBUG
+        assert logging.getLogger("websockets").level == logging.INFO
+        apply_log_level(1)
+        assert logging.getLogger("websockets").level == logging.ERROR
+    finally:
+        apply_log_level(3)

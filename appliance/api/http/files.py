@@ -24,7 +24,7 @@ from appliance.errors import IntegrityError, InvalidInput
 from appliance.media.store import INTEGRITY_MESSAGE, storage_failure
 from appliance.services import audio as stored_audio
 from appliance.services import audit, exports
-from appliance.services.context import AppContext, to_local, to_utc
+from appliance.services.context import AppContext, to_local, to_utc, utcnow
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_AUDIT_EXPORT = 1_000_000
@@ -84,7 +84,8 @@ def _lang(request: Request) -> str:
 
 
 def _stamp() -> str:
-    return datetime.now().strftime("%Y%m%d%H%M%S")
+    """Now in the appliance's time zone, for a file name a person reads."""
+    return to_local(utcnow()).strftime("%Y%m%d%H%M%S")
 
 
 def _local_text(value: datetime) -> str:
@@ -197,7 +198,9 @@ async def export_audit(request: Request) -> Response:
     params = request.query_params
     try:
         f = filter_from_query(AuditFilter, params)
-    except InvalidInput:  # only its two times can be of the wrong form
+    except InvalidInput as exc:
+        if exc.code != "not_a_time":
+            raise
         return error(400, "atFrom and atTo must be ISO 8601 times")
     lang = _lang(request)
 
