@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from appliance.db.sql import from_db_time, rows, run, scalar, to_db_time
+from appliance.db.sql import delete_older, from_db_time, rows, scalar, to_db_time
 from appliance.domain.audit import AuditFilter
 
 
@@ -69,8 +69,4 @@ def count(f: AuditFilter) -> int:
 
 def delete_before(before: datetime, limit: int) -> int:
     """Remove up to limit entries older than before (aware); how many went."""
-    cursor = run(
-        "DELETE FROM audit_entry WHERE id IN (SELECT id FROM audit_entry WHERE at < ? LIMIT ?)",
-        [to_db_time(before), limit],
-    )
-    return int(cursor.rowcount)
+    return delete_older("audit_entry", "at", before, limit)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from appliance.db.database import bound_url, provider
-from appliance.db.sql import from_db_time, rows, run, scalar, to_db_time
+from appliance.db.sql import delete_older, from_db_time, rows, run, scalar, to_db_time
 from appliance.domain.events import Event
 
 CHANNEL = "event_log"
@@ -74,9 +74,9 @@ def save_cursor(reader: str, last_id: int) -> None:
     )
 
 
-def prune(before: datetime) -> int:
-    """Remove the entries older than `before`; how many went."""
-    return int(run("DELETE FROM event_log WHERE at < ?", [to_db_time(before)]).rowcount)
+def delete_before(before: datetime, limit: int) -> int:
+    """Remove up to limit entries older than `before`; how many went."""
+    return delete_older("event_log", "at", before, limit)
 
 
 class Wakeup:

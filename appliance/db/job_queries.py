@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from appliance.db.sql import from_db_time, rows, run, scalar, to_db_time
+from appliance.db.sql import delete_older, from_db_time, rows, run, scalar, to_db_time
 
 RUNNING, OK, FAILED, INTERRUPTED = None, "ok", "failed", "interrupted"
 
@@ -43,10 +43,6 @@ class JobRunRow:
     error: str | None
 
 
-def _db(value: datetime) -> Any:
-    return to_db_time(value)
-
-
 def _aware(value: Any) -> datetime | None:
     return None if value is None else from_db_time(value)
 
@@ -68,7 +64,7 @@ def add_missing(name: str, schedule: str, next_run_at: datetime, now: datetime) 
     cursor = run(
         "INSERT INTO job (name, schedule, next_run_at, created_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (name) DO NOTHING",
-        [name, schedule, _db(next_run_at), _db(now)],
+        [name, schedule, to_db_time(next_run_at), to_db_time(now)],
     )
     return bool(cursor.rowcount)
 
@@ -77,13 +73,13 @@ def reschedule(name: str, schedule: str, next_run_at: datetime) -> bool:
     """A job whose schedule changed gets the new one and its next run; False if unchanged."""
     cursor = run(
         "UPDATE job SET schedule = ?, next_run_at = ? WHERE name = ? AND schedule <> ?",
-        [schedule, _db(next_run_at), name, schedule],
+        [schedule, to_db_time(next_run_at), name, schedule],
     )
     return bool(cursor.rowcount)
 
 
 def set_next_run(name: str, next_run_at: datetime) -> bool:
-    cursor = run("UPDATE job SET next_run_at = ? WHERE name = ?", [_db(next_run_at), name])
+    cursor = run("UPDATE job SET next_run_at = ? WHERE name = ?", [to_db_time(next_run_at), name])
     return bool(cursor.rowcount)
 
 
@@ -101,7 +97,7 @@ def take_lease(name: str, owner: str, now: datetime, until: datetime) -> bool:
     cursor = run(
         "UPDATE job SET lease_owner = ?, lease_until = ? WHERE name = ? AND next_run_at <= ? "
         "AND (lease_until IS NULL OR lease_until < ?)",
-        [owner, _db(until), name, _db(now), _db(now)],
+        [owner, to_db_time(until), name, to_db_time(now), to_db_time(now)],
     )
     return cursor.rowcount == 1
 
@@ -110,7 +106,7 @@ def renew_lease(name: str, owner: str, until: datetime) -> bool:
     """Extend a lease this owner still holds; False once another scheduler has it."""
     cursor = run(
         "UPDATE job SET lease_until = ? WHERE name = ? AND lease_owner = ?",
-        [_db(until), name, owner],
+        [to_db_time(until), name, owner],
     )
     return cursor.rowcount == 1
 
@@ -125,7 +121,7 @@ def start_run(job_id: int, runner: str, now: datetime) -> int:
     return int(
         scalar(
             "INSERT INTO job_run (job_id, runner, started_at) VALUES (?, ?, ?) RETURNING id",
-            [job_id, runner, _db(now)],
+            [job_id, runner, to_db_time(now)],
         )
     )
 
@@ -143,12 +139,12 @@ def finish_run(
     """Record the outcome and the next run, and free the lease; False if it was lost."""
     run(
         "UPDATE job_run SET finished_at = ?, result = ?, duration_ms = ?, error = ? WHERE id = ?",
-        [_db(finished_at), result, duration_ms, error, run_id],
+        [to_db_time(finished_at), result, duration_ms, error, run_id],
     )
     cursor = run(
         "UPDATE job SET last_run_at = ?, last_result = ?, last_duration_ms = ?, last_error = ?, "
         "next_run_at = ?, lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?",
-        [_db(finished_at), result, duration_ms, error, _db(next_run_at), name, owner],
+        [to_db_time(finished_at), result, duration_ms, error, to_db_time(next_run_at), name, owner],
     )
     return cursor.rowcount == 1
 
@@ -170,9 +166,4 @@ def runs_of(name: str) -> list[JobRunRow]:
 
 def delete_runs_before(before: datetime, limit: int) -> int:
     """Remove up to limit finished runs that started before then; how many went."""
-    cursor = run(
-        "DELETE FROM job_run WHERE id IN (SELECT id FROM job_run WHERE started_at < ? "
-        "AND result IS NOT NULL LIMIT ?)",
-        [_db(before), limit],
-    )
-    return int(cursor.rowcount)
+    return delete_older("job_run", "started_at", before, limit, "result IS NOT NULL")

@@ -10,6 +10,7 @@ from pony.orm import db_session
 from appliance.db import audit_queries
 from appliance.db.audit_queries import AuditRow
 from appliance.db.entities import AuditEntry
+from appliance.db.sql import delete_in_batches
 from appliance.domain.audit import AuditFilter, AuditType, describe
 from appliance.services.context import Actor, utcnow
 
@@ -46,12 +47,6 @@ def export_rows(actor: Actor, f: AuditFilter, limit: int) -> list[AuditRow]:
     return found
 
 
-def prune(before: datetime, batch: int = 10_000) -> int:
+def prune(before: datetime) -> int:
     """Remove entries older than before (log retention), one short transaction per batch."""
-    removed = 0
-    while True:
-        with db_session:
-            count = audit_queries.delete_before(before, batch)
-        removed += count
-        if count < batch:
-            return removed
+    return delete_in_batches(audit_queries.delete_before, before)

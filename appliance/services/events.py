@@ -13,6 +13,7 @@ from typing import Any
 from pony.orm import db_session
 
 from appliance.db import event_queries
+from appliance.db.sql import delete_in_batches
 from appliance.domain.events import Event, EventKind
 from appliance.services.context import Actor
 
@@ -66,10 +67,9 @@ def seen_by(actor: Actor, last_id: int, limit: int = BATCH) -> list[Event]:
     return event_queries.after(last_id, limit)
 
 
-@db_session
 def prune(before: datetime) -> int:
     """Remove the entries older than `before` (the log retention job); how many went."""
-    return event_queries.prune(before)
+    return delete_in_batches(event_queries.delete_before, before)
 
 
 def follow(

@@ -11,6 +11,7 @@ from pony.orm import db_session
 
 from appliance.db import job_queries
 from appliance.db.job_queries import FAILED, INTERRUPTED, OK, JobRow, JobRunRow
+from appliance.db.sql import delete_in_batches
 from appliance.domain.schedule import Schedule
 from appliance.services import settings
 
@@ -114,12 +115,6 @@ def runs_of(name: str) -> list[JobRunRow]:
     return job_queries.runs_of(name)
 
 
-def prune_runs(before: datetime, batch: int = 10_000) -> int:
+def prune_runs(before: datetime) -> int:
     """Remove finished runs older than before, one short transaction per batch."""
-    removed = 0
-    while True:
-        with db_session:
-            count = job_queries.delete_runs_before(before, batch)
-        removed += count
-        if count < batch:
-            return removed
+    return delete_in_batches(job_queries.delete_runs_before, before)
