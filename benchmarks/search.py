@@ -31,7 +31,10 @@ DEVICES = 300
 TAGS = 50
 TAGGED_SHARE = 0.05
 BATCH = 20_000
-NOW = datetime(2026, 11, 1, tzinfo=UTC).replace(tzinfo=None)
+# Rows are bulk-loaded as the database stores times (naive UTC); filters are given as the
+# services take them (aware).
+NOW_UTC = datetime(2026, 11, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 1)
 
 
 def org_of(extension: int) -> int:
@@ -162,8 +165,11 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
         if case == "caller":
             return RecordingFilter(caller=str(1000 + rng.randrange(EXTENSIONS)))
         if case == "time + duration":
-            start = NOW - timedelta(days=rng.randrange(7, 365))
+            start = NOW_UTC - timedelta(days=rng.randrange(7, 365))
             return RecordingFilter(started_from=start, started_to=start + timedelta(days=7), min_duration=60, max_duration=300)
+        if case == "SN prefix (a day)":
+            day = NOW - timedelta(days=rng.randrange(1, 365))
+            return RecordingFilter(sn=f"{day:%Y%m%d}")
         return RecordingFilter(tag=f"tag{rng.randrange(TAGS)}")
 
     def scope(case: str) -> Scope:
@@ -175,7 +181,7 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
         return EVERYTHING
 
     out: dict[str, list[float]] = {}
-    cases = ("no filter", "caller", "time + duration", "tag", "manager of 50 depts", "employee (own calls)")
+    cases = ("no filter", "caller", "time + duration", "tag", "SN prefix (a day)", "manager of 50 depts", "employee (own calls)")
     for case in cases:
         pages, totals = [], []
         for run in range(runs + 1):
@@ -223,8 +229,10 @@ def run_backend(name: str, n: int, runs: int) -> dict:
         env = {**os.environ, "RECORDER_DATA_DIR": str(tmp)}
         out = subprocess.run(
             [sys.executable, __file__, "--worker", url, "--rows", str(n), "--runs", str(runs)],
-            env=env, capture_output=True, text=True, check=True,
+            env=env, capture_output=True, text=True,
         )
+        if out.returncode:
+            sys.exit(f"{name} worker failed:\n{out.stderr}")
         return json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         if pg:
