@@ -9,7 +9,7 @@ from typing import Any
 
 from appliance.db.sql import from_db_time, rows, scalar, to_db_time
 from appliance.domain.organization import EVERYTHING, Scope
-from appliance.domain.recordings import RecordingFilter, party_pattern
+from appliance.domain.recordings import RecordingFilter, party_pattern, sn_prefix, sn_start_window
 
 COLUMNS = (
     "r.id, r.sn, r.device_id, r.caller, r.callee, r.started_at, r.duration, r.score, "
@@ -159,8 +159,16 @@ def _build(criteria: Criteria) -> _Sql | None:
     if not criteria.show_zero_duration:
         where.append("r.duration > 0")
     if f.sn:
-        where.append("r.sn = ?")
-        params.append(f.sn)
+        # An SN is found by its beginning (a day, a minute), as numbers are with '*'.
+        start = sn_prefix(f.sn)
+        where.append("r.sn >= ? AND r.sn < ?")
+        params.extend([start, start + "\U0010ffff"])
+        window = sn_start_window(start)
+        if window:
+            # Matches cluster on one day: without the window, the newest-first walk of the
+            # time index reads everything after that day (1.7 s at 1 M rows on PostgreSQL).
+            where.append("r.started_at >= ? AND r.started_at < ?")
+            params.extend([to_db_time(window[0]), to_db_time(window[1])])
     if f.score is not None:
         where.append("r.score = ?")
         params.append(f.score)

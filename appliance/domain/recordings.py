@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from appliance.errors import InvalidInput
@@ -187,6 +187,30 @@ def party_pattern(value: str) -> tuple[str, bool]:
     if value.endswith("*") and len(value) > 1:
         return value[:-1], True
     return value, False
+
+
+def sn_prefix(value: str) -> str:
+    """An SN filter is the beginning of the SNs it finds ("20240501_0930"); a trailing '*',
+    as number filters take, means the same."""
+    return value[:-1] if value.endswith("*") and len(value) > 1 else value
+
+
+def sn_start_window(prefix: str) -> tuple[datetime, datetime] | None:
+    """The start times an SN prefix can name, when it names at least a day.
+
+    An SN begins with its call's start, YYYYMMDD, in the zone the appliance had then (UTC
+    before the time-zone setting), so the day's UTC window widened by a day each side holds
+    every match. Searches use it to read one window of the time index, not the whole of it.
+    """
+    digits = re.match(r"(\d{4})(\d{2})(\d{2})", prefix)
+    if digits is None:
+        return None
+    try:
+        year, month, date = (int(g) for g in digits.groups())
+        day = datetime(year, month, date, tzinfo=UTC)
+    except ValueError:
+        return None
+    return day - timedelta(days=1), day + timedelta(days=2)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from appliance.db.migrations import (
     v13_event_log,
     v14_jobs,
     v15_extension_owner,
+    v16_sn_code_point_order,
 )
 from appliance.db.migrations.step import TYPES, Step
 
@@ -46,6 +47,7 @@ STEPS: list[Step] = [
     v13_event_log.STEP,
     v14_jobs.STEP,
     v15_extension_owner.STEP,
+    v16_sn_code_point_order.STEP,
 ]
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), "steps out of order"
 
