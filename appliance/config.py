@@ -38,6 +38,9 @@ class Config:
     sip_tcp_first_message_seconds: int = 10
     sip_tcp_idle_seconds: int = 60
     sip_tcp_per_source: int = 32
+    # Where sip_port came from when set ("RECORDER_SIP_PORT", or the file's key): it
+    # overrides the setting, and the settings page says so.
+    sip_port_source: str = ""
 
     @property
     def recordings_dir(self) -> Path:
@@ -105,6 +108,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             f"RECORDER_DATABASE_URL: expected sqlite:///path or postgres://..., got {database_url!r}"
         )
     sip_raw = get("sip_port", None)
+    sip_source = (
+        ""
+        if sip_raw in (None, "")
+        else ENV_PREFIX + "SIP_PORT"
+        if env.get(ENV_PREFIX + "SIP_PORT") not in (None, "")
+        else f"sip_port in {config_file}"
+    )
     https_raw = get("https_port", None)
     return Config(
         data_dir=data_dir,
@@ -117,6 +127,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         tls_cert=Path(str(get("tls_cert", config_dir / "tls" / "cert.pem"))).resolve(),
         tls_key=Path(str(get("tls_key", config_dir / "tls" / "key.pem"))).resolve(),
         sip_port=None if sip_raw in (None, "") else _as_int("RECORDER_SIP_PORT", sip_raw, 1, 65535),
+        sip_port_source=sip_source,
         key_file=Path(str(get("key_file", config_dir / "master.key"))).resolve(),
         config_dir=config_dir,
         login_captcha=_as_bool("RECORDER_LOGIN_CAPTCHA", get("login_captcha", True)),

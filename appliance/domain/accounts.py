@@ -11,6 +11,8 @@ from appliance.domain.throttle import BackoffLock, Pacer, SlidingWindow
 from appliance.errors import InvalidInput
 
 DEFAULT_ADMIN_LOGIN = "admin"
+# Stored in English; the console and the exports say it in the reader's language.
+DEFAULT_ADMIN_NAME = "Administrator"
 DEFAULT_ADMIN_PASSWORD = "JSJZXWLGLY358"
 FREE_FAILURES = 5
 LOCK_BASE_SECONDS = 30

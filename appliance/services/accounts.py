@@ -15,6 +15,7 @@ from appliance.db import account_queries
 from appliance.db.entities import ApiToken, User, UserSession, by_id
 from appliance.domain.accounts import (
     DEFAULT_ADMIN_LOGIN,
+    DEFAULT_ADMIN_NAME,
     DEFAULT_ADMIN_PASSWORD,
     NO_PASSWORD,
     SESSION_IDLE_SECONDS,
@@ -47,7 +48,7 @@ def ensure_default_admin() -> None:
     if User.get(login=DEFAULT_ADMIN_LOGIN) is None:
         admin = User(
             login=DEFAULT_ADMIN_LOGIN,
-            name="Administrator",
+            name=DEFAULT_ADMIN_NAME,
             password_hash=hash_password(DEFAULT_ADMIN_PASSWORD),
             is_admin=True,
             must_change_password=True,

@@ -93,7 +93,10 @@ def checked_employee(
     login = login_of(tree.prefixes[spec.organization_id], extension)
     clash = User.get(login=login)
     if clash is not None and clash.id != user_id:
-        raise Conflict(f"the login {login} is already taken", params={"value": login})
+        # The login is the prefix and the extension: in a department, the extension is taken.
+        raise Conflict(
+            f"the login {login} is already taken", field="extension", params={"value": login}
+        )
     if spec.password:
         check_new_password(spec.password, login)
     checked = EmployeeSpec(

@@ -50,6 +50,14 @@ def _select_ids(actor: Actor, selection: Selection, limit: int, action: Action) 
     return ids
 
 
+def selected_count(actor: Actor, selection: Selection, action: Action) -> int:
+    """How many recordings a download (DOWNLOAD) or an export (EXPORT) would hold, with the
+    same refusals, nothing logged: the console asks this before the browser downloads."""
+    limit = MAX_ARCHIVE if action is Action.DOWNLOAD else MAX_EXPORT
+    with db_session:
+        return len(_select_ids(actor, selection, limit, action))
+
+
 def archive(
     actor: Actor, selection: Selection, fmt: FileFormat | None
 ) -> list[tuple[str, AudioFile]]:
@@ -65,9 +73,10 @@ def archive(
             for a in files
         ]
     )
-    with db_session:
-        sns = ", ".join(a.sn for a in files[:20]) + (" ..." if len(files) > 20 else "")
-        audit.record(actor, AuditType.DOWNLOAD, "downloaded", count=len(files), sns=sns)
+    if files:  # an empty selection is answered 404: nothing was downloaded
+        with db_session:
+            sns = ", ".join(a.sn for a in files[:20]) + (" ..." if len(files) > 20 else "")
+            audit.record(actor, AuditType.DOWNLOAD, "downloaded", count=len(files), sns=sns)
     return list(zip(names, files, strict=True))
 
 

@@ -50,12 +50,14 @@ def _check_org(spec: OrgSpec, org_id: int | None) -> OrgSpec:
     if same_name is not None and same_name.id != org_id:
         raise Conflict(
             f"an organisation named {spec.name!r} already exists",
+            field="name",
             params={"value": spec.name},
         )
     same_prefix = Organization.get(prefix=spec.prefix)
     if same_prefix is not None and same_prefix.id != org_id:
         raise Conflict(
             f"prefix {spec.prefix} is already used by {same_prefix.name}",
+            field="prefix",
             params={"value": spec.prefix, "by": same_prefix.name},
         )
     if spec.device_id is not None and Device.get(id=spec.device_id) is None:
@@ -115,6 +117,7 @@ def update_org(actor: Actor, org_id: int, spec: OrgSpec) -> OrgView:
             if clash is not None and clash.id != e.id:
                 raise Conflict(
                     f"the new prefix would give {e.name} the login {new_login}, already taken",
+                    field="prefix",
                     params={"value": new_login},
                 )
             by_id(User, e.id).login = new_login

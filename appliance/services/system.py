@@ -16,6 +16,7 @@ from appliance.config import Config, identity_file
 from appliance.db import device_queries, recording_queries
 from appliance.db.database import provider
 from appliance.media.store import StoredFile
+from appliance.services import settings
 from appliance.services.context import AppContext
 
 MAX_CONCURRENT_CHANNELS = 1000
@@ -29,6 +30,7 @@ class SystemInfo:
     max_concurrent_channels: int
     device_count: int
     machine_id: str
+    time_zone: str
 
 
 def machine_id(config: Config) -> str:
@@ -55,6 +57,7 @@ def info(ctx: AppContext) -> SystemInfo:
     db_name = "SQLite " + sqlite3.sqlite_version if provider() == "sqlite" else "PostgreSQL"
     components = [
         ("recorder", __version__),
+        ("console", __version__),
         ("python", platform.python_version()),
         ("database", db_name),
         *((name, _version(name)) for name in _COMPONENTS),
@@ -65,6 +68,7 @@ def info(ctx: AppContext) -> SystemInfo:
         MAX_CONCURRENT_CHANNELS,
         device_queries.count(),
         machine_id(ctx.config),
+        settings.current().time_zone,
     )
 
 

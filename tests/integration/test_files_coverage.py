@@ -414,10 +414,13 @@ def test_the_sheet_row_and_its_language(picks, appliance):
     when = datetime.fromisoformat("2023-04-02T08:00:00+00:00").astimezone(appliance.server.zone)
     device, caller, _, callee, _, at, duration, score, tags, plays, sn = rows[1]
     assert (device, caller, callee) == ("192.0.2.10", f"{picks['values']['p']}01", "602")
+    # The time is a date-time cell in the appliance's zone (Excel has no zones), shown as the console orders it.
     assert (at, duration, score, tags, plays, sn) == (
-        when.strftime("%Y/%m/%d %H:%M:%S"), "00:00:03", None, picks["values"]["tag"], 0, b["sn"]
+        datetime.combine(when.date(), when.time()), "00:00:03", None, picks["values"]["tag"], 0, b["sn"]
     )
-    english = ("Device", "Caller", "Caller org", "Callee", "Callee org", "Time", "Duration", "Score", "Tags", "Plays", "SN")
+    time_cell = openpyxl.load_workbook(io.BytesIO(http.get("/api/v1/recordings/export.xlsx", params={"ids": b["id"]}).content)).active["F2"]
+    assert (time_cell.is_date, time_cell.number_format) == (True, "yyyy/mm/dd hh:mm:ss")
+    english = ("Device", "Caller", "Caller's department", "Callee", "Callee's department", "Start time", "Duration", "Score", "Tags", "Plays", "SN")
     assert _rows(http.get("/api/v1/recordings/export.xlsx", params={"ids": b["id"], "lang": "en"}))[0] == english
     for unknown in ("fr", "EN", ""):
         header = _rows(http.get("/api/v1/recordings/export.xlsx", params={"ids": b["id"], "lang": unknown}))[0]
@@ -489,14 +492,17 @@ def test_the_audit_export_filters_by_account_type_address_and_time(appliance, un
 
     rows = exported()
     zone = appliance.server.zone
-    assert rows == [
-        (
-            datetime.fromisoformat(e["at"]).astimezone(zone).strftime("%Y/%m/%d %H:%M:%S"),
-            device["alias"], device["alias"], "UPLOAD", e["details"], "127.0.0.1",
-        )
-        for e in entries
+
+    def local(at: str) -> datetime:
+        when = datetime.fromisoformat(at).astimezone(zone)
+        return datetime.combine(when.date(), when.time())
+
+    # The default language is Chinese: the type and the entry as the console words them.
+    assert [(r[0], r[1], r[2], r[3], r[5]) for r in rows] == [
+        (local(e["at"]), device["alias"], device["alias"], "录音入库", "127.0.0.1") for e in entries
     ]
     assert sns[1] in rows[0][4] and sns[0] in rows[1][4]
+    assert all(r[4].startswith("录音 ") and "来源 HTTP 上传" in r[4] for r in rows), rows
     assert exported(type="UPLOAD", ip="127.0.0.1") == rows
     assert exported(type="LOGIN") == []
     assert exported(ip="198.51.100.7") == []
@@ -506,7 +512,9 @@ def test_the_audit_export_filters_by_account_type_address_and_time(appliance, un
     assert exported(atFrom=older["at"], atTo=newer["at"]) == rows
     assert exported(atFrom="2999-01-01T00:00:00Z") == []
     english = _rows(http.get("/api/v1/audit/export.xlsx", params={"account": device["alias"], "lang": "en"}))
-    assert english[0] == ("Time", "Account", "Name", "Type", "Details", "Source IP") and english[1:] == rows
+    assert english[0] == ("Time", "Account", "Name", "Type", "Details", "Source IP")
+    assert [r[:4] for r in english[1:]] == [(*r[:3], "Recording stored") for r in rows]
+    assert [r[4].startswith(f"Stored recording {sn} (") and r[4].endswith(" via HTTP upload") for r, sn in zip(english[1:], sns[::-1])] == [True, True]
     for bad in ({"atFrom": "yesterday"}, {"atTo": "2024-02-30T00:00:00Z"}):
         r = http.get("/api/v1/audit/export.xlsx", params=bad)
         assert (r.status_code, r.json()) == (400, {"error": "atFrom and atTo must be ISO 8601 times"})

@@ -14,6 +14,7 @@ from appliance.api.graphql.context import IsAuthenticated, actor_of, context_of
 from appliance.api.graphql.errors import UserError, attempt, call
 from appliance.api.graphql.organization import ActionType
 from appliance.api.http.auth import SESSION_COOKIE, client_ip, set_session_cookie
+from appliance.domain import accounts as password_policy
 from appliance.errors import ApplianceError
 from appliance.services import access, accounts
 from appliance.services.accounts import TokenView
@@ -110,6 +111,17 @@ NewApiTokenResult = Annotated[NewApiToken | UserError, strawberry.union("NewApiT
 OkResult = Annotated[Ok | UserError, strawberry.union("OkResult")]
 
 
+@strawberry.type(
+    description="What a new password must be; the console shows it before the first try."
+)
+class PasswordRules:
+    min_length: int
+    max_length: int
+    min_kinds: int = strawberry.field(
+        description="Kinds of characters needed, of: lower case, upper case, digits, symbols"
+    )
+
+
 @strawberry.type
 class AccountQueries:
     @strawberry.field(description="The logged-in user, or null")
@@ -125,6 +137,17 @@ class AccountQueries:
             return None
         captcha_id, image = await run_in_threadpool(store.new, client_ip(ctx.request))
         return Captcha(id=captcha_id, image=image)
+
+    @strawberry.field(
+        description="What a new password must be: public, as the forced change of the default "
+        "password shows it before the session may do anything else"
+    )
+    def password_rules(self) -> PasswordRules:
+        return PasswordRules(
+            min_length=password_policy.PASSWORD_MIN_LENGTH,
+            max_length=password_policy.PASSWORD_MAX_LENGTH,
+            min_kinds=password_policy.PASSWORD_MIN_KINDS,
+        )
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def api_tokens(self, info: Info) -> list[ApiToken]:

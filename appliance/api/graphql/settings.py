@@ -7,14 +7,38 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from appliance.api.graphql.context import IsAdmin, actor_of
+from appliance.api.graphql.context import IsAdmin, actor_of, context_of
 from appliance.api.graphql.errors import UserError, attempt, call
+from appliance.config import Config
 from appliance.domain import settings as domain
 from appliance.services import settings as service
 
 FileFormatType = strawberry.enum(domain.FileFormat, name="FileFormat")
 ChannelModeType = strawberry.enum(domain.ChannelMode, name="ChannelMode")
 UnknownSourceType = strawberry.enum(domain.UnknownSourcePolicy, name="UnknownSourcePolicy")
+
+
+@strawberry.type(
+    description="A setting the appliance's configuration fixes, whatever is saved here."
+)
+class SettingOverride:
+    field: str = strawberry.field(description="The setting, by its name in Settings (sipPort)")
+    source: str = strawberry.field(
+        description="What fixes it: an environment variable, or a key of the configuration file"
+    )
+    value: str = strawberry.field(description="The value in force")
+
+
+@strawberry.type(description="The numbers a setting accepts, both ends included.")
+class SettingRange:
+    field: str = strawberry.field(description="The setting, by its name in Settings (sipPort)")
+    min: int
+    max: int
+
+
+def _api_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 @strawberry.type
@@ -37,9 +61,31 @@ class Settings:
         "report times and schedules follow it."
     )
 
+    overrides: list[SettingOverride] = strawberry.field(
+        default_factory=list,
+        description="Settings the configuration fixes (RECORDER_SIP_PORT): saving them here "
+        "takes effect only once the override is removed.",
+    )
+
+    ranges: list[SettingRange] = strawberry.field(
+        default_factory=list, description="Each number's allowed range, as the page shows it"
+    )
+
     @classmethod
-    def of(cls, s: domain.Settings) -> Settings:
-        return cls(**{f: getattr(s, f) for f in cls.__annotations__})
+    def of(cls, s: domain.Settings, config: Config) -> Settings:
+        values = {f: getattr(s, f) for f in cls.__annotations__ if f not in ("overrides", "ranges")}
+        ranges = [
+            SettingRange(field=_api_name(name), min=low, max=high)
+            for name, (low, high) in domain.RANGES.items()
+        ]
+        overrides = []
+        if config.sip_port is not None:
+            overrides.append(
+                SettingOverride(
+                    field="sipPort", source=config.sip_port_source, value=str(config.sip_port)
+                )
+            )
+        return cls(**values, overrides=overrides, ranges=ranges)
 
 
 @strawberry.input
@@ -69,7 +115,7 @@ SettingsResult = Annotated[Settings | UserError, strawberry.union("SettingsResul
 class SettingsQueries:
     @strawberry.field(permission_classes=[IsAdmin])
     async def settings(self, info: Info) -> Settings:
-        return Settings.of(await call(service.current))
+        return Settings.of(await call(service.current), context_of(info).app.config)
 
 
 @strawberry.type
@@ -78,4 +124,6 @@ class SettingsMutations:
     async def update_settings(self, info: Info, input: SettingsInput) -> SettingsResult:
         changes = {k: v for k, v in vars(input).items() if v is not None}
         result = await attempt(service.update, actor_of(info), **changes)
-        return result if isinstance(result, UserError) else Settings.of(result)
+        if isinstance(result, UserError):
+            return result
+        return Settings.of(result, context_of(info).app.config)

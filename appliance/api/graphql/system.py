@@ -23,6 +23,9 @@ class SystemInfo:
     max_concurrent_channels: int
     device_count: int
     machine_id: str
+    time_zone: str = strawberry.field(
+        description="The appliance's IANA time zone: SNs, file names and the console's times follow it"
+    )
 
 
 @strawberry.type
@@ -36,4 +39,5 @@ class SystemQueries:
             max_concurrent_channels=s.max_concurrent_channels,
             device_count=s.device_count,
             machine_id=s.machine_id,
+            time_zone=s.time_zone,
         )

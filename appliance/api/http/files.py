@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -12,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
+from appliance.api import words
 from appliance.api.http.audio import parse_format
 from appliance.api.http.query import filter_from_query
 from appliance.api.http.responses import error, error_of, require_user
@@ -19,6 +21,7 @@ from appliance.api.http.selection import selection_from_query
 from appliance.api.http.spreadsheet import write_xlsx
 from appliance.api.http.zipstream import stream_zip
 from appliance.domain.audit import AuditFilter
+from appliance.domain.organization import Action
 from appliance.domain.recordings import format_duration
 from appliance.errors import IntegrityError, InvalidInput
 from appliance.media.store import INTEGRITY_MESSAGE, storage_failure
@@ -30,57 +33,27 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_AUDIT_EXPORT = 1_000_000
 DAMAGED_NOTE = "damaged-recordings.txt"
 
-RECORDING_HEADERS = {
-    "zh-CN": [
-        "设备",
-        "主叫",
-        "主叫归属",
-        "被叫",
-        "被叫归属",
-        "时间",
-        "时长",
-        "评分",
-        "标签",
-        "播放次数",
-        "录音SN",
-    ],
-    "zh-TW": [
-        "設備",
-        "主叫",
-        "主叫歸屬",
-        "被叫",
-        "被叫歸屬",
-        "時間",
-        "時長",
-        "評分",
-        "標籤",
-        "播放次數",
-        "錄音SN",
-    ],
-    "en": [
-        "Device",
-        "Caller",
-        "Caller org",
-        "Callee",
-        "Callee org",
-        "Time",
-        "Duration",
-        "Score",
-        "Tags",
-        "Plays",
-        "SN",
-    ],
-}
-AUDIT_HEADERS = {
-    "zh-CN": ["时间", "账号", "姓名", "类型", "详情", "来源IP"],
-    "zh-TW": ["時間", "帳號", "姓名", "類型", "詳情", "來源IP"],
-    "en": ["Time", "Account", "Name", "Type", "Details", "Source IP"],
-}
+RECORDING_COLUMNS = [
+    "device",
+    "caller",
+    "callerOrg",
+    "callee",
+    "calleeOrg",
+    "startedAt",
+    "duration",
+    "score",
+    "tags",
+    "plays",
+    "sn",
+]
+RECORDING_WIDTHS = [18, 16, 14, 16, 14, 20, 10, 8, 20, 10, 22]
+AUDIT_COLUMNS = ["at", "account", "name", "type", "details", "ip"]
+AUDIT_WIDTHS = [20, 14, 14, 14, 60, 16]
 
 
 def _lang(request: Request) -> str:
-    lang = request.query_params.get("lang", "zh-CN")
-    return lang if lang in RECORDING_HEADERS else "zh-CN"
+    """The exporting person's language (the console sends it), else the default."""
+    return words.language(request.query_params.get("lang"))
 
 
 def _stamp() -> str:
@@ -88,8 +61,8 @@ def _stamp() -> str:
     return to_local(utcnow()).strftime("%Y%m%d%H%M%S")
 
 
-def _local_text(value: datetime) -> str:
-    return to_local(to_utc(value)).strftime("%Y/%m/%d %H:%M:%S")
+def _local(value: datetime) -> datetime:
+    return to_local(to_utc(value))
 
 
 async def _build_xlsx(build: Callable[[], str]) -> str:
@@ -114,6 +87,12 @@ async def download_recordings(request: Request) -> Response:
     actor = await require_user(request)
     fmt = parse_format(request.query_params.get("format"))
     selection = selection_from_query(request.query_params)
+    if request.method == "HEAD":
+        # Asked before a download: the answer a GET would start with, nothing built or logged.
+        count = await run_in_threadpool(exports.selected_count, actor, selection, Action.DOWNLOAD)
+        return (
+            Response(media_type="application/zip") if count else error(404, "no recordings match")
+        )
     entries = await run_in_threadpool(exports.archive, actor, selection, fmt)
     if not entries:
         return error(404, "no recordings match")
@@ -169,6 +148,9 @@ async def export_recordings(request: Request) -> Response:
     actor = await require_user(request)
     lang = _lang(request)
     selection = selection_from_query(request.query_params)
+    if request.method == "HEAD":
+        await run_in_threadpool(exports.selected_count, actor, selection, Action.EXPORT)
+        return Response(media_type=XLSX)
 
     def build() -> str:
         rows = (
@@ -178,7 +160,7 @@ async def export_recordings(request: Request) -> Response:
                 v.caller_org or "",
                 v.callee,
                 v.callee_org or "",
-                _local_text(v.started_at),
+                _local(v.started_at),
                 format_duration(v.duration),
                 "" if v.score is None else v.score,
                 ", ".join(t.name for t in v.tags),
@@ -187,7 +169,8 @@ async def export_recordings(request: Request) -> Response:
             ]
             for v in exports.export_views(actor, selection)
         )
-        return write_xlsx("recordings", RECORDING_HEADERS[lang], rows)
+        headers = words.columns(lang, "recordingColumns", RECORDING_COLUMNS)
+        return write_xlsx("recordings", headers, rows, RECORDING_WIDTHS)
 
     path = await _build_xlsx(build)
     return _xlsx_response(path, f"recordings_{_stamp()}.xlsx")
@@ -203,11 +186,25 @@ async def export_audit(request: Request) -> Response:
             raise
         return error(400, "atFrom and atTo must be ISO 8601 times")
     lang = _lang(request)
+    if request.method == "HEAD":
+        actor.require_admin()
+        return Response(media_type=XLSX)
 
     def build() -> str:
         found = audit.export_rows(actor, f, MAX_AUDIT_EXPORT)
-        rows = ([_local_text(r.at), r.account, r.name, r.type, r.details, r.ip] for r in found)
-        return write_xlsx("audit", AUDIT_HEADERS[lang], rows)
+        rows = (
+            [
+                _local(r.at),
+                r.account,
+                words.person(lang, r.account, r.name),
+                words.audit_type(lang, r.type),
+                words.audit_entry(lang, r.event, json.loads(r.params), r.details),
+                r.ip,
+            ]
+            for r in found
+        )
+        headers = words.columns(lang, "auditColumns", AUDIT_COLUMNS)
+        return write_xlsx("audit", headers, rows, AUDIT_WIDTHS)
 
     path = await _build_xlsx(build)
     return _xlsx_response(path, f"audit_{_stamp()}.xlsx")

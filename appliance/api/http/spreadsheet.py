@@ -6,8 +6,11 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 _PHONE = re.compile(r"^\+?[0-9*#]+$")
@@ -23,13 +26,36 @@ def safe_cell(value: object) -> object:
     return value
 
 
-def write_xlsx(title: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Write a workbook in openpyxl's streaming mode to a temporary file; return its path."""
+# A time is a real date-time cell (sortable, filterable), shown in the order the manual uses.
+DATE_TIME_FORMAT = "yyyy/mm/dd hh:mm:ss"
+
+
+def _cell(ws: WriteOnlyWorksheet, value: object) -> object:
+    if isinstance(value, datetime):
+        # Excel has no time zones: the caller gives the appliance's wall-clock time.
+        cell = WriteOnlyCell(ws, value=datetime.combine(value.date(), value.time()))
+        cell.number_format = DATE_TIME_FORMAT
+        return cell
+    return safe_cell(value)
+
+
+def write_xlsx(
+    title: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    widths: Sequence[int] = (),
+) -> str:
+    """Write a workbook in openpyxl's streaming mode to a temporary file; return its path.
+
+    widths: column widths in characters, so dates and SNs show whole when the file opens.
+    """
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title)
+    for index, width in enumerate(widths):
+        ws.column_dimensions[chr(ord("A") + index)].width = width
     ws.append(list(header))
     for row in rows:
-        ws.append([safe_cell(v) for v in row])
+        ws.append([_cell(ws, v) for v in row])
     fd, path = tempfile.mkstemp(prefix="export-", suffix=".xlsx")
     os.close(fd)
     try:
