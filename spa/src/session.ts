@@ -10,7 +10,14 @@ export interface Me {
   actions?: string[];
 }
 
-export const session = reactive<{ me: Me | null; loaded: boolean }>({ me: null, loaded: false });
+export type Action = "PLAY" | "DOWNLOAD" | "EXPORT" | "SCORE_TAG" | "DELETE";
+
+/** The appliance's time zone: SNs and file names use it, so the console's times do too. */
+export const session = reactive<{ me: Me | null; loaded: boolean; timeZone: string | undefined }>({
+  me: null,
+  loaded: false,
+  timeZone: undefined,
+});
 
 export async function loadMe(): Promise<Me | null> {
   try {
@@ -18,11 +25,23 @@ export async function loadMe(): Promise<Me | null> {
       "{ me { login name isAdmin mustChangePassword profile { actions } } }",
     );
     session.me = data.me ? { ...data.me, actions: data.me.profile.actions } : null;
+    if (session.me) await loadTimeZone();
   } catch {
     session.me = null;
   }
   session.loaded = true;
   return session.me;
+}
+
+async function loadTimeZone(): Promise<void> {
+  const data = await gql<{ systemInfo: { timeZone: string } }>("{ systemInfo { timeZone } }").catch(() => null);
+  if (data) session.timeZone = data.systemInfo.timeZone;
+}
+
+/** Whether the person may take an action on the calls they see (administrators may take all). */
+export function may(action: Action): boolean {
+  const me = session.me;
+  return !!me && (me.isAdmin || (me.actions ?? []).includes(action));
 }
 
 export async function logout(): Promise<void> {

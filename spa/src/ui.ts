@@ -13,14 +13,42 @@ export async function confirmed(message: string): Promise<boolean> {
   }
 }
 
-/** Let the browser download a file the server builds (zip, xlsx, csv), with the session cookie. */
-export function download(url: string): void {
+/** Let the browser download a file the server builds (zip, xlsx, csv), with the session cookie.
+ * The server is asked first (HEAD: nothing built, nothing logged), so a refusal is said in
+ * words, never saved as a file; the refusal's words come from the GET's JSON body. Returns
+ * the refusal's words, or null when the download started. */
+export async function download(url: string): Promise<string | null> {
+  const asked = await fetch(url, { method: "HEAD", credentials: "same-origin" }).catch(() => null);
+  if (!asked || !asked.ok) {
+    const refused = await fetch(url, { credentials: "same-origin" }).catch(() => null);
+    const body = await refused?.json().catch(() => ({})) ?? {};
+    return refusalWords(refused?.status ?? 0, body);
+  }
   const link = document.createElement("a");
   link.href = url;
   link.download = "";
   document.body.appendChild(link);
   link.click();
   link.remove();
+  return null;
+}
+
+/** A file endpoint's refusal ({error, rule, params, field}) in the console's language. */
+function refusalWords(status: number, body: { error?: string; rule?: string; params?: Record<string, unknown>; field?: string }): string {
+  const { t } = i18n.global;
+  if (status === 404) return t("files.nothing");
+  if (status === 401) return t("files.signedOut");
+  if (status === 403) return t("rules.forbidden");
+  if (status === 0) return t("files.unreachable");
+  return explain({ message: body.error ?? `HTTP ${status}`, rule: body.rule, params: body.params, field: null }, "recording");
+}
+
+/** Items as a list in the console's language (、 in Chinese), at most `shown` of them. */
+export function listOf(items: string[], shown = 5): string {
+  const { t, locale } = i18n.global;
+  const sep = locale.value === "en" ? ", " : "、";
+  const head = items.slice(0, shown).join(sep);
+  return items.length > shown ? t("files.andMore", { list: head, n: items.length - shown }) : head;
 }
 
 type Form = "settings" | "device" | "org" | "employee" | "role" | "password" | "recording" | "import";

@@ -208,6 +208,7 @@ def test_play_seek_score_tag_and_jump_to_the_tag(console, no_browser_errors):
     box = wave.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)  # seek to ~4.5 s of 6
     expect(page.get_by_test_id("player-time")).to_have_text(re.compile(r"00:00:0[45]"))
+    page.get_by_test_id("score-list-button").hover()  # the manual's score list pops up
     score = field(page, "player-score")
     score.fill("87")
     score.press("Enter")
@@ -283,7 +284,7 @@ def test_every_page_in_every_language(console, no_browser_errors):
         expect(page.get_by_test_id("audit-table").locator("tbody tr").first).to_be_visible()
         console.shot(page, locale, "audit")
         page.get_by_test_id("menu-organization").click()
-        expect(page.get_by_test_id("org-add")).to_be_visible()
+        expect(page.get_by_test_id("org-add-top")).to_be_visible()
         console.shot(page, locale, "organization")
         page.get_by_test_id("menu-roles").click()
         expect(page.get_by_test_id("role-table")).to_be_visible()
@@ -365,7 +366,7 @@ def test_organisation_employee_and_csv_import(console, no_browser_errors, tmp_pa
     page = console.page("en")
     console.sign_in(page)
     page.get_by_test_id("menu-organization").click()
-    page.get_by_test_id("org-add").click()
+    page.get_by_test_id("org-add-top").click()
     field(page, "org-name").fill("Support")
     field(page, "org-prefix").fill("bad prefix")
     page.get_by_test_id("org-save").click()
@@ -379,6 +380,12 @@ def test_organisation_employee_and_csv_import(console, no_browser_errors, tmp_pa
     field(page, "employee-password").fill("Support-Pass-1")
     page.get_by_test_id("employee-save").click()
     expect(page.get_by_test_id("employee-table")).to_contain_text("SUPP301")
+    page.get_by_test_id("csv-import").click()
+    how = page.get_by_test_id("import-how")
+    # The manual's import page: what the file holds comes before the file picker.
+    for words in ("Extension, name and department are required", "separated by |", "employee-tpl.csv"):
+        expect(how).to_contain_text(words)
+    expect(page.get_by_test_id("csv-submit")).to_be_disabled()
     with page.expect_download() as info:
         page.get_by_test_id("csv-template").click()
     assert Path(info.value.path()).read_text(encoding="utf-8").startswith("\ufeff分机号")
@@ -386,6 +393,8 @@ def test_organisation_employee_and_csv_import(console, no_browser_errors, tmp_pa
     bad.write_text("分机号,姓名,密码,联络电话,所属组织,角色\r\n302,Zhao,Pass-Word-22,,Support,\r\n303,Qian,Pass-Word-33,,No Such Dept,\r\n", encoding="utf-8")
     console.expected.append("status of 422")  # the import's answer to a bad file (SPEC contract)
     page.get_by_test_id("csv-file").set_input_files(str(bad))
+    expect(page.get_by_test_id("csv-chosen")).to_have_text("staff.csv")
+    page.get_by_test_id("csv-submit").click()
     errors = page.get_by_test_id("import-errors")
     expect(errors).to_contain_text("Nothing was imported")
     expect(errors.locator("tbody tr")).to_have_count(1)

@@ -1,5 +1,6 @@
 import { gql, USER_ERROR, type UserError } from "./gql";
 import { explain } from "../ui";
+import { i18n } from "../i18n";
 
 export interface Tag {
   name: string;
@@ -111,7 +112,8 @@ export async function activeCalls(): Promise<ActiveCall[]> {
 
 /** The zip or xlsx of a selection, or of everything the filter matches. */
 export function fileUrl(kind: "archive.zip" | "export.xlsx", ids: string[], filter: Filter): string {
-  const params = new URLSearchParams();
+  // The spreadsheet's headers in the console's language.
+  const params = new URLSearchParams({ lang: i18n.global.locale.value });
   if (ids.length) params.set("ids", ids.join(","));
   else for (const [k, v] of Object.entries(cleaned(filter))) params.set(k, String(v));
   return `/api/v1/recordings/${kind}?${params}`;
