@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# What running needs (make run), and on top of it what the tests and tools need (make test).
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 APT_TEST_PACKAGES := espeak-ng postgresql systemd sip-tester chromium fonts-noto-cjk locales
 # What building and booting the appliance image needs (no loop devices, no mounts).
 APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin grub-efi-amd64-bin \
@@ -12,23 +14,30 @@ APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin gru
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events clean apt-test apt-image \
+.PHONY: run install install-test console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events clean apt-test apt-image \
 	binary test-binary image test-image box
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
+install-test: $(TEST_STAMP)
+
 # The web console (spa/, Vue + Vite), built into appliance/web where the API serves it;
-# rebuilt when its sources change. The built files are not committed.
+# rebuilt when its sources change (the words it shares with the server's files included).
+# The built files are not committed.
 CONSOLE := appliance/web/index.html
 console: $(CONSOLE)
 
-$(CONSOLE): $(shell git ls-files spa 2>/dev/null)
+$(CONSOLE): $(shell git ls-files spa appliance/api/words 2>/dev/null)
 	cd spa && npm ci --no-audit --no-fund --loglevel=error
 	rm -rf appliance/web/assets
 	cd spa && npm run build
@@ -62,52 +71,52 @@ apt-test:
 apt-image:
 	$(call apt_install,$(APT_IMAGE_PACKAGES))
 
-test: install apt-test lint typecheck console
+test: install-test apt-test lint typecheck console
 	$(PY) -m pytest -q -p no:cacheprovider tests
 	$(MAKE) test-binary
 	$(MAKE) test-image
 
-check: install imports typecheck
+check: install-test imports typecheck
 	$(PY) -m ruff check appliance tests benchmarks
 	$(PY) -m pytest -q -x -p no:cacheprovider tests/unit
 
-lint: install imports
+lint: install-test imports
 	$(PY) -m ruff check appliance tests benchmarks
 	$(PY) -m ruff format --check appliance
 
 # The layers' contracts (pyproject.toml, [tool.importlinter]): a broken layer fails CI.
-imports: install
+imports: install-test
 	$(VENV)/bin/lint-imports
 
 # Types (pyproject.toml, [tool.mypy]): every function in appliance/ typed, no unused ignores;
 # typings/ holds the partial stub that keeps @db_session functions typed.
-typecheck: install
+typecheck: install-test
 	$(PY) -m mypy appliance
 
 schema: install
 	$(VENV)/bin/recorder admin export-schema
 
-bench-search: install apt-test
+bench-search: install-test apt-test
 	$(PY) benchmarks/search.py
 
 # The console's weight (what the login page loads) and time to an interactive recordings page.
-bench-console: install apt-test console
+bench-console: install-test apt-test console
 	$(PY) benchmarks/console.py
 
 # N concurrent SIPREC calls (N = 100, 300, 1000) held 60 s: loss, drops, CPU per call-minute.
-bench-capture: install apt-test
+bench-capture: install-test apt-test
 	$(PY) benchmarks/capture_load.py
 
 # The event log: an idle follower's CPU (SQLite polls, PostgreSQL listens), commit-to-seen delay.
-bench-events: install apt-test
+bench-events: install-test apt-test
 	$(PY) benchmarks/event_log.py
 
 # GraphQL refusal times, known/unknown sign-in times, and promptness during an import.
-bench-refusals: install apt-test
+bench-refusals: install-test apt-test
 	$(PY) benchmarks/refusals.py
 
 # Peak RSS of the API for 1, 3 and 10 concurrent 200 MB uploads and 4 WAV transcodes of a 3-hour recording.
-bench-upload-memory: install
+bench-upload-memory: install-test
 	$(PY) benchmarks/upload_memory.py
 
 clean:
@@ -156,7 +165,7 @@ BINARY_TESTS := tests/integration/test_smoke.py tests/integration/test_recording
 	tests/integration/test_graphql_contract.py tests/integration/test_siprec_paths.py \
 	tests/browser/test_console.py::test_search_with_several_conditions
 
-test-binary: dist/recorder apt-test
+test-binary: dist/recorder apt-test install-test
 	RECORDER_TEST_BINARY=$(CURDIR)/dist/recorder $(PY) -m pytest -q -p no:cacheprovider $(BINARY_TESTS)
 
 # The appliance disk image (see image/build.sh). The image carries the binary's
@@ -171,7 +180,7 @@ dist/recorder-appliance.raw: dist/recorder $(IMAGE_INPUTS)
 	image/build.sh build/nuitka/__main__.dist dist build/image
 
 # Boots the image in qemu (TCG) under SeaBIOS and OVMF and uses it as a person would.
-test-image: dist/recorder-appliance.raw
+test-image: dist/recorder-appliance.raw install-test
 	RECORDER_TEST_IMAGE=$(CURDIR)/dist/recorder-appliance.raw $(PY) -m pytest -q -p no:cacheprovider tests/image
 
 bench-image: dist/recorder-appliance.raw
