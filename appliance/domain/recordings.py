@@ -158,6 +158,13 @@ class RecordingFilter:
                     code="too_long",
                     params={"max": FILTER_TEXT_MAX},
                 )
+            # NUL and lone surrogates reach no column (PostgreSQL refuses them outright).
+            if value is not None and not _storable(value):
+                raise InvalidInput(
+                    f"{name}: control characters are not allowed",
+                    field=name,
+                    code="invalid_format",
+                )
         if self.min_duration is not None and self.min_duration < 0:
             raise InvalidInput(
                 "minDuration must not be negative",
@@ -189,6 +196,10 @@ def party_pattern(value: str) -> tuple[str, bool]:
     return value, False
 
 
+def _storable(text: str) -> bool:
+    return text.isprintable() and not any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def sn_prefix(value: str) -> str:
     """An SN filter is the beginning of the SNs it finds ("20240501_0930"); a trailing '*',
     as number filters take, means the same."""
@@ -208,9 +219,9 @@ def sn_start_window(prefix: str) -> tuple[datetime, datetime] | None:
     try:
         year, month, date = (int(g) for g in digits.groups())
         day = datetime(year, month, date, tzinfo=UTC)
-    except ValueError:
+        return day - timedelta(days=1), day + timedelta(days=2)
+    except (ValueError, OverflowError):  # no such day, or the first or last days there are
         return None
-    return day - timedelta(days=1), day + timedelta(days=2)
 
 
 @dataclass(frozen=True)

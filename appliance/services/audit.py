@@ -17,6 +17,23 @@ from appliance.services.context import Actor, utcnow
 MAX_DETAILS = 2000
 
 
+# Each value's share of the stored params: cutting the JSON text itself would leave text
+# that no longer parses, and the log and its export would fail on the entry.
+_PARAM_VALUE_MAX = 200
+
+
+def _stored_params(params: dict[str, str | int | float]) -> str:
+    text = json.dumps(params, ensure_ascii=False)
+    if len(text) <= MAX_DETAILS:
+        return text
+    shortened = {
+        k: (v[:_PARAM_VALUE_MAX] + "…" if isinstance(v, str) and len(v) > _PARAM_VALUE_MAX else v)
+        for k, v in params.items()
+    }
+    text = json.dumps(shortened, ensure_ascii=False)
+    return text if len(text) <= MAX_DETAILS else "{}"
+
+
 def record(actor: Actor, type_: AuditType, event: str, **params: str | int | float) -> None:
     """Add one entry; call inside the use case's own db_session so both commit together.
     The event and its params let the console say it in the reader's language."""
@@ -28,7 +45,7 @@ def record(actor: Actor, type_: AuditType, event: str, **params: str | int | flo
         details=describe(event, params)[:MAX_DETAILS],
         ip=actor.ip,
         event=event,
-        params=json.dumps(params, ensure_ascii=False)[:MAX_DETAILS],
+        params=_stored_params(params),
     )
 
 

@@ -112,3 +112,41 @@ def test_a_taken_name_prefix_or_extension_is_refused_on_its_own_field(appliance)
         {"i": {"extension": "6101", "name": "Twin", "password": "Twin-Pass-2024", "phone": "", "organizationId": org, "roleIds": []}},
     )["createEmployee"]
     assert (again["field"], again["rule"], again["params"]) == ("extension", "duplicate", {"value": prefix + "6101"})
+
+
+# --- what an attacker sent on 2026-12-05, each answered, never a 500 ----------------------
+
+
+def test_control_characters_from_an_anonymous_sign_in_do_not_break_the_audit_export(appliance):
+    anonymous = appliance.device_http
+    login = f"x\u0001{uuid.uuid4().hex[:6]}"
+    r = anonymous.post("/graphql", json={"query": "mutation($l: String!) { login(login: $l, password: \"nope-Wrong-1\") { __typename } }", "variables": {"l": login}})
+    assert r.json()["data"]["login"]["__typename"] == "LoginError"
+    exported = appliance.admin.http.get("/api/v1/audit/export.xlsx", params={"lang": "en"})
+    assert exported.status_code == 200, exported.text
+    import io
+
+    import openpyxl
+
+    cells = [c for row in openpyxl.load_workbook(io.BytesIO(exported.content)).active.iter_rows(values_only=True) for c in row]
+    assert login.replace("\u0001", "\ufffd") in cells
+
+
+def test_odd_sn_prefixes_ids_and_characters_are_refused_or_found_nothing(appliance):
+    query = "query($f: RecordingFilter) { recordings(filter: $f) { total } }"
+    for edge in ("99991231", "99991230", "00010101"):  # a window past the ends of time
+        assert appliance.admin.data(query, {"f": {"sn": edge}})["recordings"]["total"] == 0
+        assert appliance.admin.http.head("/api/v1/recordings/archive.zip", params={"sn": edge}).status_code == 404
+    http = appliance.admin.http
+    for ids in ("\u00b2", "\u2460", "\uff11", "\u0661"):  # digits int() refuses, or other scripts'
+        r = http.get("/api/v1/recordings/archive.zip", params={"ids": ids})
+        assert (r.status_code, r.json()["field"]) == (400, "ids"), ids
+    for bad in ("\u0000", "2024\u0000"):
+        for name in ("sn", "caller", "tag", "device"):
+            r = http.get("/api/v1/recordings/export.xlsx", params={name: bad})
+            assert (r.status_code, r.json()["rule"]) == (400, "invalid_format"), (name, bad)
+    import json
+
+    lone_surrogate = json.dumps({"query": query, "variables": {"f": {"sn": "\ud800x"}}})  # sent escaped, as JSON allows
+    refused = http.post("/graphql", content=lone_surrogate, headers={"content-type": "application/json"}).json()
+    assert refused["errors"][0]["extensions"]["rule"] == "invalid_format", refused

@@ -36,3 +36,7 @@ def test_prefixes_that_name_no_day_read_the_whole_index():
 def test_a_trailing_star_means_the_same_as_none():
     assert sn_prefix("20240501_09*") == sn_prefix("20240501_09") == "20240501_09"
     assert sn_prefix("*") == "*"
+
+
+def test_the_first_and_last_days_there_are_name_no_window():
+    assert sn_start_window("99991231") is None and sn_start_window("00010101") is None

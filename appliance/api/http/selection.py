@@ -15,7 +15,8 @@ def selection_from_query(params: QueryParams) -> Selection:
     raw_ids = params.get("ids")
     if raw_ids:
         parts = [p.strip() for p in raw_ids.split(",") if p.strip()]
-        if not all(p.isdigit() and len(p) < 19 for p in parts):
+        # isdigit() alone takes "²" and "①" (int() refuses them) and other scripts' digits.
+        if not all(p.isascii() and p.isdigit() and len(p) < 19 for p in parts):
             raise InvalidInput(
                 "ids must be a comma-separated list of recording ids",
                 field="ids",

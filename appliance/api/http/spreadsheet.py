@@ -10,6 +10,7 @@ from datetime import datetime
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
@@ -17,13 +18,18 @@ _PHONE = re.compile(r"^\+?[0-9*#]+$")
 
 
 def safe_cell(value: object) -> object:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe.
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe; characters
+    XML forbids (a failed sign-in's login may hold them) become U+FFFD, else the whole
+    export would fail on one cell.
 
     A plain telephone number such as +8613800000000 is left as it is: it cannot run.
     """
-    if isinstance(value, str) and value.startswith(_DANGEROUS) and not _PHONE.match(value):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    text: str = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+    if text.startswith(_DANGEROUS) and not _PHONE.match(text):
+        return "'" + text
+    return text
 
 
 # A time is a real date-time cell (sortable, filterable), shown in the order the manual uses.
