@@ -180,7 +180,7 @@ def test_search_with_several_conditions(console, no_browser_errors):
     page.get_by_test_id("more").click()
     field(page, "more-min").fill("5")
     page.get_by_test_id("more-search").click()
-    expect(page.get_by_test_id("total")).to_have_text("1 recordings")
+    expect(page.get_by_test_id("total")).to_have_text("1 recording")
     expect(page.get_by_test_id("recordings").locator("tbody tr")).to_have_count(1)
     expect(page.get_by_test_id("recordings").locator("tbody tr").first).to_contain_text("9001")
     page.get_by_test_id("reset").click()
@@ -199,7 +199,7 @@ def test_play_seek_score_tag_and_jump_to_the_tag(console, no_browser_errors):
     field(page, "filter-callee").fill("9001")
     field(page, "filter-caller").fill("8001")
     page.get_by_test_id("search").click()
-    expect(page.get_by_test_id("total")).to_have_text("1 recordings")
+    expect(page.get_by_test_id("total")).to_have_text("1 recording")
     page.get_by_test_id("row-play").first.click()
     expect(page.get_by_test_id("player")).to_be_visible()
     expect(page.get_by_test_id("player-time")).not_to_have_text("00:00:00", timeout=10_000)  # time advances
@@ -215,7 +215,7 @@ def test_play_seek_score_tag_and_jump_to_the_tag(console, no_browser_errors):
     expect(page.get_by_test_id("recordings").locator("tbody tr").first).to_contain_text("87")
     field(page, "tag-name").fill("complaint")
     page.get_by_test_id("add-tag").click()
-    expect(page.get_by_test_id("tags-popover")).to_have_text("1 tags")
+    expect(page.get_by_test_id("tags-popover")).to_have_text("1 tag")
     console.shot(page, "en", "recordings-playing")
     # The tag is kept with its position; clicking it plays from there.
     admin = _admin_api(console)
@@ -460,7 +460,7 @@ def test_an_employee_sees_only_their_own_calls_and_no_administration(console, no
     assert employee["__typename"] != "UserError", employee
     page = console.page("en")
     console.sign_in(page, console.prefix + "8002", "Employee-Pass-1")
-    expect(page.get_by_test_id("total")).to_have_text("1 recordings")
+    expect(page.get_by_test_id("total")).to_have_text("1 recording")
     expect(page.get_by_test_id("recordings").locator("tbody tr").first).to_contain_text("8002")
     expect(page.get_by_test_id("row-delete")).to_have_count(0)
     expect(page.get_by_test_id("menu-recordings")).to_have_count(1)

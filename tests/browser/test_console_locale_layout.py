@@ -145,7 +145,7 @@ def site() -> Iterator[Site]:
                 for extension, roles in (("8001", []), ("8002", [role])):
                     made_employee = admin.data(
                         "mutation($i: EmployeeInput!) { createEmployee(input: $i) { __typename } }",
-                        {"i": {"extension": extension, "name": f"员工{extension}", "password": PASSWORD, "phone": "",
+                        {"i": {"extension": extension, "name": f"员工{extension}", "password": PASSWORD, "phone": "+86 138 0013 8000",
                                "organizationId": org, "roleIds": roles}},
                     )["createEmployee"]
                     assert made_employee["__typename"] == "Employee"
@@ -450,7 +450,7 @@ def test_conditions_as_chips_and_a_delete_confirmation_that_names_the_recording(
     page.get_by_test_id("more-search").click()
     expect(page.get_by_test_id("total")).to_have_text("共 1 条")
     chip = page.get_by_test_id("condition")
-    expect(chip).to_have_text("最短时长（秒）: 3")
+    expect(chip).to_have_text("最短时长（秒）：3")  # Chinese punctuation
     chip.locator(".el-tag__close").click()
     expect(page.get_by_test_id("condition")).to_have_count(0)
     expect(page.get_by_test_id("total")).to_have_text("共 20 条")
@@ -520,6 +520,7 @@ def test_every_page_photographed_and_the_settings_save_in_reach(site, locale, si
         if menu == "organization":
             page.get_by_test_id("org-tree").get_by_text(ORG).first.click()
             expect(page.get_by_test_id("employee-table")).to_be_visible()
+            assert page.evaluate(_ONE_LINE, "[data-test='employee-table']") == []  # phones whole
         _shot(page, locale, menu)
     # At 768 px tall the save button is in view without scrolling.
     save = page.get_by_test_id("settings-save").bounding_box()

@@ -72,7 +72,7 @@ def _signed_in_page(site: dict, login: str):
     page.locator("input[data-test='login-user'], [data-test='login-user'] input").first.fill(login)
     page.locator("input[data-test='login-password'], [data-test='login-password'] input").first.fill(PASSWORD)
     page.get_by_test_id("login-submit").click()
-    expect(page.get_by_test_id("total")).to_have_text("1 recordings", timeout=15_000)
+    expect(page.get_by_test_id("total")).to_have_text("1 recording", timeout=15_000)
     return page
 
 

@@ -39,7 +39,9 @@ DATE_TIME_FORMAT = "yyyy/mm/dd hh:mm:ss"
 def _cell(ws: WriteOnlyWorksheet, value: object) -> object:
     if isinstance(value, datetime):
         # Excel has no time zones: the caller gives the appliance's wall-clock time.
-        cell = WriteOnlyCell(ws, value=datetime.combine(value.date(), value.time()))
+        # Whole seconds, as the format shows them (Excel keeps milliseconds at best).
+        wall = datetime.combine(value.date(), value.time()).replace(microsecond=0)
+        cell = WriteOnlyCell(ws, value=wall)
         cell.number_format = DATE_TIME_FORMAT
         return cell
     return safe_cell(value)

@@ -45,6 +45,7 @@ export default {
     machineId: "机器码",
   },
   rec: {
+    condition: "{name}：{value}",
     snPrefix: "录音SN（可只填开头）",
     conditions: "当前条件：",
     calls: "通话录音",
@@ -77,6 +78,7 @@ export default {
     livePolling: "每 5 秒刷新",
   },
   player: {
+    tagNameNeeded: "请先输入标签名称",
     scored: "已为 {sn} 评分：{score} 分",
     tagged: "已在 {at} 处添加标签“{name}”",
     play: "播放",
@@ -152,6 +154,8 @@ export default {
     deleted: "设备已删除",
   },
   org: {
+    extensionTaken: "分机号 {value} 在本部门已被使用",
+    csvColumns: { 分机号: "分机号", 姓名: "姓名", 密码: "密码", 联络电话: "联络电话", 所属组织: "所属组织", 角色: "角色" },
     personName: "姓名",
     importHow: "导入说明",
     importColumns: "先下载导入模板（employee-tpl.csv），用 Excel 填写后另存为 CSV 文件。",

@@ -45,6 +45,7 @@ export default {
     machineId: "機器碼",
   },
   rec: {
+    condition: "{name}：{value}",
     snPrefix: "錄音SN（可只填開頭）",
     conditions: "目前條件：",
     calls: "通話錄音",
@@ -77,6 +78,7 @@ export default {
     livePolling: "每 5 秒重新整理",
   },
   player: {
+    tagNameNeeded: "請先輸入標籤名稱",
     scored: "已為 {sn} 評分：{score} 分",
     tagged: "已在 {at} 處新增標籤「{name}」",
     play: "播放",
@@ -152,6 +154,8 @@ export default {
     deleted: "設備已刪除",
   },
   org: {
+    extensionTaken: "分機號 {value} 在本部門已被使用",
+    csvColumns: { 分机号: "分機號", 姓名: "姓名", 密码: "密碼", 联络电话: "聯絡電話", 所属组织: "所屬組織", 角色: "角色" },
     personName: "姓名",
     importHow: "匯入說明",
     importColumns: "先下載匯入範本（employee-tpl.csv），用 Excel 填寫後另存為 CSV 檔案。",
