@@ -102,8 +102,12 @@ def _expected(stem: str, data: dict, variables: dict, appliance) -> None:
         "ScoreRecording": lambda: data["scoreRecording"] == {"__typename": "Recording", "id": rec_id, "score": 9},
         "SearchRecordings": lambda: data["recordings"]["total"] == 1
         and data["recordings"]["items"][0]["caller"] == variables["filter"]["caller"],
-        "Settings": lambda: (data["settings"]["fileFormat"], data["settings"]["encryption"]) == ("MP3", True),
-        "SystemInfo": lambda: data["systemInfo"]["maxConcurrentChannels"] == 1000 and data["systemInfo"]["version"],
+        "PasswordRules": lambda: data["passwordRules"] == {"minLength": 8, "maxLength": 128, "minKinds": 2},
+        "Settings": lambda: (data["settings"]["fileFormat"], data["settings"]["encryption"]) == ("MP3", True)
+        and {"field": "sipPort", "min": 1024, "max": 65535} in data["settings"]["ranges"]
+        and [o["field"] for o in data["settings"]["overrides"]] == ["sipPort"],
+        "SystemInfo": lambda: data["systemInfo"]["maxConcurrentChannels"] == 1000 and data["systemInfo"]["version"]
+        and data["systemInfo"]["timeZone"] == str(appliance.server.zone),
         "TagRecording": lambda: {"name": "Good", "offset": 0.5} in data["tagRecording"]["tags"],
         "TagSuggestions": lambda: isinstance(data["tagSuggestions"], list),
         "UpdateSettings": lambda: data["updateSettings"]["diskUsageLimit"] == 85,

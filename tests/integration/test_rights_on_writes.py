@@ -221,6 +221,7 @@ SIGNED_IN_MUTATIONS = {
 SIGNED_IN_QUERIES = {
     "me", "captcha", "apiTokens", "recordings", "recording", "tagSuggestions", "activeCalls",
     "organizations", "systemInfo",
+    "passwordRules",  # public: the policy every password follows, shown before the first try
 }
 
 
