@@ -108,13 +108,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             f"RECORDER_DATABASE_URL: expected sqlite:///path or postgres://..., got {database_url!r}"
         )
     sip_raw = get("sip_port", None)
-    sip_source = (
-        ""
-        if sip_raw in (None, "")
-        else ENV_PREFIX + "SIP_PORT"
-        if env.get(ENV_PREFIX + "SIP_PORT") not in (None, "")
-        else f"sip_port in {config_file}"
-    )
+    sip_source = ""
+    if sip_raw not in (None, ""):
+        from_env = env.get(ENV_PREFIX + "SIP_PORT") not in (None, "")  # get() prefers it too
+        sip_source = ENV_PREFIX + "SIP_PORT" if from_env else f"sip_port in {config_file}"
     https_raw = get("https_port", None)
     return Config(
         data_dir=data_dir,

@@ -203,7 +203,7 @@ def _storable(text: str) -> bool:
 def sn_prefix(value: str) -> str:
     """An SN filter is the beginning of the SNs it finds ("20240501_0930"); a trailing '*',
     as number filters take, means the same."""
-    return value[:-1] if value.endswith("*") and len(value) > 1 else value
+    return party_pattern(value)[0]
 
 
 def sn_start_window(prefix: str) -> tuple[datetime, datetime] | None:

@@ -10,10 +10,11 @@ function textWidth(text: string, font: string): number {
   return canvas.measureText(text).width;
 }
 
-/** The width that shows every one of texts and the bold header whole. */
-export function fitWidth(texts: string[], header: string): number {
+/** The width that shows every one of texts and the bold header whole; with cap, texts wider
+ * than it are cut (the column shows a tooltip), the header never. */
+export function fitWidth(texts: string[], header: string, cap = Infinity): number {
   const family = getComputedStyle(document.body).fontFamily;
   const body = texts.reduce((widest, text) => Math.max(widest, textWidth(text, `${TABLE_FONT_PX}px ${family}`)), 0);
-  const head = textWidth(header, `bold ${TABLE_FONT_PX}px ${family}`);
-  return Math.ceil(Math.max(body, head)) + CELL_PADDING;
+  const head = textWidth(header, `bold ${TABLE_FONT_PX}px ${family}`) + CELL_PADDING;
+  return Math.ceil(Math.max(Math.min(body + CELL_PADDING, cap), head));
 }

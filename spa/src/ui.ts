@@ -43,6 +43,11 @@ function refusalWords(status: number, body: { error?: string; rule?: string; par
   return explain({ message: body.error ?? `HTTP ${status}`, rule: body.rule, params: body.params, field: null }, "recording");
 }
 
+/** A person's name; the built-in administrator's, stored in English, in the console's language. */
+export function personName(login: string, name: string): string {
+  return login === "admin" && name === "Administrator" ? i18n.global.t("administrator") : name;
+}
+
 /** Items as a list in the console's language (、 in Chinese), at most `shown` of them. */
 export function listOf(items: string[], shown = 5): string {
   const { t, locale } = i18n.global;

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from appliance.api.graphql.context import IsAdmin, actor_of, context_of
-from appliance.api.graphql.errors import UserError, attempt, call
+from appliance.api.graphql.errors import UserError, api_field, attempt, call
 from appliance.config import Config
 from appliance.domain import settings as domain
 from appliance.services import settings as service
@@ -34,11 +34,6 @@ class SettingRange:
     field: str = strawberry.field(description="The setting, by its name in Settings (sipPort)")
     min: int
     max: int
-
-
-def _api_name(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 @strawberry.type
@@ -75,7 +70,7 @@ class Settings:
     def of(cls, s: domain.Settings, config: Config) -> Settings:
         values = {f: getattr(s, f) for f in cls.__annotations__ if f not in ("overrides", "ranges")}
         ranges = [
-            SettingRange(field=_api_name(name), min=low, max=high)
+            SettingRange(field=api_field(name) or name, min=low, max=high)
             for name, (low, high) in domain.RANGES.items()
         ]
         overrides = []
