@@ -37,7 +37,7 @@ install-test: $(TEST_STAMP)
 CONSOLE := appliance/web/index.html
 console: $(CONSOLE)
 
-$(CONSOLE): $(shell git ls-files spa appliance/api/words 2>/dev/null)
+$(CONSOLE): $(shell git ls-files spa appliance/words 2>/dev/null)
 	cd spa && npm ci --no-audit --no-fund --loglevel=error
 	rm -rf appliance/web/assets
 	cd spa && npm run build

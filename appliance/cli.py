@@ -33,13 +33,14 @@ def _context(config: Config, *, connect: bool = True):  # type: ignore[no-untype
     return ctx
 
 
-SERVICES = ("api", "capture", "scheduler", "failover")
+SERVICES = ("api", "capture", "scheduler", "monitor", "failover")
 
 
 def serve(config: Config, names: tuple[str, ...]) -> int:
     """Run the named long-lived services in this process until SIGTERM."""
     from appliance import runtime, sd
     from appliance.event_follower import EventFollower
+    from appliance.monitor import lifecycle
     from appliance.services import events
 
     sd.use_journal_when_present()
@@ -61,12 +62,25 @@ def serve(config: Config, names: tuple[str, ...]) -> int:
         from appliance.scheduler.service import SchedulerService
 
         services.append(SchedulerService(ctx))
+    if "monitor" in names:
+        from appliance.monitor.service import MonitorService
+
+        services.append(MonitorService(ctx))
     if "failover" in names:
         from appliance.ha.service import FailoverService
 
         services.append(FailoverService())
     log.info("recorder %s starting %s", __version__, ", ".join(names))
-    return runtime.run(services)
+    # Says in the data directory that this process runs these services, and at the end
+    # whether it stopped cleanly: the monitor tells a clean stop from a death by it.
+    previous = lifecycle.mark_started(config.data_dir, names)
+    if previous is not None:
+        log.warning(
+            "the previous %s process (pid %d) ended abnormally", previous.role, previous.pid
+        )
+    status = runtime.run(services)
+    lifecycle.mark_stopped(config.data_dir, names, failed=status != 0)
+    return status
 
 
 def admin_migrate(config: Config, _: argparse.Namespace) -> int:
@@ -287,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="GraphQL, HTTP and the console")
     sub.add_parser("capture", help="the SIP recording server")
     sub.add_parser("scheduler", help="circular recording and other periodic jobs")
+    sub.add_parser("monitor", help="metrics, alarms, alarm e-mail and SNMP")
     sub.add_parser("failover", help="primary/standby role")
     admin = sub.add_parser("admin", help="maintenance tools").add_subparsers(
         dest="admin_command", required=True

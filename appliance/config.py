@@ -38,6 +38,8 @@ class Config:
     sip_tcp_first_message_seconds: int = 10
     sip_tcp_idle_seconds: int = 60
     sip_tcp_per_source: int = 32
+    # How often the monitor samples and evaluates alarms (the console's resolution).
+    monitor_seconds: int = 10
     # Where sip_port came from when set ("RECORDER_SIP_PORT", or the file's key): it
     # overrides the setting, and the settings page says so.
     sip_port_source: str = ""
@@ -144,4 +146,5 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         sip_tcp_per_source=_as_int(
             "RECORDER_SIP_TCP_PER_SOURCE", get("sip_tcp_per_source", 32), 1, 100_000
         ),
+        monitor_seconds=_as_int("RECORDER_MONITOR_SECONDS", get("monitor_seconds", 10), 1, 300),
     )

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import resource
+from datetime import UTC, datetime
 
 from appliance.capture.known import CACHE_FILE
 from appliance.capture.sessions import Sessions
 from appliance.capture.sip.server import Answered, SipHandler
 from appliance.capture.sip.transport import TcpConnections, TcpLimits, UdpTransport
+from appliance.domain.metrics import CAPTURE_FIGURES_FILE, CaptureFigures
 from appliance.services.context import AppContext
 
 log = logging.getLogger(__name__)
 
 CONNECT_RETRY_SECONDS = 3.0
+FIGURES_SECONDS = 5.0
 
 
 class CaptureService:
@@ -31,6 +36,7 @@ class CaptureService:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self._figures: asyncio.Task[None] | None = None
 
     async def start(self) -> asyncio.Task[None]:
         loop = asyncio.get_running_loop()
@@ -68,11 +74,13 @@ class CaptureService:
             limits.idle_seconds,
         )
         await self.sessions.start(self.port)
+        self._figures = asyncio.create_task(self._publish_figures())
         return asyncio.create_task(self._tcp.serve_forever())
 
     async def stop(self) -> None:
-        if self._connecting is not None:
-            self._connecting.cancel()
+        for task in (self._connecting, self._figures):
+            if task is not None:
+                task.cancel()
         await self.sessions.stop()
         if self._udp is not None:
             self._udp.close()
@@ -83,6 +91,33 @@ class CaptureService:
         while not await asyncio.to_thread(self.ctx.try_connect):
             await asyncio.sleep(CONNECT_RETRY_SECONDS)
         log.info("database connected")
+
+    def figures(self) -> CaptureFigures:
+        s = self.sessions
+        return CaptureFigures(
+            pid=os.getpid(),
+            at=datetime.now(UTC),
+            active_calls=s.active(),
+            calls=s.counters.calls,
+            refused=s.counters.refused,
+            recorded=s.counters.recorded,
+            packets=s.media.receiver.packets_total(),
+            waiting=len(s.stores.unstored),
+        )
+
+    async def _publish_figures(self) -> None:
+        """The monitor's view of the capture, through the data directory: a file replaced
+        every few seconds, so the capture never waits on anyone to say how it is."""
+        target = self.ctx.config.data_dir / CAPTURE_FIGURES_FILE
+        temporary = target.with_name(target.name + ".tmp")
+        while True:
+            try:
+                target.parent.mkdir(exist_ok=True)
+                temporary.write_text(json.dumps(self.figures().to_json()), encoding="utf-8")
+                temporary.replace(target)
+            except OSError as exc:  # a full or read-only disk: the figures wait, calls do not
+                log.warning("cannot publish the capture's figures: %s", exc)
+            await asyncio.sleep(FIGURES_SECONDS)
 
     def status(self) -> str:
         return f"SIP on UDP and TCP port {self.port}, {self.sessions.active()} call(s) recording"

@@ -26,6 +26,7 @@ class AuditType(StrEnum):
     EMPLOYEE = "EMPLOYEE"
     ROLE = "ROLE"
     IMPORT = "IMPORT"
+    ALARM = "ALARM"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,13 @@ EVENTS: dict[str, str] = {
     "device_deleted": "deleted device {alias} ({address})",
     "device_auth_failed": "{count} failed authentications as device {alias}",
     "settings_changed": "{changes}",
+    "alarm_event_changed": "alarm {alarm}: {changes}",
+    "mail_settings_changed": "alarm e-mail: {changes}",
+    "snmp_receivers_changed": "SNMP receivers: {receivers}",
+    "snmp_agent_changed": "SNMP agent: {changes}",
+    "alarm_acknowledged": "acknowledged alarm {id} ({alarm})",
+    "test_mail_sent": "sent a test e-mail to {to}",
+    "test_trap_sent": "sent a test trap",
     "recording_stored": "recording {sn} ({caller} -> {callee}, {duration} s) via {source}",
     "scored": "scored {sn}: {score}",
     "tagged": "tagged {sn}: {tag}",

@@ -37,6 +37,11 @@ class EventKind(StrEnum):
     RECORDING_TAGGED = "recording.tagged"
     RECORDING_UNTAGGED = "recording.untagged"
     RECORDING_DELETED = "recording.deleted"
+    ALARM_RAISED = "alarm.raised"
+    ALARM_CLEARED = "alarm.cleared"
+    ALARM_ACKNOWLEDGED = "alarm.acknowledged"
+    ALARM_SETTINGS_CHANGED = "alarm_settings.changed"
+    ALARM_TEST_REQUESTED = "alarm.test_requested"  # "send a test trap": the monitor sends it
 
 
 @dataclass(frozen=True)

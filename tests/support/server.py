@@ -41,10 +41,15 @@ class ApplianceServer:
         scheduler: bool = False,
         data_disk_bytes: int | None = None,
         https: bool = False,
+        monitor: bool = False,
     ) -> None:
         # Circular recording measures the disk the data lives on, here the machine's own:
         # it runs only where a test asks for it (and gives it a disk of its own).
-        self.services = ["all"] if scheduler else ["all", "--without", "scheduler"]
+        # The monitor likewise: its alarms (a busy test machine's CPU) would add events to
+        # the log that other tests count.
+        self.services = ["all"] + ([] if scheduler else ["--without", "scheduler"]) + (
+            [] if monitor else ["--without", "monitor"]
+        )
         self.command = command or COMMAND
         self.file_limit = file_limit  # RLIMIT_NOFILE, soft and hard, for the server
         self.zone = ZoneInfo(zone or DEFAULT_ZONE)

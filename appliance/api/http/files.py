@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from appliance.api import words
+from appliance import words
 from appliance.api.http.audio import parse_format
 from appliance.api.http.query import filter_from_query
 from appliance.api.http.responses import error, error_of, require_user

@@ -92,6 +92,11 @@ class RtpReceiver:
         self._thread.join(timeout=10)
         self._thread = None
 
+    def packets_total(self) -> int:
+        """RTP packets received since start (closed streams and open ones); read from
+        another thread, so a count a moment old."""
+        return self.counters.packets + sum(leg.packets for leg in list(self._legs.values()))
+
     def open(self, leg: Leg) -> Future[None]:
         return self._call(self._open, leg)
 

@@ -28,6 +28,7 @@ from appliance.db.migrations import (
     v14_jobs,
     v15_extension_owner,
     v16_sn_code_point_order,
+    v17_alarms,
 )
 from appliance.db.migrations.step import TYPES, Step
 
@@ -48,6 +49,7 @@ STEPS: list[Step] = [
     v14_jobs.STEP,
     v15_extension_owner.STEP,
     v16_sn_code_point_order.STEP,
+    v17_alarms.STEP,
 ]
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), "steps out of order"
 

@@ -1,4 +1,4 @@
-import words from "../../../appliance/api/words/en.json";
+import words from "../../../appliance/words/en.json";
 
 export default {
   administrator: words.administrator,

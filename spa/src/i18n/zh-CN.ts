@@ -1,4 +1,4 @@
-import words from "../../../appliance/api/words/zh-CN.json";
+import words from "../../../appliance/words/zh-CN.json";
 
 export default {
   administrator: words.administrator,

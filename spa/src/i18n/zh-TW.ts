@@ -1,4 +1,4 @@
-import words from "../../../appliance/api/words/zh-TW.json";
+import words from "../../../appliance/words/zh-TW.json";
 
 export default {
   administrator: words.administrator,

@@ -64,3 +64,25 @@ def audit_entry(lang: str, event: str, params: dict[str, Any], fallback: str) ->
         names = vocabulary["roleActions"]
         values["actions"] = ", ".join(names.get(a, a) for a in actions.split(", "))
     return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))), template)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.0f}"
+    return "-" if value is None else str(value)
+
+
+def alarm_text(lang: str, event: str, value: Any, threshold: Any, params: dict[str, Any]) -> str:
+    """An alarm's condition in lang, from its event, value, threshold and params."""
+    template = words(lang)["alarmTexts"].get(event, event)
+    values = {**params, "value": _number(value), "threshold": _number(threshold)}
+    return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "-")), template)
+
+
+def alarm_word(lang: str, table: str, key: str) -> str:
+    """An event, level or state by its name ("alarmEvents", "alarmLevels", "alarmStates")."""
+    return str(words(lang)[table].get(key, key))
+
+
+def fill(template: str, **values: Any) -> str:
+    return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))), template)

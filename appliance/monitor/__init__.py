@@ -1,0 +1,1 @@
+"""Monitoring and alarms: metrics, alarm evaluation, e-mail, SNMP traps and agent."""

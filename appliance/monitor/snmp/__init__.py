@@ -1,0 +1,1 @@
+"""SNMP: notifications to the NOC's receivers and the read-only agent (pysnmp)."""
