@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 # What running needs (make run), and on top of it what the tests and tools need (make test).
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-APT_TEST_PACKAGES := espeak-ng postgresql systemd sip-tester chromium fonts-noto-cjk locales
+APT_TEST_PACKAGES := espeak-ng postgresql systemd sip-tester chromium fonts-noto-cjk locales \
+	snmptrapd snmp smitools
 # What building and booting the appliance image needs (no loop devices, no mounts).
 APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin grub-efi-amd64-bin \
 	grub-common mtools dosfstools fdisk e2fsprogs

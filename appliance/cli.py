@@ -253,6 +253,31 @@ def admin_events(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def admin_alarm(config: Config, args: argparse.Namespace) -> int:
+    """Raise or clear an alarm by hand: a drill of the NOC's traps and mail, or a site's
+    own check (a backup script) reporting through the appliance."""
+    from appliance.domain.alarms import AlarmEvent
+    from appliance.services import alarms
+
+    _context(config)
+    try:
+        event = AlarmEvent(args.event.upper())
+    except ValueError:
+        names = ", ".join(e.value for e in AlarmEvent)
+        print(f"recorder: no alarm event {args.event!r}; one of {names}", file=sys.stderr)
+        return 2
+    if args.alarm_command == "raise":
+        raised = alarms.raise_alarm(event, value=args.value, subject=args.subject, error=args.error)
+        if raised is None:
+            print(f"{event.value} is already active")
+            return 0
+        print(f"alarm {raised.id} raised: {raised.message}")
+        return 0
+    cleared = alarms.clear_alarm(event, subject=args.subject)
+    print(f"alarm {cleared.id} cleared" if cleared else f"{event.value} was not active")
+    return 0
+
+
 def _print_events(found: Iterator[Event], as_json: bool) -> None:
     import json
 
@@ -347,6 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     shown.add_argument("--json", action="store_true", help="one JSON object a line")
     shown.set_defaults(handler=admin_events)
+    alarm = admin.add_parser("alarm", help="raise or clear an alarm (a drill of traps and mail)")
+    alarm_verbs = alarm.add_subparsers(dest="alarm_command", required=True)
+    for verb in ("raise", "clear"):
+        one = alarm_verbs.add_parser(verb, help=f"{verb} an alarm event (e.g. BACKUP_FAILED)")
+        one.add_argument("event", help="CPU_HIGH, BACKUP_FAILED, NO_RECORDING, ...")
+        one.add_argument("--subject", default="", help="which occurrence (a service's name)")
+        if verb == "raise":
+            one.add_argument("--value", type=float, default=None, help="the measured value")
+            one.add_argument("--error", default="raised by hand", help="what went wrong, in words")
+        one.set_defaults(handler=admin_alarm)
     token = admin.add_parser("token", help="API tokens for integrators").add_subparsers(
         dest="token_command", required=True
     )

@@ -196,10 +196,15 @@ def set_receivers(
 
 
 @db_session
-def update_agent(actor: Actor, agent: SnmpAgent, master: MasterKey) -> SnmpAgent:
-    """Change the read-only agent; an empty community or key keeps the saved one."""
+def update_agent(
+    actor: Actor, agent: SnmpAgent, master: MasterKey, clear_community: bool = False
+) -> SnmpAgent:
+    """Change the read-only agent; an empty community or key keeps the saved one (unless
+    the community is cleared: v2c off)."""
     actor.require_admin()
     before = _load(master).agent
+    if not agent.community and not clear_community:
+        agent = replace(agent, community=before.community)
     saved_users = {u.user: u for u in before.users}
     users = []
     for u in agent.users:
@@ -225,6 +230,12 @@ def update_agent(actor: Actor, agent: SnmpAgent, master: MasterKey) -> SnmpAgent
     if changes:
         _changed(actor, "agent", "snmp_agent_changed", changes=changes)
     return agent
+
+
+@db_session
+def audit_test(actor: Actor, event: str, **params: str | int | float) -> None:
+    """A test mail or trap an administrator sent (the audit trail keeps who and when)."""
+    audit.record(actor, AuditType.ALARM, event, **params)
 
 
 # --- raising and clearing -------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -60,7 +61,10 @@ def recording(appliance):
         {"i": {"name": f"ops-{uuid.uuid4().hex[:8]}", "prefix": prefix}},
     )["createOrganization"]
     PREFIX_OF[made["id"]] = prefix
+    raised = appliance.server.cli("admin", "alarm", "raise", "BACKUP_FAILED", "--error", "contract drill")
+    alarm_id = raised.stdout.split()[1]
     return {
+        "$ALARM_ID": alarm_id,
         "$RECORDING_ID": r.json()["id"],
         "$CALLER": caller,
         "$ORG_ID": made["id"],
@@ -72,6 +76,31 @@ def _expected(stem: str, data: dict, variables: dict, appliance) -> None:
     """What each example must answer: the data it asked for, not only the absence of errors."""
     rec_id = variables.get("id") or (variables.get("ids") or [None])[0]
     checks = {
+        "AcknowledgeAlarm": lambda: data["acknowledgeAlarm"]["id"] == variables["id"]
+        and data["acknowledgeAlarm"]["acknowledgedBy"] == "admin",
+        "Alarms": lambda: data["alarms"]["total"] >= 1
+        and all((a["event"], a["state"]) == ("BACKUP_FAILED", "ACTIVE") for a in data["alarms"]["items"])
+        and any(a["message"] == "backup failed: contract drill" for a in data["alarms"]["items"]),
+        "AlarmSettings": lambda: [e["event"] for e in data["alarmSettings"]["events"]][:3]
+        == ["CPU_HIGH", "MEMORY_HIGH", "STORAGE_HIGH"]
+        and {p["key"] for p in data["alarmSettings"]["mailPresets"]} >= {"exmail", "163", "aliyun", "gmail"}
+        and data["alarmSettings"]["engineId"].startswith("80001f8805"),
+        # The drill raised by the trigger, or the fixture's, whichever comes first.
+        "AlarmsLive": lambda: data["alarms"]["event"] in ("NO_RECORDING", "BACKUP_FAILED") and data["alarms"]["raisedAt"],
+        "MetricHistory": lambda: isinstance(data["metricHistory"], list),
+        "SendTestEmail": lambda: data["sendTestEmail"]["ok"] is False
+        and data["sendTestEmail"]["reason"] in ("not_configured", "unreachable"),
+        "SendTestTrap": lambda: isinstance(data["sendTestTrap"], list),
+        "SetSnmpReceivers": lambda: [r["version"] for r in data["setSnmpReceivers"]["snmpReceivers"]] == ["V2C", "V3"]
+        and data["setSnmpReceivers"]["snmpReceivers"][0]["communitySet"] is True,
+        "SystemMetrics": lambda: 0 <= data["systemMetrics"]["diskPercent"] <= 100
+        and {s["name"] for s in data["systemMetrics"]["services"]} == {"api", "capture", "scheduler", "monitor", "failover"}
+        and next(s for s in data["systemMetrics"]["services"] if s["name"] == "api")["state"] == "RUNNING",
+        "UpdateAlarmEvent": lambda: data["updateAlarmEvent"]["threshold"] == 95
+        and data["updateAlarmEvent"]["recipients"] == ["noc@example.com"],
+        "UpdateMailSettings": lambda: data["updateMailSettings"]["mail"]["passwordSet"] is True
+        and data["updateMailSettings"]["mail"]["host"] == "127.0.0.1",
+        "UpdateSnmpAgent": lambda: data["updateSnmpAgent"]["snmpAgent"]["v3Users"][0]["user"] == "poller",
         "ActiveCalls": lambda: isinstance(data["activeCalls"], list),
         "ActiveCallsLive": lambda: isinstance(data["activeCalls"], list),
         "AuditLog": lambda: data["auditLog"]["total"] >= 1
@@ -119,12 +148,15 @@ def _expected(stem: str, data: dict, variables: dict, appliance) -> None:
 PREFIX_OF: dict[str, str] = {}
 
 
-def _first_over_a_socket(appliance, text: str, variables: dict) -> dict:
+def _first_over_a_socket(appliance, text: str, variables: dict, trigger=None) -> dict:
     """A subscription's first result, over graphql-transport-ws as an integrator gets it."""
     payload = {"Authorization": f"Bearer {appliance.token}"}
     subscriber = Subscriber(appliance.server.url, payload=payload).acknowledged()
     try:
         subscriber.subscribe(text, variables=variables)
+        if trigger is not None:
+            time.sleep(1)  # the subscription reads the log's newest id first
+            trigger()
         _, message = subscriber.wait_for(lambda m: m.get("id") == "1")
         assert message["type"] == "next", message
         return message["payload"]
@@ -146,7 +178,12 @@ def test_example_operation_runs(appliance, recording, path):
     settings_before = appliance.admin.data("{ settings { diskUsageLimit } }")["settings"]
     try:
         if re.search(r"^subscription ", text, re.M):
-            body = _first_over_a_socket(appliance, text, variables)
+            drill = (
+                (lambda: appliance.server.cli("admin", "alarm", "raise", "NO_RECORDING", "--value", "61"))
+                if path.stem == "AlarmsLive"
+                else None
+            )
+            body = _first_over_a_socket(appliance, text, variables, drill)
         else:
             body = client.gql(text, variables)
         assert "errors" not in body, body

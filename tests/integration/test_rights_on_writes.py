@@ -31,6 +31,11 @@ STATE = """{
   settings { fileFormat logLevel sipPort logRetentionDays mixingGain channelMode encryption
              showZeroDuration diskUsageLimit unknownPushSource rtpPortMin rtpPortMax rtpTimeoutSeconds }
   apiTokens { id name login createdAt revoked }
+  alarmSettings { events { event onScreen email level threshold recipients }
+                  mail { host port security username passwordSet sender language }
+                  snmpReceivers { host port version communitySet user notify }
+                  snmpAgent { enabled host port communitySet v3Users { user } } }
+  alarms { total items { id acknowledgedAt } }
 }"""
 
 
@@ -55,6 +60,7 @@ class World:
     victim_token: dict[str, str]
     holders: dict[str, Client]
     tag: str  # in every name this module makes
+    alarm_id: str = ""  # an active alarm no one else may acknowledge
 
     @property
     def admin(self) -> Client:
@@ -115,9 +121,11 @@ def world(appliance) -> World:
         "employee's token": actor(Client(url, _own_token(employee, f"emp-{tag}")["secret"]), logins["employee"]),
         "manager's token": actor(Client(url, _own_token(manager, f"mgr-{tag}")["secret"]), logins["manager"]),
     }
+    drill = appliance.server.cli("admin", "alarm", "raise", "SERVICE_ABORTED", "--subject", f"rights-{tag}")
     return World(
         appliance, device, spare_device, orgs, names, prefixes, roles, actors,
         actor(victim, prefixes["other"] + "301"), _own_token(victim, f"victim-{tag}"), holders, tag,
+        alarm_id=drill.stdout.split()[1],
     )
 
 
@@ -203,6 +211,20 @@ ADMIN_MUTATIONS = [
     AdminCase("deleteEmployee", "mutation($id: ID!) { deleteEmployee(id: $id) { __typename } }",
               lambda w, a: {"id": w.victim.employee["id"]}),
     AdminCase("updateSettings", "mutation($i: SettingsInput!) { updateSettings(input: $i) { __typename } }", _settings_change),
+    AdminCase("updateAlarmEvent", "mutation($i: AlarmEventInput!) { updateAlarmEvent(input: $i) { __typename } }",
+              lambda w, a: {"i": {"event": "CPU_HIGH", "onScreen": False, "email": True, "level": "LOW",
+                                  "threshold": 3, "recipients": ["rogue@example.com"]}}),
+    AdminCase("updateMailSettings", "mutation($i: MailSettingsInput!) { updateMailSettings(input: $i) { __typename } }",
+              lambda w, a: {"i": {"host": "127.0.0.1", "port": 2525, "security": "NONE", "sender": "rogue@example.com",
+                                  "password": "rogue-pass"}}),
+    AdminCase("sendTestEmail", "mutation { sendTestEmail(to: \"rogue@example.com\") { __typename } }", lambda w, a: {}),
+    AdminCase("setSnmpReceivers", "mutation($r: [SnmpReceiverInput!]!) { setSnmpReceivers(receivers: $r) { __typename } }",
+              lambda w, a: {"r": [{"host": "127.0.0.1", "port": 9, "version": "V2C", "community": "rogue"}]}),
+    AdminCase("updateSnmpAgent", "mutation($i: SnmpAgentInput!) { updateSnmpAgent(input: $i) { __typename } }",
+              lambda w, a: {"i": {"enabled": True, "host": "127.0.0.1", "port": 16199, "community": "rogue-community"}}),
+    AdminCase("sendTestTrap", "mutation { sendTestTrap { ok } }", lambda w, a: {}),
+    AdminCase("acknowledgeAlarm", "mutation($id: ID!) { acknowledgeAlarm(id: $id) { __typename } }",
+              lambda w, a: {"id": w.alarm_id}),
 ]
 ADMIN_QUERIES = [
     AdminCase("devices", "{ devices { id alias address } }", lambda w, a: {}),
@@ -210,6 +232,10 @@ ADMIN_QUERIES = [
     AdminCase("roles", "{ roles { id name } }", lambda w, a: {}),
     AdminCase("settings", "{ settings { sipPort } }", lambda w, a: {}),
     AdminCase("auditLog", "{ auditLog { total } }", lambda w, a: {}),
+    AdminCase("alarms", "{ alarms { total } }", lambda w, a: {}),
+    AdminCase("alarmSettings", "{ alarmSettings { engineId } }", lambda w, a: {}),
+    AdminCase("systemMetrics", "{ systemMetrics { cpuPercent } }", lambda w, a: {}),
+    AdminCase("metricHistory", "{ metricHistory { at } }", lambda w, a: {}),
 ]
 # Open to anyone signed in, each for a reason; what is admin-only inside them is tested below.
 SIGNED_IN_MUTATIONS = {

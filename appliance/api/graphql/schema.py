@@ -15,6 +15,11 @@ from appliance.api.graphql.devices import DeviceMutations, DeviceQueries
 from appliance.api.graphql.errors import should_mask
 from appliance.api.graphql.events import EventSubscriptions
 from appliance.api.graphql.limits import DocumentLimits
+from appliance.api.graphql.monitoring import (
+    MonitoringMutations,
+    MonitoringQueries,
+    MonitoringSubscriptions,
+)
 from appliance.api.graphql.organization import OrganizationMutations, OrganizationQueries
 from appliance.api.graphql.recordings import RecordingMutations, RecordingQueries
 from appliance.api.graphql.settings import SettingsMutations, SettingsQueries
@@ -35,6 +40,7 @@ Query = merge_types(
         SettingsQueries,
         AuditQueries,
         SystemQueries,
+        MonitoringQueries,
     ),
 )
 Mutation = merge_types(
@@ -45,10 +51,13 @@ Mutation = merge_types(
         DeviceMutations,
         OrganizationMutations,
         SettingsMutations,
+        MonitoringMutations,
     ),
 )
 
-Subscription = merge_types("Subscription", (CaptureSubscriptions, EventSubscriptions))
+Subscription = merge_types(
+    "Subscription", (CaptureSubscriptions, EventSubscriptions, MonitoringSubscriptions)
+)
 
 
 class Schema(strawberry.Schema):
