@@ -67,9 +67,29 @@ def check_address(field: str, value: str, *, required: bool = True) -> str:
     except ValueError:
         pass
     labels = host.rstrip(".").split(".")
-    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+    # A name whose last label is all digits is a mistyped address (999.1.1.1), not a domain.
+    if (
+        len(host) > 253
+        or not all(_HOST_LABEL.match(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
         raise InvalidInput(f"{field}: {value!r} is neither an IP address nor a domain", field=field)
     return value
+
+
+def check_host(field: str, value: str) -> str:
+    """An IP address or a host name, without a port (it has a field of its own)."""
+    value = value.strip()
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if ":" in value:
+        raise InvalidInput(
+            f"{field}: give the port in its own field", field=field, code="invalid_format"
+        )
+    return check_address(field, value)
 
 
 @dataclass(frozen=True)

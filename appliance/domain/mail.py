@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from appliance.domain.alarms import check_email
-from appliance.domain.devices import check_address
+from appliance.domain.devices import check_host
 from appliance.domain.rules import check_length, check_range
 from appliance.errors import InvalidInput
 
@@ -69,12 +69,7 @@ class MailSettings:
     def validate(self) -> MailSettings:
         host = self.host.strip()
         if host:
-            if ":" in host and not host.startswith("["):
-                raise InvalidInput(
-                    "host: give the port in its own field", field="host", code="invalid_format"
-                )
-            check_address("host", host)
-            check_length("host", host, HOST_MAX)
+            check_length("host", check_host("host", host), HOST_MAX)
         check_range("port", self.port, 1, 65535)
         if self.username:
             check_length("username", self.username, ACCOUNT_MAX)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from appliance.domain.devices import check_address
+from appliance.domain.devices import check_host
 from appliance.domain.rules import check_length, check_range
 from appliance.errors import InvalidInput
 
@@ -36,21 +35,6 @@ KEY_MIN, KEY_MAX = 8, 64  # RFC 3414: USM passwords of fewer than 8 characters a
 COMMUNITY_MAX, USER_MAX = 64, 32
 RECEIVERS_MAX, AGENT_USERS_MAX = 10, 10
 SECRET_FIELDS = ("community", "auth_key", "priv_key")
-
-
-def check_host(field: str, value: str) -> str:
-    """An IP address or a host name, without a port (it has a field of its own)."""
-    value = value.strip()
-    try:
-        ipaddress.ip_address(value)
-        return value
-    except ValueError:
-        pass
-    if ":" in value:
-        raise InvalidInput(
-            f"{field}: give the port in its own field", field=field, code="invalid_format"
-        )
-    return check_address(field, value)
 
 
 def _key(field: str, value: str) -> str:

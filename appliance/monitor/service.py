@@ -123,6 +123,7 @@ class MonitorService:
         self._mail_threads = ThreadPoolExecutor(2, thread_name_prefix="alarm-mail")
         self._last_prune = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._logged: AlarmSettings | None = None  # as of the notifier's place in the log
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -275,7 +276,7 @@ class MonitorService:
     def _from_thread(self, alarm: Alarm, *, record: bool) -> None:
         loop = self._loop
         if loop is not None:
-            loop.call_soon_threadsafe(self._notify, alarm, record)
+            loop.call_soon_threadsafe(self._notify, alarm, record, self.settings)
 
     # --- the agent -----------------------------------------------------------------
 
@@ -328,6 +329,12 @@ class MonitorService:
         loop = self._loop
         if loop is None:
             return
+        if event.kind == EventKind.ALARM_SETTINGS_CHANGED or self._logged is None:
+            # In log order: a raise that follows a change of receivers goes to the new ones,
+            # one that came before it to the old (the sampler's copy may be ahead of the log).
+            self._logged = alarms.current(self.ctx.master)
+        if event.kind == EventKind.ALARM_SETTINGS_CHANGED:
+            return
         if event.kind in (EventKind.ALARM_RAISED, EventKind.ALARM_CLEARED):
             if event.params.get("notified"):
                 return  # sent directly while the database was away
@@ -336,10 +343,11 @@ class MonitorService:
             except (KeyError, ValueError, TypeError):
                 log.warning("event %d describes no alarm", event.id)
                 return
-            loop.call_soon_threadsafe(self._notify, alarm, True)
+            # With the settings as of this point of the log, not as they are when the loop
+            # gets to it (a later change of receivers must not reach back).
+            loop.call_soon_threadsafe(self._notify, alarm, True, self._logged)
 
-    def _notify(self, alarm: Alarm, record: bool) -> None:
-        settings = self.settings
+    def _notify(self, alarm: Alarm, record: bool, settings: AlarmSettings | None) -> None:
         if settings is None:
             try:
                 settings = self.settings = alarms.current(self.ctx.master)

@@ -253,6 +253,7 @@ def _announce(kind: EventKind, alarm: Alarm, rule: EventRule, **extra: Any) -> N
         threshold=alarm.threshold,
         message=alarm.message,
         subject=alarm.subject,
+        params=alarm.params,
         raised_at=alarm.raised_at.isoformat(),
         cleared_at=alarm.cleared_at.isoformat() if alarm.cleared_at else None,
         on_screen=rule.on_screen,

@@ -42,6 +42,7 @@ class ApplianceServer:
         data_disk_bytes: int | None = None,
         https: bool = False,
         monitor: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         # Circular recording measures the disk the data lives on, here the machine's own:
         # it runs only where a test asks for it (and gives it a disk of its own).
@@ -68,6 +69,7 @@ class ApplianceServer:
             "RECORDER_LOGIN_CAPTCHA": "1" if captcha else "0",
             "TZ": str(self.zone),
         }
+        self.env.update(env or {})
         if database_url:
             self.env["RECORDER_DATABASE_URL"] = database_url
         self.https_port = free_port() if https else None
