@@ -94,11 +94,11 @@ def insert(
     )
 
 
-def clear(alarm_id: int, at: datetime, value: float | None) -> None:
+def clear(alarm_id: int, at: datetime) -> None:
+    """The alarm keeps the value that raised it; the clear adds its time."""
     run(
-        "UPDATE alarm SET state = 'CLEARED', cleared_at = ?, value = COALESCE(?, value) "
-        "WHERE id = ? AND state = 'ACTIVE'",
-        [to_db_time(at), value, alarm_id],
+        "UPDATE alarm SET state = 'CLEARED', cleared_at = ? WHERE id = ? AND state = 'ACTIVE'",
+        [to_db_time(at), alarm_id],
     )
 
 
@@ -153,6 +153,8 @@ def _where(f: AlarmFilter) -> tuple[str, list[Any]]:
     if f.raised_to is not None:
         where.append("raised_at <= ?")
         params.append(to_db_time(f.raised_to))
+    if f.acknowledged is not None:
+        where.append(f"acknowledged_at IS {'NOT ' if f.acknowledged else ''}NULL")
     if f.text:
         escaped = f.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append("(LOWER(message) LIKE ? ESCAPE '\\' OR LOWER(subject) LIKE ? ESCAPE '\\')")

@@ -44,7 +44,7 @@ THRESHOLDS: dict[AlarmEvent, tuple[int, int, int]] = {
     AlarmEvent.CPU_HIGH: (1, 100, 90),
     AlarmEvent.MEMORY_HIGH: (1, 100, 90),
     AlarmEvent.STORAGE_HIGH: (1, 100, 90),
-    AlarmEvent.NO_RECORDING: (1, 10080, 60),  # minutes; a week at most
+    AlarmEvent.NO_RECORDING: (1, 10080, 180),  # minutes, a week at most; the manual's 180
 }
 UNITS = {
     AlarmEvent.CPU_HIGH: "%",
@@ -75,7 +75,7 @@ class EventRule:
     event: AlarmEvent
     on_screen: bool = True
     email: bool = False
-    level: AlarmLevel = AlarmLevel.HIGH
+    level: AlarmLevel = AlarmLevel.LOW  # the manual's default for every event
     threshold: int | None = None
     recipients: tuple[str, ...] = ()
 
@@ -129,8 +129,7 @@ class EventRule:
 
 
 def default_rule(event: AlarmEvent) -> EventRule:
-    level = AlarmLevel.MEDIUM if event in THRESHOLDS else AlarmLevel.HIGH
-    return EventRule(event, level=level).validate()
+    return EventRule(event).validate()
 
 
 def rules_from_store(stored: dict[str, Any]) -> dict[AlarmEvent, EventRule]:
@@ -171,6 +170,7 @@ class AlarmFilter:
     raised_from: datetime | None = None
     raised_to: datetime | None = None
     text: str | None = None
+    acknowledged: bool | None = None  # False: those still waiting for someone (the pop-ups)
 
 
 class Decision(StrEnum):

@@ -209,7 +209,7 @@ class MonitorService:
             if decision is Decision.RAISE:
                 alarms.raise_alarm(event, value=round(value, 1))
             elif decision is Decision.CLEAR:
-                alarms.clear_alarm(event, value=round(value, 1))
+                alarms.clear_alarm(event)
         self._processes(reading, active)
 
     def _minutes_without_recording(self, reading: Reading) -> float:

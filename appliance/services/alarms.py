@@ -285,12 +285,13 @@ def raise_alarm(
 
 
 @db_session
-def clear_alarm(event: AlarmEvent, subject: str = "", value: float | None = None) -> Alarm | None:
-    """Clear the active occurrence of the event, if there is one."""
+def clear_alarm(event: AlarmEvent, subject: str = "") -> Alarm | None:
+    """Clear the active occurrence of the event, if there is one (it keeps the value that
+    raised it)."""
     active = alarm_queries.active(event, subject)
     if active is None:
         return None
-    alarm_queries.clear(active.id, utcnow(), value)
+    alarm_queries.clear(active.id, utcnow())
     cleared = alarm_queries.by_id(active.id)
     assert cleared is not None
     _announce(EventKind.ALARM_CLEARED, cleared, _rules()[event])

@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.support.server import ApplianceServer, Client, prepare_admin
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-import capture_load  # noqa: E402 - the benchmark's SIPREC client and RTP sender
+import capture_load
 
 CALLS, SECONDS = 300, 10
 

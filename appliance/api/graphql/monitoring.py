@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
@@ -124,6 +125,11 @@ def _read_metrics(data_dir_text: str) -> metrics_domain.SystemMetrics:
             _SAMPLER = Sampler(Path(data_dir_text))
             time.sleep(0.2)  # a first CPU figure over something longer than nothing
         reading = _SAMPLER.read().metrics
+        # The monitor's own sample (every 10 s, over the whole interval) when it runs: the
+        # gauges then agree with the charts and the alarms; this process's otherwise.
+        sampled = alarms.latest_sample()
+        if sampled is not None:
+            reading = replace(reading, sample=sampled)
         _LAST = (time.monotonic(), reading)
         return reading
 

@@ -39,7 +39,12 @@ from appliance.api.http.audio import recording_audio
 from appliance.api.http.auth import resolve_actor, sign_in
 from appliance.api.http.captcha import CaptchaStore
 from appliance.api.http.employees import MAX_IMPORT_BODY, employee_template, import_employees
-from appliance.api.http.files import download_recordings, export_audit, export_recordings
+from appliance.api.http.files import (
+    download_recordings,
+    export_alarms,
+    export_audit,
+    export_recordings,
+)
 from appliance.api.http.headers import LimitBody, SecurityHeaders
 from appliance.api.http.responses import NotSignedIn, appliance_error, not_signed_in
 from appliance.api.http.upload import upload_recording
@@ -164,6 +169,7 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/api/v1/recordings/export.xlsx", export_recordings, methods=["GET"]),
         Route("/api/v1/recordings/{id}/audio", recording_audio, methods=["GET", "HEAD"]),
         Route("/api/v1/audit/export.xlsx", export_audit, methods=["GET"]),
+        Route("/api/v1/alarms/export.xlsx", export_alarms, methods=["GET"]),
         Route("/api/v1/employees/employee-tpl.csv", employee_template, methods=["GET"]),
         Route(
             "/api/v1/employees/import",

@@ -55,10 +55,19 @@ def filter_from_query(domain: type[D], params: QueryParams) -> D:
                 raise InvalidInput(
                     f"{name} must be an ISO 8601 time", field=name, code="not_a_time"
                 ) from None
+        elif kind is bool:
+            if raw not in ("true", "false"):
+                raise InvalidInput(
+                    f"{name} must be true or false",
+                    field=name,
+                    code="one_of",
+                    params={"allowed": ["true", "false"]},
+                )
+            values[f.name] = raw == "true"
         elif isinstance(kind, type) and issubclass(kind, Enum):
             allowed = [str(k.value) for k in kind]
             try:
-                values[f.name] = kind(raw.lower())
+                values[f.name] = kind(raw) if raw in allowed else kind(raw.lower())
             except ValueError:
                 raise InvalidInput(
                     f"{name} must be {' or '.join(allowed)}",
