@@ -37,7 +37,7 @@ SOURCES=/etc/apt/sources.list.d/debian.sources
 [ -f "$SOURCES" ] || SOURCES=/etc/apt/sources.list  # this machine's own apt sources
 log "mmdebstrap $VERSION_CODENAME (minbase) from $SOURCES"
 mmdebstrap --variant=minbase --mode=root --quiet \
-  --include=systemd,systemd-sysv,udev,dbus,kmod,linux-image-amd64,initramfs-tools,qemu-guest-agent,openssh-server,systemd-timesyncd,zstd,e2fsprogs,fdisk,iproute2,ca-certificates,less,procps \
+  --include=systemd,systemd-sysv,udev,dbus,kmod,linux-image-amd64,initramfs-tools,qemu-guest-agent,openssh-server,systemd-timesyncd,zstd,e2fsprogs,fdisk,iproute2,ca-certificates,less,procps,snmp \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
   --dpkgopt='path-exclude=/usr/share/info/*' \
@@ -62,6 +62,9 @@ install -m 0644 "$REPO"/systemd/*.service "$REPO"/systemd/*.target "$ROOT/usr/li
 install -m 0644 "$REPO/systemd/recorder.sysusers" "$ROOT/usr/lib/sysusers.d/recorder.conf"
 install -m 0644 "$REPO/systemd/recorder.tmpfiles" "$ROOT/usr/lib/tmpfiles.d/recorder.conf"
 install -D -m 0644 "$REPO/README.md" "$ROOT/usr/share/doc/recorder/README.md"
+# Our MIB and the SMIv2 base modules it imports (Debian ships none of them), where net-snmp's
+# tools look; snmpget and snmpwalk are in the image for diagnosing the agent on the box.
+install -D -m 0644 -t "$ROOT/usr/share/snmp/mibs" "$REPO"/mibs/*.txt
 cp -a "$HERE/files/." "$ROOT/"
 systemd-sysusers --root="$ROOT" "$ROOT/usr/lib/sysusers.d/recorder.conf"
 RECORDER_UID=$(awk -F: '$1=="recorder"{print $3}' "$ROOT/etc/passwd")

@@ -15,7 +15,7 @@ from pathlib import Path
 from pony.orm import db_session
 
 from appliance.db import recording_queries
-from appliance.services import audio, audit, catalogue, events, jobs, settings
+from appliance.services import alarms, audio, audit, catalogue, events, jobs, settings
 from appliance.services.context import SYSTEM, AppContext
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class RetentionResult:
     audit_entries: int
     job_runs: int
     events: int
+    alarms: int = 0  # cleared ones; an active alarm stays however old
 
 
 def apply_log_retention(now: datetime | None = None) -> RetentionResult:
@@ -130,14 +131,20 @@ def apply_log_retention(now: datetime | None = None) -> RetentionResult:
         days = settings.current().log_retention_days
     before = (now or datetime.now(UTC)) - timedelta(days=days)
     result = RetentionResult(
-        before, audit.prune(before), jobs.prune_runs(before), events.prune(before)
+        before,
+        audit.prune(before),
+        jobs.prune_runs(before),
+        events.prune(before),
+        alarms.prune(before),
     )
     log.info(
-        "log retention (%d days): removed %d audit entries, %d job runs, %d events before %s",
+        "log retention (%d days): removed %d audit entries, %d job runs, %d events, "
+        "%d cleared alarms before %s",
         days,
         result.audit_entries,
         result.job_runs,
         result.events,
+        result.alarms,
         before.isoformat(timespec="seconds"),
     )
     return result

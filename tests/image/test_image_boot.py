@@ -21,7 +21,8 @@ from tests.support.vm import BootedImage
 IMAGE = os.environ.get("RECORDER_TEST_IMAGE")
 pytestmark = pytest.mark.skipif(not IMAGE, reason="RECORDER_TEST_IMAGE is not set (make test-image)")
 
-UNITS = ["recorder-init", "recorder-api", "recorder-capture", "recorder-scheduler", "recorder-failover"]
+UNITS = ["recorder-init", "recorder-api", "recorder-capture", "recorder-scheduler", "recorder-monitor", "recorder-failover"]
+ALARMS = "query($e: AlarmEvent) { alarms(filter: {event: $e}) { items { id state subject params } } }"
 SEARCH = """query($c: String) { recordings(filter: {caller: $c}) {
   total items { id sn caller callee duration audioUrl } } }"""
 
@@ -128,6 +129,71 @@ def test_sigkill_of_the_api_is_restarted_by_systemd(vm):
     vm.wait_serving()
     restarts = vm.agent.run("/bin/systemctl", "show", "-P", "NRestarts", "recorder-api.service").out
     assert int(restarts) >= 1
+    # The monitor raised SERVICE_ABORTED for the killed process and cleared it once systemd
+    # had it running again.
+    admin = _admin(vm)
+    alarm = _wait_alarm(admin, "SERVICE_ABORTED", lambda a: a["params"].get("pid") == before and a["state"] == "CLEARED")
+    assert alarm["subject"] == "api"
+
+
+def _admin(vm: BootedImage):
+    from tests.support.server import ADMIN_PASSWORD, Client
+
+    admin = Client(vm.url)
+    if admin.login("admin", ADMIN_PASSWORD)["__typename"] != "LoginSuccess":
+        admin = first_login(vm.url)
+    return admin
+
+
+def _wait_alarm(admin, event: str, accept, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [a for a in admin.data(ALARMS, {"e": event})["alarms"]["items"] if accept(a)]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, admin.data(ALARMS, {"e": event})
+        time.sleep(2)
+
+
+def test_sigkill_of_the_capture_raises_capture_aborted(vm):
+    if vm.firmware != "bios":
+        pytest.skip("once is enough: the restart is the same under either firmware")
+    admin = _admin(vm)
+    before = _main_pid(vm, "recorder-capture")
+    assert vm.agent.run("/bin/kill", "-KILL", str(before)).code == 0
+    _restarted(vm, "recorder-capture", before)
+    alarm = _wait_alarm(admin, "CAPTURE_ABORTED", lambda a: a["params"].get("pid") == before and a["state"] == "CLEARED")
+    assert alarm["subject"] == "capture"
+
+
+def test_the_snmp_agent_answers_inside_the_guest_with_the_mib_installed(vm):
+    admin = _admin(vm)
+    listing = vm.agent.run("/bin/ls", "/usr/share/snmp/mibs").out
+    for name in ("RECORDER-MIB.txt", "SNMPv2-SMI.txt", "SNMPv2-TC.txt", "SNMPv2-CONF.txt", "SNMPv2-MIB.txt"):
+        assert name in listing, listing
+    # Port 161, as a NOC expects: the monitor's unit may bind it.
+    turned_on = admin.data(
+        "mutation($i: SnmpAgentInput!) { updateSnmpAgent(input: $i) { __typename } }",
+        {"i": {"enabled": True, "host": "127.0.0.1", "port": 161, "community": "image-community",
+               "v3Users": [{"user": "noc", "authProtocol": "SHA256", "authKey": "image-auth-1",
+                            "privProtocol": "AES128", "privKey": "image-priv-1"}]}},
+    )
+    assert turned_on["updateSnmpAgent"]["__typename"] == "AlarmSettings"
+    # slirp drops UDP answers to the host: the guest asks itself, through the guest agent.
+    v3 = ["-v3", "-l", "authPriv", "-u", "noc", "-a", "SHA-256", "-A", "image-auth-1", "-x", "AES", "-X", "image-priv-1"]
+    deadline = time.monotonic() + 60
+    while True:
+        got = vm.agent.run("/usr/bin/snmpget", "-m", "RECORDER-MIB:SNMPv2-MIB", *v3, "127.0.0.1",
+                           "SNMPv2-MIB::sysName.0", "RECORDER-MIB::recorderCpuPercent.0")
+        if got.code == 0:
+            break
+        assert time.monotonic() < deadline, (got.out, vm.agent.run("/bin/journalctl", "-u", "recorder-monitor", "-n", "30").out)
+        time.sleep(2)
+    assert "SNMPv2-MIB::sysName.0 = STRING: recorder" in got.out, got.out
+    assert "RECORDER-MIB::recorderCpuPercent.0 = Gauge32:" in got.out, got.out
+    walk = vm.agent.run("/usr/bin/snmpwalk", "-m", "RECORDER-MIB:SNMPv2-MIB", "-v2c", "-c", "image-community",
+                        "127.0.0.1", "RECORDER-MIB::recorderServiceState")
+    assert walk.out.count("running(1)") == 5, walk.out
 
 
 def test_a_hung_event_loop_is_restarted_by_the_watchdog(vm):
