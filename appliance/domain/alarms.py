@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from appliance.domain.rules import check_range
+from appliance.domain.rules import check_count, check_range
 from appliance.errors import InvalidInput
 
 
@@ -88,13 +88,7 @@ class EventRule:
             threshold = bounds[2]
         else:
             check_range("threshold", threshold, bounds[0], bounds[1])
-        if len(self.recipients) > RECIPIENTS_MAX:
-            raise InvalidInput(
-                f"at most {RECIPIENTS_MAX} recipients",
-                field="recipients",
-                code="too_many",
-                params={"max": RECIPIENTS_MAX},
-            )
+        check_count("recipients", self.recipients, RECIPIENTS_MAX)
         recipients = tuple(dict.fromkeys(check_email("recipients", r) for r in self.recipients))
         if self.email and not recipients:
             raise InvalidInput(

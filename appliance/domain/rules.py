@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+
 from appliance.errors import InvalidInput
 
 
@@ -30,3 +32,14 @@ def check_range(field: str, value: int, low: int, high: int) -> int:
             params={"min": low, "max": high, "value": value},
         )
     return value
+
+
+def check_count(field: str, items: Sized, max_count: int) -> None:
+    """At most max_count items at once (recipients, receivers, users)."""
+    if len(items) > max_count:
+        raise InvalidInput(
+            f"{field}: at most {max_count} at once",
+            field=field,
+            code="too_many",
+            params={"max": max_count},
+        )

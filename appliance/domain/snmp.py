@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from appliance.domain.devices import check_host
-from appliance.domain.rules import check_length, check_range
+from appliance.domain.rules import check_count, check_length, check_range
 from appliance.errors import InvalidInput
 
 
@@ -106,13 +106,7 @@ class SnmpAgent:
         check_range("port", self.port, 1, 65535)
         if self.community:
             check_length("community", self.community, COMMUNITY_MAX)
-        if len(self.users) > AGENT_USERS_MAX:
-            raise InvalidInput(
-                f"at most {AGENT_USERS_MAX} users",
-                field="users",
-                code="too_many",
-                params={"max": AGENT_USERS_MAX},
-            )
+        check_count("users", self.users, AGENT_USERS_MAX)
         users = tuple(u.validate() for u in self.users)
         names = [u.user for u in users]
         for name in names:
@@ -131,13 +125,7 @@ class SnmpAgent:
 
 
 def check_receivers(receivers: list[SnmpReceiver]) -> list[SnmpReceiver]:
-    if len(receivers) > RECEIVERS_MAX:
-        raise InvalidInput(
-            f"at most {RECEIVERS_MAX} receivers",
-            field="receivers",
-            code="too_many",
-            params={"max": RECEIVERS_MAX},
-        )
+    check_count("receivers", receivers, RECEIVERS_MAX)
     return [r.validate() for r in receivers]
 
 

@@ -119,7 +119,6 @@ class MonitorService:
         self._stop = asyncio.Event()
         self._following = threading.Event()  # set: stop following the event log
         self._tasks: set[asyncio.Task[None]] = set()
-        self._notifiers: dict[object, Notifier] = {}
         self._mail_threads = ThreadPoolExecutor(2, thread_name_prefix="alarm-mail")
         self._last_prune = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -139,8 +138,6 @@ class MonitorService:
             task.cancel()
         if self.agent is not None:
             self.agent.stop()
-        for notifier in self._notifiers.values():
-            notifier.close()
         self._mail_threads.shutdown(wait=False, cancel_futures=True)
 
     def status(self) -> str:
@@ -367,40 +364,52 @@ class MonitorService:
 
             self._spawn(self._deliver(alarm, "mail", send_mail, record))
         for receiver in settings.receivers:
-            notifier = self._notifiers.get(receiver)
-            if notifier is None:
-                notifier = self._notifiers[receiver] = Notifier(
-                    receiver, self.ctx.master.fingerprint
-                )
+            # An engine per delivery, closed with it: receivers come and go with the
+            # settings, and a retry must not find its engine closed by a change.
+            notifier = Notifier(receiver, self.ctx.master.fingerprint)
 
             async def send_trap(n: Notifier = notifier) -> None:
                 await n.alarm(alarm)
 
-            self._spawn(self._deliver(alarm, f"snmp {receiver.label}", send_trap, record))
+            self._spawn(
+                self._deliver(alarm, f"snmp {receiver.label}", send_trap, record, notifier.close)
+            )
 
     async def _deliver(
-        self, alarm: Alarm, channel: str, send: Callable[[], Awaitable[None]], record: bool
+        self,
+        alarm: Alarm,
+        channel: str,
+        send: Callable[[], Awaitable[None]],
+        record: bool,
+        done: Callable[[], None] = lambda: None,
     ) -> None:
         """Send until it goes (or six hours pass), waiting longer after each failure; the
         alarm in the list says how it went."""
+        try:
+            outcome = await self._attempts(alarm, channel, send, record)
+        finally:
+            done()
+        if record:
+            await self._note(alarm, channel, outcome)
+
+    async def _attempts(
+        self, alarm: Alarm, channel: str, send: Callable[[], Awaitable[None]], record: bool
+    ) -> str:
         delay, give_up = RETRY_FIRST_S, time.monotonic() + GIVE_UP_AFTER_S
         attempt = 1
         while True:
             try:
                 await send()
-                outcome = "sent" if attempt == 1 else f"sent (attempt {attempt})"
-                break
+                return "sent" if attempt == 1 else f"sent (attempt {attempt})"
             except (mail.MailFailure, SnmpFailure, OSError) as exc:
                 outcome = f"failed (attempt {attempt}): {exc}"
                 log.warning("alarm %d %s: %s", alarm.id, channel, outcome)
             if time.monotonic() > give_up or self._stop.is_set():
-                break
+                return outcome
             if record:
                 await self._note(alarm, channel, outcome + f"; retrying in {delay:.0f} s")
             await asyncio.sleep(delay)
             delay, attempt = min(delay * 2, RETRY_LONGEST_S), attempt + 1
-        if record:
-            await self._note(alarm, channel, outcome)
 
     async def _note(self, alarm: Alarm, channel: str, outcome: str) -> None:
         try:

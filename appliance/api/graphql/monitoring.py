@@ -24,6 +24,7 @@ from appliance.domain import mail as mail_domain
 from appliance.domain import metrics as metrics_domain
 from appliance.domain import snmp as snmp_domain
 from appliance.domain.events import EventKind
+from appliance.domain.rules import check_length
 from appliance.errors import InvalidInput
 from appliance.monitor import mail
 from appliance.monitor.sampler import Sampler
@@ -222,13 +223,7 @@ else:
 def _filter(given: object | None) -> domain.AlarmFilter:
     f = to_domain(given, domain.AlarmFilter)
     if f.text is not None:
-        if len(f.text) > TEXT_MAX:
-            raise InvalidInput(
-                f"text: at most {TEXT_MAX} characters",
-                field="text",
-                code="too_long",
-                params={"max": TEXT_MAX},
-            )
+        check_length("text", f.text, TEXT_MAX)
         if not f.text.isprintable():
             raise InvalidInput("text: unprintable characters", field="text", code="invalid_format")
     return f
@@ -553,11 +548,7 @@ class MonitoringMutations:
             language=input.language,
         )
         result = await attempt(alarms.update_mail, actor_of(info), given, master)
-        if isinstance(result, UserError):
-            return result
-        return AlarmSettings.of(
-            await call(alarms.settings_for, actor_of(info), master), master.fingerprint
-        )
+        return await _saved(info, result)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -574,11 +565,7 @@ class MonitoringMutations:
         master = context_of(info).app.master
         given = [r.to_domain() for r in receivers]
         result = await attempt(alarms.set_receivers, actor_of(info), given, master)
-        if isinstance(result, UserError):
-            return result
-        return AlarmSettings.of(
-            await call(alarms.settings_for, actor_of(info), master), master.fingerprint
-        )
+        return await _saved(info, result)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def update_snmp_agent(self, info: Info, input: SnmpAgentInput) -> AlarmSettingsResult:
@@ -598,11 +585,7 @@ class MonitoringMutations:
         result = await attempt(
             alarms.update_agent, actor_of(info), given, master, input.clear_community
         )
-        if isinstance(result, UserError):
-            return result
-        return AlarmSettings.of(
-            await call(alarms.settings_for, actor_of(info), master), master.fingerprint
-        )
+        return await _saved(info, result)
 
     @strawberry.mutation(
         permission_classes=[IsAdmin],
@@ -625,6 +608,16 @@ class MonitoringMutations:
             alarm_id = _id(id)
         result = await attempt(alarms.acknowledge, actor_of(info), alarm_id)
         return result if isinstance(result, UserError) else Alarm.of(result)
+
+
+async def _saved(info: Info, result: object) -> AlarmSettingsResult:
+    """A settings mutation's answer: its refusal, or the whole page as now saved."""
+    if isinstance(result, UserError):
+        return result
+    master = context_of(info).app.master
+    return AlarmSettings.of(
+        await call(alarms.settings_for, actor_of(info), master), master.fingerprint
+    )
 
 
 def _id(value: str) -> int:

@@ -22,7 +22,7 @@ from appliance.domain.alarms import Alarm
 from appliance.domain.metrics import SystemMetrics
 from appliance.domain.snmp import SnmpAgent
 from appliance.monitor.snmp import oids
-from appliance.monitor.snmp.notify import AUTH, PRIV, date_and_time, engine_id, text, uptime_ticks
+from appliance.monitor.snmp.notify import AUTH, PRIV, alarm_varbinds, engine_id, text, uptime_ticks
 
 Oid = tuple[int, ...]
 READ_VIEW = (1, 3, 6, 1)
@@ -65,19 +65,8 @@ def snapshot(metrics: SystemMetrics, alarms: list[Alarm], host_name: str) -> lis
                 rfc1902.Integer32(oids.STATE_NUMBERS[service.state]),
             )
         )
-    e = oids.ALARM_ENTRY
-    for alarm in sorted(alarms, key=lambda a: a.id):
-        found += [
-            ((*e, oids.ALARM_EVENT, alarm.id), rfc1902.Integer32(oids.EVENT_NUMBERS[alarm.event])),
-            ((*e, oids.ALARM_LEVEL, alarm.id), rfc1902.Integer32(oids.LEVEL_NUMBERS[alarm.level])),
-            ((*e, oids.ALARM_VALUE, alarm.id), rfc1902.Integer32(round(alarm.value or 0))),
-            ((*e, oids.ALARM_THRESHOLD, alarm.id), rfc1902.Integer32(round(alarm.threshold or 0))),
-            ((*e, oids.ALARM_TEXT, alarm.id), text(alarm.message)),
-            (
-                (*e, oids.ALARM_RAISED_TIME, alarm.id),
-                rfc1902.OctetString(date_and_time(alarm.raised_at)),
-            ),
-        ]
+    for alarm in alarms:
+        found += alarm_varbinds(alarm)
     return sorted(found, key=lambda pair: pair[0])
 
 
