@@ -122,7 +122,6 @@ class MonitorService:
         self._mail_threads = ThreadPoolExecutor(2, thread_name_prefix="alarm-mail")
         self._last_prune = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._logged: AlarmSettings | None = None  # as of the notifier's place in the log
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -326,35 +325,44 @@ class MonitorService:
         loop = self._loop
         if loop is None:
             return
-        if event.kind == EventKind.ALARM_SETTINGS_CHANGED or self._logged is None:
-            # In log order: a raise that follows a change of receivers goes to the new ones,
-            # one that came before it to the old (the sampler's copy may be ahead of the log).
-            self._logged = alarms.current(self.ctx.master)
-        if event.kind == EventKind.ALARM_SETTINGS_CHANGED:
+        if event.kind not in (EventKind.ALARM_RAISED, EventKind.ALARM_CLEARED):
             return
-        if event.kind in (EventKind.ALARM_RAISED, EventKind.ALARM_CLEARED):
-            if event.params.get("notified"):
-                return  # sent directly while the database was away
-            try:
-                alarm = alarm_of(event)
-            except (KeyError, ValueError, TypeError):
-                log.warning("event %d describes no alarm", event.id)
-                return
-            # With the settings as of this point of the log, not as they are when the loop
-            # gets to it (a later change of receivers must not reach back).
-            loop.call_soon_threadsafe(self._notify, alarm, True, self._logged)
+        if event.params.get("notified"):
+            return  # sent directly while the database was away
+        try:
+            alarm = alarm_of(event)
+        except (KeyError, ValueError, TypeError):
+            log.warning("event %d describes no alarm", event.id)
+            return
+        # Whether to mail, and whom, as the event's rule said when it was raised or cleared
+        # (the entry carries it: settings read now may be ahead of the log); the account
+        # and the receivers as they are now.
+        email = event.params.get("email")
+        recipients = event.params.get("recipients")
+        to = [str(r) for r in recipients] if email and isinstance(recipients, list) else []
+        settings = alarms.current(self.ctx.master)
+        loop.call_soon_threadsafe(self._notify, alarm, True, settings, to)
 
-    def _notify(self, alarm: Alarm, record: bool, settings: AlarmSettings | None) -> None:
+    def _notify(
+        self,
+        alarm: Alarm,
+        record: bool,
+        settings: AlarmSettings | None,
+        to: list[str] | None = None,
+    ) -> None:
+        """Mail (to `to`, else to the event's recipients if its rule says so) and traps."""
         if settings is None:
             try:
                 settings = self.settings = alarms.current(self.ctx.master)
             except Exception:
                 log.error("monitor: no alarm settings known; %s not sent", alarm.message)
                 return
-        rule = settings.rules[alarm.event]
-        if rule.email and rule.recipients and settings.mail.configured:
+        if to is None:
+            rule = settings.rules[alarm.event]
+            to = list(rule.recipients) if rule.email else []
+        if to and settings.mail.configured:
             subject, body = mail_text(alarm, settings.mail.language, self.host)
-            account, recipients = settings.mail, list(rule.recipients)
+            account, recipients = settings.mail, to
 
             async def send_mail() -> None:
                 loop = asyncio.get_running_loop()

@@ -257,6 +257,9 @@ def _announce(kind: EventKind, alarm: Alarm, rule: EventRule, **extra: Any) -> N
         raised_at=alarm.raised_at.isoformat(),
         cleared_at=alarm.cleared_at.isoformat() if alarm.cleared_at else None,
         on_screen=rule.on_screen,
+        # The rule as it stood: the notifier mails as it said, however far behind it reads.
+        email=rule.email,
+        recipients=list(rule.recipients),
         **extra,
     )
 
