@@ -14,7 +14,6 @@ import logging
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -33,7 +32,7 @@ from appliance.domain.alarms import (
     describe,
 )
 from appliance.domain.events import Event, EventKind
-from appliance.domain.metrics import MetricSample
+from appliance.domain.snmp import SnmpAgent
 from appliance.monitor import lifecycle, mail
 from appliance.monitor.sampler import Reading, Sampler
 from appliance.monitor.snmp.agent import Agent, snapshot
@@ -106,16 +105,12 @@ class MonitorService:
         self.ctx = ctx
         self.interval = float(ctx.config.monitor_seconds)
         self.sampler = Sampler(ctx.config.data_dir)
-        self.ring: deque[MetricSample] = deque(maxlen=max(1, int(86400 / self.interval)))
-        self.latest: Reading | None = None
         self.settings: AlarmSettings | None = None
         self.agent: Agent | None = None
-        self.agent_error: str | None = None
+        self._agent_refused: SnmpAgent | None = None  # settings whose address was refused
         self.database_alarm: Alarm | None = None  # raised while the database is away
         self.started_at = utcnow()
         self.host = socket.gethostname()
-        self.cost_s = 0.0  # CPU of sampling and evaluating, for the benchmark
-        self.samples = 0
         self._stop = asyncio.Event()
         self._following = threading.Event()  # set: stop following the event log
         self._tasks: set[asyncio.Task[None]] = set()
@@ -154,8 +149,6 @@ class MonitorService:
             started = time.monotonic()
             try:
                 reading = await asyncio.to_thread(self._sample_and_evaluate)
-                self.latest = reading
-                self.ring.append(reading.metrics.sample)
                 self._serve_agent(reading)
             except Exception:  # a bad sample must not end the monitor
                 log.exception("monitor: sampling failed")
@@ -166,14 +159,9 @@ class MonitorService:
                 pass
 
     def _sample_and_evaluate(self) -> Reading:
-        began = time.thread_time()
-        try:
-            reading = self.sampler.read()
-            self._evaluate(reading)
-            return reading
-        finally:
-            self.cost_s += time.thread_time() - began
-            self.samples += 1
+        reading = self.sampler.read()
+        self._evaluate(reading)
+        return reading
 
     def _evaluate(self, reading: Reading) -> None:
         if reading.database_error is not None:
@@ -278,19 +266,24 @@ class MonitorService:
 
     def _serve_agent(self, reading: Reading) -> None:
         wanted = self.settings.agent if self.settings else None
-        running = self.agent.settings if self.agent else None
+        running = self.agent.settings if self.agent else self._agent_refused
         if wanted != running:
+            self._agent_refused = None
             if self.agent is not None:
                 self.agent.stop()
                 self.agent = None
-            self.agent_error = None
             if wanted is not None and wanted.enabled:
                 try:
                     self.agent = Agent.start(wanted, self.ctx.master.fingerprint)
                     log.info("SNMP agent on %s:%d", wanted.host, wanted.port)
                 except OSError as exc:
-                    self.agent_error = f"{wanted.host}:{wanted.port}: {exc.strerror or exc}"
-                    log.error("SNMP agent cannot listen on %s", self.agent_error)
+                    self._agent_refused = wanted  # tried again once the settings change
+                    log.error(
+                        "SNMP agent cannot listen on %s:%d: %s",
+                        wanted.host,
+                        wanted.port,
+                        exc.strerror or exc,
+                    )
         if self.agent is not None:
             active = [] if self.database_alarm is None else [self.database_alarm]
             try:
