@@ -45,9 +45,10 @@ def serve(config: Config, names: tuple[str, ...]) -> int:
 
     sd.use_journal_when_present()
     events.set_process("+".join(names))
-    # The capture alone starts without the database (it answers from what it knew, and
-    # connects when the database is back); every other service needs it.
-    ctx = _context(config, connect=names != ("capture",))
+    # The capture and the monitor, alone, start without the database (the capture answers
+    # from what it knew, the monitor reports the outage; both connect when it is back);
+    # every other service needs it.
+    ctx = _context(config, connect=not set(names) <= {"capture", "monitor"})
     # First, so the log level setting holds from the start; it never waits on the database.
     services: list[runtime.Service] = [EventFollower(ctx)]
     if "api" in names:

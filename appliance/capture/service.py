@@ -110,11 +110,16 @@ class CaptureService:
         every few seconds, so the capture never waits on anyone to say how it is."""
         target = self.ctx.config.data_dir / CAPTURE_FIGURES_FILE
         temporary = target.with_name(target.name + ".tmp")
+
+        def write(text: str) -> None:
+            target.parent.mkdir(exist_ok=True)
+            temporary.write_text(text, encoding="utf-8")
+            temporary.replace(target)
+
         while True:
             try:
-                target.parent.mkdir(exist_ok=True)
-                temporary.write_text(json.dumps(self.figures().to_json()), encoding="utf-8")
-                temporary.replace(target)
+                # Off the loop that answers SIP: a stalled disk delays the figures only.
+                await asyncio.to_thread(write, json.dumps(self.figures().to_json()))
             except OSError as exc:  # a full or read-only disk: the figures wait, calls do not
                 log.warning("cannot publish the capture's figures: %s", exc)
             await asyncio.sleep(FIGURES_SECONDS)

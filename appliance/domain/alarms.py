@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from appliance.domain.rules import check_count, check_range
+from appliance.domain.rules import check_count, check_length, check_range
 from appliance.errors import InvalidInput
 
 
@@ -56,6 +56,7 @@ UNITS = {
 # threshold raises one alarm rather than one per sample.
 HYSTERESIS_POINTS = 5.0
 RECIPIENTS_MAX = 20
+TEXT_MAX = 100  # a search of the alarm list
 _EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 
 
@@ -166,6 +167,16 @@ class AlarmFilter:
     text: str | None = None
     acknowledged: bool | None = None  # False: those still waiting for someone (the pop-ups)
 
+    def checked(self) -> AlarmFilter:
+        """The filter, or the refusal of a text no alarm could hold."""
+        if self.text is not None:
+            check_length("text", self.text, TEXT_MAX)
+            if not self.text.isprintable():
+                raise InvalidInput(
+                    "text: unprintable characters", field="text", code="invalid_format"
+                )
+        return self
+
 
 class Decision(StrEnum):
     RAISE = "RAISE"
@@ -181,7 +192,8 @@ def decide(rule: EventRule, value: float | None, active: bool) -> Decision:
     if not active:
         return Decision.RAISE if value >= threshold else Decision.KEEP
     # Minutes without a recording clear as soon as one arrives; usages a few points down.
-    margin = 0.0 if rule.event is AlarmEvent.NO_RECORDING else HYSTERESIS_POINTS
+    # (Never more than half the threshold: a threshold of 4 % must still clear.)
+    margin = 0.0 if rule.event is AlarmEvent.NO_RECORDING else min(HYSTERESIS_POINTS, threshold / 2)
     return Decision.CLEAR if value < threshold - margin else Decision.KEEP
 
 
@@ -197,11 +209,15 @@ def decide_condition(holds: bool, active: bool) -> Decision:
 def describe(event: AlarmEvent, value: float | None, threshold: float | None, **params: Any) -> str:
     """The alarm's condition in English, for logs, traps and as the list's fallback text."""
     unit = UNITS.get(event, "")
+
+    def number(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}"
+
     if event in (AlarmEvent.CPU_HIGH, AlarmEvent.MEMORY_HIGH, AlarmEvent.STORAGE_HIGH):
         what = {"CPU_HIGH": "CPU", "MEMORY_HIGH": "memory", "STORAGE_HIGH": "storage"}[event]
-        return f"{what} usage {value:.0f}{unit} reached the threshold {threshold:.0f}{unit}"
+        return f"{what} usage {number(value)}{unit} reached the threshold {number(threshold)}{unit}"
     if event is AlarmEvent.NO_RECORDING:
-        return f"no recording received for {value:.0f} minutes (threshold {threshold:.0f})"
+        return f"no recording received for {number(value)} minutes (threshold {number(threshold)})"
     if event in (AlarmEvent.CAPTURE_ABORTED, AlarmEvent.SERVICE_ABORTED):
         service = params.get("service", "a service")
         return f"{service} process {params.get('pid', '?')} ended abnormally"

@@ -10,9 +10,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
-
 RUNNING, STOPPED, FAILED = "running", "stopped", "failed"
+PROC = Path("/proc")
+
+
+def start_ticks(pid: int, proc: Path = PROC) -> int | None:
+    """When pid started, in clock ticks since boot (field 22 of /proc/<pid>/stat); None when
+    there is no such process. Read from the process's own file: the services run with
+    ProcSubset=pid, which hides /proc/stat (psutil's create_time needs it)."""
+    try:
+        raw = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: the fields follow the last ')'.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[19])
 
 
 @dataclass(frozen=True)
@@ -21,15 +33,12 @@ class ProcessMark:
     services: tuple[str, ...]
     pid: int
     started_at: datetime
-    create_time: float  # the kernel's start time of pid: a reused pid is another process
+    started: int  # start_ticks of pid: a reused pid is another process
     state: str
 
     @property
     def alive(self) -> bool:
-        try:
-            return psutil.Process(self.pid).create_time() == self.create_time
-        except (psutil.Error, OSError):
-            return False
+        return start_ticks(self.pid) == self.started
 
     @property
     def aborted(self) -> bool:
@@ -57,7 +66,7 @@ def _write(data_dir: Path, mark: ProcessMark) -> None:
                 "services": list(mark.services),
                 "pid": mark.pid,
                 "started_at": mark.started_at.isoformat(),
-                "create_time": mark.create_time,
+                "started": mark.started,
                 "state": mark.state,
             }
         ),
@@ -71,10 +80,10 @@ def mark_started(data_dir: Path, services: tuple[str, ...]) -> ProcessMark | Non
     ended abnormally (so the monitor reports it even if it never saw the dead process)."""
     role = "+".join(services)
     previous = read(_path(data_dir, role))
-    me = psutil.Process()
+    pid = os.getpid()
     _write(
         data_dir,
-        ProcessMark(role, services, me.pid, datetime.now(UTC), me.create_time(), RUNNING),
+        ProcessMark(role, services, pid, datetime.now(UTC), start_ticks(pid) or 0, RUNNING),
     )
     if previous is not None and previous.aborted:
         aborted = previous.role + ".aborted"
@@ -87,7 +96,7 @@ def _write_aborted(data_dir: Path, name: str, mark: ProcessMark) -> None:
     # Kept beside the new mark until the monitor has reported it.
     _write(
         data_dir,
-        ProcessMark(name, mark.services, mark.pid, mark.started_at, mark.create_time, FAILED),
+        ProcessMark(name, mark.services, mark.pid, mark.started_at, mark.started, FAILED),
     )
 
 
@@ -99,7 +108,7 @@ def mark_stopped(data_dir: Path, services: tuple[str, ...], *, failed: bool) -> 
     state = FAILED if failed else STOPPED
     _write(
         data_dir,
-        ProcessMark(role, mark.services, mark.pid, mark.started_at, mark.create_time, state),
+        ProcessMark(role, mark.services, mark.pid, mark.started_at, mark.started, state),
     )
 
 
@@ -111,7 +120,7 @@ def read(path: Path) -> ProcessMark | None:
             tuple(raw["services"]),
             int(raw["pid"]),
             datetime.fromisoformat(raw["started_at"]),
-            float(raw["create_time"]),
+            int(raw["started"]),
             str(raw["state"]),
         )
     except (OSError, ValueError, KeyError, TypeError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -117,7 +117,17 @@ class Sampler:
         self.data_dir = data_dir
         self._minute: deque[tuple[datetime, CaptureFigures]] = deque()
         self._last_figures: CaptureFigures | None = None
-        psutil.cpu_percent(interval=None)  # primes the counter: the first reading is since now
+        self._machine()  # primes the CPU counter: the first reading is since now
+
+    @staticmethod
+    def _machine() -> tuple[float, float, int]:
+        """CPU %, memory % and memory total; zeros where /proc hides them (a unit with
+        ProcSubset=pid: the monitor's own unit sees them, the API's does not)."""
+        try:
+            memory = psutil.virtual_memory()
+            return psutil.cpu_percent(interval=None), memory.percent, memory.total
+        except OSError:
+            return 0.0, 0.0, 0
 
     def _capture(self, now: datetime) -> tuple[CaptureFigures | None, float, int, int]:
         """The latest figures, packets per second since the last reading, and the calls set
@@ -150,7 +160,7 @@ class Sampler:
     def read(self) -> Reading:
         """Blocking: call it in a thread."""
         now = utcnow()
-        memory = psutil.virtual_memory()
+        cpu, memory_percent, memory_total = self._machine()
         disk = psutil.disk_usage(str(self.data_dir))
         figures, per_second, setups, refused = self._capture(now)
         drops = socket_drops(figures.pid) if figures is not None else 0
@@ -165,8 +175,8 @@ class Sampler:
             database_error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         sample = MetricSample(
             at=now,
-            cpu_percent=psutil.cpu_percent(interval=None),
-            memory_percent=memory.percent,
+            cpu_percent=cpu,
+            memory_percent=memory_percent,
             disk_percent=disk.percent,
             active_calls=figures.active_calls if figures else 0,
             packets_per_s=round(per_second, 1),
@@ -176,7 +186,7 @@ class Sampler:
         )
         metrics = SystemMetrics(
             sample=sample,
-            memory_total=memory.total,
+            memory_total=memory_total,
             disk_total=disk.total,
             disk_free=disk.free,
             packets_total=figures.packets if figures else 0,
@@ -186,3 +196,45 @@ class Sampler:
             services=service_states(marks),
         )
         return Reading(metrics, tuple(marks), database_error)
+
+
+PUBLISHED_FILE = "run/system-metrics.json"
+PUBLISHED_STALE = timedelta(seconds=60)
+
+
+def publish(data_dir: Path, metrics: SystemMetrics) -> None:
+    """The monitor's latest reading, for the API (another process, which may not see /proc)."""
+    target = data_dir / PUBLISHED_FILE
+    temporary = target.with_name(target.name + f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(asdict(metrics), default=str), encoding="utf-8")
+    temporary.replace(target)
+
+
+def _when(value: object) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def published(data_dir: Path) -> SystemMetrics | None:
+    """The monitor's latest reading, when it is fresh."""
+    try:
+        raw = json.loads((data_dir / PUBLISHED_FILE).read_text(encoding="utf-8"))
+        sample = raw["sample"]
+        at = _when(sample["at"])
+        assert at is not None
+        metrics = SystemMetrics(
+            sample=MetricSample(**{**sample, "at": at}),
+            memory_total=int(raw["memory_total"]),
+            disk_total=int(raw["disk_total"]),
+            disk_free=int(raw["disk_free"]),
+            packets_total=int(raw["packets_total"]),
+            recordings_today=int(raw["recordings_today"]),
+            spool_bytes=int(raw["spool_bytes"]),
+            last_recording_at=_when(raw["last_recording_at"]),
+            services=tuple(
+                ServiceStatus(s["name"], ServiceState(s["state"]), s["pid"], _when(s["since"]))
+                for s in raw["services"]
+            ),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        return None
+    return metrics if utcnow() - metrics.sample.at < PUBLISHED_STALE else None

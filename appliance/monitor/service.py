@@ -10,6 +10,7 @@ is notified directly and written to the list once the database is back.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import threading
@@ -34,7 +35,7 @@ from appliance.domain.alarms import (
 from appliance.domain.events import Event, EventKind
 from appliance.domain.snmp import SnmpAgent
 from appliance.monitor import lifecycle, mail
-from appliance.monitor.sampler import Reading, Sampler
+from appliance.monitor.sampler import Reading, Sampler, publish
 from appliance.monitor.snmp.agent import Agent, snapshot
 from appliance.monitor.snmp.notify import Notifier, SnmpFailure
 from appliance.services import alarms, events
@@ -44,9 +45,19 @@ from appliance.services.context import AppContext, to_local, utcnow
 log = logging.getLogger(__name__)
 
 READER = "alarm-notifier"
+SETTINGS_COPY = "run/alarm-settings.json"
 RETRY_FIRST_S, RETRY_LONGEST_S = 5.0, 600.0
 GIVE_UP_AFTER_S = 6 * 3600.0
 PRUNE_EVERY_S = 3600.0
+
+
+def _safely(change: Callable[..., object], *args: object, **kwargs: object) -> None:
+    """Raise or clear, and go on with the other events whatever happens to this one (two
+    monitors overlapping at a restart meet on the active-alarm index)."""
+    try:
+        change(*args, **kwargs)
+    except Exception:
+        log.exception("monitor: %s of %s failed", change.__name__, args[0] if args else "?")
 
 
 def _local(at: datetime | None) -> str:
@@ -115,6 +126,8 @@ class MonitorService:
         self._following = threading.Event()  # set: stop following the event log
         self._tasks: set[asyncio.Task[None]] = set()
         self._mail_threads = ThreadPoolExecutor(2, thread_name_prefix="alarm-mail")
+        self._notes = ThreadPoolExecutor(1, thread_name_prefix="alarm-notes")
+        self._copied: dict[str, str] | None = None
         self._last_prune = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -133,6 +146,7 @@ class MonitorService:
         if self.agent is not None:
             self.agent.stop()
         self._mail_threads.shutdown(wait=False, cancel_futures=True)
+        self._notes.shutdown(wait=False, cancel_futures=True)
 
     def status(self) -> str:
         return f"monitor: sampling every {self.interval:g} s"
@@ -148,8 +162,8 @@ class MonitorService:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                reading = await asyncio.to_thread(self._sample_and_evaluate)
-                self._serve_agent(reading)
+                reading, active = await asyncio.to_thread(self._sample_and_evaluate)
+                self._serve_agent(reading, active)
             except Exception:  # a bad sample must not end the monitor
                 log.exception("monitor: sampling failed")
             wait = max(0.1, self.interval - (time.monotonic() - started))
@@ -158,10 +172,23 @@ class MonitorService:
             except TimeoutError:
                 pass
 
-    def _sample_and_evaluate(self) -> Reading:
+    def _sample_and_evaluate(self) -> tuple[Reading, list[Alarm]]:
+        """The reading, evaluated, and the alarms active after it (for the agent, which
+        answers from memory on the loop)."""
+        self.ctx.try_connect()  # started without the database: connect once it answers
         reading = self.sampler.read()
+        try:
+            publish(self.ctx.config.data_dir, reading.metrics)
+        except OSError as exc:
+            log.warning("monitor: cannot publish the metrics: %s", exc)
         self._evaluate(reading)
-        return reading
+        active = [] if self.database_alarm is None else [self.database_alarm]
+        if reading.database_error is None:
+            try:
+                active = alarms.active_alarms() + active
+            except Exception as exc:  # the database just went: the agent says what it knew
+                log.debug("monitor: active alarms unread: %s", exc)
+        return reading, active
 
     def _evaluate(self, reading: Reading) -> None:
         if reading.database_error is not None:
@@ -170,10 +197,12 @@ class MonitorService:
         if self.database_alarm is not None:
             self._database_back()
         try:
-            self.settings = alarms.current(self.ctx.master)
+            rows = alarms.stored_rows()
         except Exception:
             log.exception("monitor: reading the alarm settings failed")
             return
+        self.settings = alarms.settings_from(rows, self.ctx.master)
+        self._keep_copy(rows)
         sample = reading.metrics.sample
         alarms.add_sample(sample)
         if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
@@ -191,9 +220,9 @@ class MonitorService:
             value = measured[event]
             decision = decide(rule, value, (event, "") in active)
             if decision is Decision.RAISE:
-                alarms.raise_alarm(event, value=round(value, 1))
+                _safely(alarms.raise_alarm, event, value=round(value, 1))
             elif decision is Decision.CLEAR:
-                alarms.clear_alarm(event)
+                _safely(alarms.clear_alarm, event)
         self._processes(reading, active)
 
     def _minutes_without_recording(self, reading: Reading) -> float:
@@ -216,21 +245,50 @@ class MonitorService:
             aborted = replaced or mark.aborted
             holds = aborted and not alarms.reported_since(event, subject, mark.started_at)
             if holds:
-                alarms.raise_alarm(
-                    event, subject=subject, service=", ".join(mark.services), pid=mark.pid
+                _safely(
+                    alarms.raise_alarm,
+                    event,
+                    subject=subject,
+                    service=", ".join(mark.services),
+                    pid=mark.pid,
                 )
             elif (
                 not replaced
                 and decide_condition(aborted, (event, subject) in active) is Decision.CLEAR
             ):
-                alarms.clear_alarm(event, subject=subject)
+                _safely(alarms.clear_alarm, event, subject=subject)
             if replaced:
                 lifecycle.forget(data_dir, mark.role)
+
+    def _keep_copy(self, rows: dict[str, str]) -> None:
+        """The settings' rows beside the data (secrets still sealed): a monitor started
+        while the database is away still knows whom to tell."""
+        if rows == self._copied:
+            return
+        target = self.ctx.config.data_dir / SETTINGS_COPY
+        try:
+            temporary = target.with_name(target.name + ".tmp")
+            temporary.write_text(json.dumps(rows), encoding="utf-8")
+            temporary.replace(target)
+            self._copied = rows
+        except OSError as exc:
+            log.warning("monitor: cannot keep a copy of the alarm settings: %s", exc)
+
+    def _known_settings(self) -> AlarmSettings | None:
+        """The settings last read, else the copy beside the data (never the database)."""
+        if self.settings is None:
+            try:
+                rows = json.loads((self.ctx.config.data_dir / SETTINGS_COPY).read_text("utf-8"))
+                self.settings = alarms.settings_from(rows, self.ctx.master)
+            except (OSError, ValueError, TypeError):
+                return None
+        return self.settings
 
     def _database_away(self, error: str) -> None:
         if self.database_alarm is not None:
             return
-        rules = self.settings.rules if self.settings else None
+        known = self._known_settings()
+        rules = known.rules if known else None
         rule = (
             rules[AlarmEvent.DATABASE_ERROR] if rules else default_rule(AlarmEvent.DATABASE_ERROR)
         )
@@ -252,7 +310,11 @@ class MonitorService:
     def _database_back(self) -> None:
         assert self.database_alarm is not None
         cleared = replace(self.database_alarm, state=AlarmState.CLEARED, cleared_at=utcnow())
-        alarms.record_missed(cleared)
+        try:
+            alarms.record_missed(cleared)
+        except Exception as exc:  # back for a moment only: written at the next good sample
+            log.warning("monitor: the database alarm is not written yet: %s", exc)
+            return
         self.database_alarm = None
         log.info("monitor: the database answers again")
         self._from_thread(cleared, record=False)
@@ -260,11 +322,11 @@ class MonitorService:
     def _from_thread(self, alarm: Alarm, *, record: bool) -> None:
         loop = self._loop
         if loop is not None:
-            loop.call_soon_threadsafe(self._notify, alarm, record, self.settings)
+            loop.call_soon_threadsafe(self._notify, alarm, record, self._known_settings())
 
     # --- the agent -----------------------------------------------------------------
 
-    def _serve_agent(self, reading: Reading) -> None:
+    def _serve_agent(self, reading: Reading, active: list[Alarm]) -> None:
         wanted = self.settings.agent if self.settings else None
         running = self.agent.settings if self.agent else self._agent_refused
         if wanted != running:
@@ -285,11 +347,6 @@ class MonitorService:
                         exc.strerror or exc,
                     )
         if self.agent is not None:
-            active = [] if self.database_alarm is None else [self.database_alarm]
-            try:
-                active = alarms.active_alarms() + active
-            except Exception as exc:  # the database away: the agent answers what it knows
-                log.debug("agent: active alarms unread: %s", exc)
             self.agent.update(snapshot(reading.metrics, active, self.host))
 
     # --- notifications -------------------------------------------------------------
@@ -345,11 +402,8 @@ class MonitorService:
     ) -> None:
         """Mail (to `to`, else to the event's recipients if its rule says so) and traps."""
         if settings is None:
-            try:
-                settings = self.settings = alarms.current(self.ctx.master)
-            except Exception:
-                log.error("monitor: no alarm settings known; %s not sent", alarm.message)
-                return
+            log.error("monitor: no alarm settings known yet; %s not sent", alarm.message)
+            return
         if to is None:
             rule = settings.rules[alarm.event]
             to = list(rule.recipients) if rule.email else []
@@ -414,6 +468,9 @@ class MonitorService:
 
     async def _note(self, alarm: Alarm, channel: str, outcome: str) -> None:
         try:
-            await asyncio.to_thread(alarms.note_delivery, alarm.id, channel, outcome)
+            # One writer of the delivery notes: two channels' outcomes never race.
+            await asyncio.get_running_loop().run_in_executor(
+                self._notes, alarms.note_delivery, alarm.id, channel, outcome
+            )
         except Exception as exc:  # the database away: the warning logged says it
             log.debug("alarm %d: delivery not noted: %s", alarm.id, exc)

@@ -60,14 +60,21 @@ class AlarmSettings:
     agent: SnmpAgent
 
 
-def _stored(key: str) -> Any:
-    text = settings_queries.load_all().get(key)
+ALARM_KEYS = (RULES_KEY, MAIL_KEY, RECEIVERS_KEY, AGENT_KEY)
+
+
+def _parsed(stored: dict[str, str], key: str) -> Any:
+    text = stored.get(key)
     if text is None:
         return None
     try:
         return json.loads(text)
     except ValueError:
         return None
+
+
+def _stored(key: str) -> Any:
+    return _parsed(settings_queries.load_all(), key)
 
 
 def _save(key: str, value: Any) -> None:
@@ -79,26 +86,41 @@ def _rules() -> dict[AlarmEvent, EventRule]:
     return rules_from_store(stored if isinstance(stored, dict) else {})
 
 
-def _load(master: MasterKey) -> AlarmSettings:
-    mail_stored = _stored(MAIL_KEY)
+def settings_from(stored: dict[str, str], master: MasterKey) -> AlarmSettings:
+    """The settings from their stored rows (secrets sealed), as the database or the
+    monitor's copy beside it holds them."""
+    rules = _parsed(stored, RULES_KEY)
+    mail_stored = _parsed(stored, MAIL_KEY)
     mail = MailSettings()
     if isinstance(mail_stored, dict):
         sealed = str(mail_stored.get("password") or "")
         mail = MailSettings.from_store(mail_stored, master.open_text(sealed) if sealed else "")
     receivers: list[SnmpReceiver] = []
-    for r in _stored(RECEIVERS_KEY) or []:
+    for r in _parsed(stored, RECEIVERS_KEY) or []:
         try:
             receivers.append(receiver_from_store(r, master.open_text))
         except (KeyError, ValueError, TypeError):
             continue  # unreadable: the page shows the others; saving again replaces it
-    agent_stored = _stored(AGENT_KEY)
+    agent_stored = _parsed(stored, AGENT_KEY)
     agent = SnmpAgent()
     if isinstance(agent_stored, dict):
         try:
             agent = agent_from_store(agent_stored, master.open_text)
         except (KeyError, ValueError, TypeError):
             pass
-    return AlarmSettings(_rules(), mail, receivers, agent)
+    return AlarmSettings(
+        rules_from_store(rules if isinstance(rules, dict) else {}), mail, receivers, agent
+    )
+
+
+def _load(master: MasterKey) -> AlarmSettings:
+    return settings_from(settings_queries.load_all(), master)
+
+
+@db_session
+def stored_rows() -> dict[str, str]:
+    """The alarm settings' rows as stored (secrets sealed by the master key)."""
+    return {k: v for k, v in settings_queries.load_all().items() if k in ALARM_KEYS}
 
 
 @db_session
@@ -138,10 +160,20 @@ def update_rule(actor: Actor, rule: EventRule) -> EventRule:
 
 @db_session
 def update_mail(actor: Actor, mail: MailSettings, master: MasterKey) -> MailSettings:
-    """Change the sending account; an empty password keeps the saved one."""
+    """Change the sending account; an empty password keeps the saved one while the server
+    and account stay the same."""
     actor.require_admin()
     before = _load(master).mail
-    if not mail.password:
+    # The saved password goes only to the server it was given for: changing where it is
+    # sent (host, port, security, account) needs it typed again, or a stolen session could
+    # point the test mail at its own server and read the password off the wire.
+    same_server = (mail.host.strip(), mail.port, mail.security, mail.username.strip()) == (
+        before.host,
+        before.port,
+        before.security,
+        before.username,
+    )
+    if not mail.password and same_server:
         mail = replace(mail, password=before.password)
     mail = replace(mail.validate(), language=words.language(mail.language))
     _save(MAIL_KEY, mail.to_store(master.seal_text(mail.password) if mail.password else ""))

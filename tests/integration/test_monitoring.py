@@ -319,3 +319,36 @@ def test_a_quiet_line_raises_no_recording_and_a_recording_clears_it(monitored):
         assert cleared["id"] == alarm["id"]
     finally:
         monitored.rule("NO_RECORDING", threshold=60)
+
+
+def test_the_saved_password_is_never_sent_to_a_server_it_was_not_given_for(monitored):
+    """A stolen session points the mail at its own server and asks for a test mail: the
+    saved password stays behind, since changing the server needs it typed again."""
+    from tests.support import smtp
+
+    honest = MailServer(monitored.ca, "STARTTLS").start()
+    thief = MailServer(monitored.ca, "STARTTLS").start()
+    try:
+        monitored.ok(MAIL, {"i": {"host": "127.0.0.1", "port": honest.port, "security": "STARTTLS", "username": USER,
+                                 "password": PASSWORD, "sender": "recorder@example.com"}})
+        changed = monitored.admin.data(
+            "mutation($i: MailSettingsInput!) { updateMailSettings(input: $i) { ... on AlarmSettings { mail { passwordSet } } } }",
+            {"i": {"host": "127.0.0.1", "port": thief.port, "security": "STARTTLS", "username": USER,
+                   "sender": "recorder@example.com"}},
+        )["updateMailSettings"]
+        assert changed["mail"]["passwordSet"] is False
+        smtp.OFFERED.clear()
+        monitored.admin.data('mutation { sendTestEmail(to: "noc@example.com") { __typename } }')
+        assert PASSWORD.encode() not in smtp.OFFERED
+        assert thief.inbox.messages == []
+        # Back to the honest server, the password typed again: the account works.
+        monitored.ok(MAIL, {"i": {"host": "127.0.0.1", "port": honest.port, "security": "STARTTLS", "username": USER,
+                                 "password": PASSWORD, "sender": "recorder@example.com"}})
+        # The same server again with an empty password keeps it.
+        monitored.ok(MAIL, {"i": {"host": "127.0.0.1", "port": honest.port, "security": "STARTTLS", "username": USER,
+                                 "sender": "recorder@example.com", "language": "en"}})
+        ok = monitored.admin.data('mutation { sendTestEmail(to: "noc@example.com") { ... on TestResult { ok } } }')
+        assert ok["sendTestEmail"]["ok"] is True
+    finally:
+        honest.stop()
+        thief.stop()

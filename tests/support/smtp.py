@@ -80,7 +80,13 @@ class _Inbox:
         return "250 OK"
 
 
+# Every password any test server was offered: a server must never see one not meant for it.
+OFFERED: list[bytes] = []
+
+
 def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    if isinstance(auth_data, LoginPassword):
+        OFFERED.append(auth_data.password)
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
         USER.encode(), PASSWORD.encode()
     )

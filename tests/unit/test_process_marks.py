@@ -46,7 +46,7 @@ def test_a_restart_after_a_death_keeps_the_dead_ones_mark(tmp_path):
 def test_a_reused_pid_is_another_process(tmp_path):
     lifecycle.mark_started(tmp_path, ("monitor",))
     path = tmp_path / "run" / "process-monitor.json"
-    path.write_text(path.read_text().replace('"create_time": ', '"create_time": 1'))
+    path.write_text(path.read_text().replace("\"started\": ", "\"started\": 1"))
     assert lifecycle.read(path).aborted
 
 

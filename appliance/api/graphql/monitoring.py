@@ -6,7 +6,6 @@ import socket
 import threading
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,17 +23,15 @@ from appliance.domain import mail as mail_domain
 from appliance.domain import metrics as metrics_domain
 from appliance.domain import snmp as snmp_domain
 from appliance.domain.events import EventKind
-from appliance.domain.rules import check_length
 from appliance.errors import InvalidInput
 from appliance.monitor import mail
-from appliance.monitor.sampler import Sampler
+from appliance.monitor.sampler import Sampler, published
 from appliance.monitor.service import alarm_of
 from appliance.monitor.snmp.notify import engine_id, send_test
 from appliance.services import alarms, events
 from appliance.services.context import Actor, utcnow
 
 ALARM_PAGE_MAX = 200
-TEXT_MAX = 100
 
 AlarmEventType = strawberry.enum(domain.AlarmEvent, name="AlarmEvent")
 AlarmLevelType = strawberry.enum(domain.AlarmLevel, name="AlarmLevel")
@@ -116,23 +113,20 @@ FRESH_S = 2.0
 
 
 def _read_metrics(data_dir_text: str) -> metrics_domain.SystemMetrics:
+    """The monitor's latest reading (it sees /proc; this process may not), else one taken
+    here, at most one every 2 s whoever asks."""
     global _SAMPLER, _LAST
     from pathlib import Path
 
+    data_dir = Path(data_dir_text)
+    found = published(data_dir)
+    if found is not None:
+        return found
     with _SAMPLER_LOCK:
-        if _LAST is not None and time.monotonic() - _LAST[0] < FRESH_S:
-            return _LAST[1]
-        if _SAMPLER is None:
-            _SAMPLER = Sampler(Path(data_dir_text))
-            time.sleep(0.2)  # a first CPU figure over something longer than nothing
-        reading = _SAMPLER.read().metrics
-        # The monitor's own sample (every 10 s, over the whole interval) when it runs: the
-        # gauges then agree with the charts and the alarms; this process's otherwise.
-        sampled = alarms.latest_sample()
-        if sampled is not None:
-            reading = replace(reading, sample=sampled)
-        _LAST = (time.monotonic(), reading)
-        return reading
+        if _LAST is None or time.monotonic() - _LAST[0] >= FRESH_S:
+            _SAMPLER = _SAMPLER or Sampler(data_dir)
+            _LAST = (time.monotonic(), _SAMPLER.read().metrics)
+        return _LAST[1]
 
 
 def _metrics_of(m: metrics_domain.SystemMetrics) -> SystemMetrics:
@@ -221,12 +215,7 @@ else:
 
 
 def _filter(given: object | None) -> domain.AlarmFilter:
-    f = to_domain(given, domain.AlarmFilter)
-    if f.text is not None:
-        check_length("text", f.text, TEXT_MAX)
-        if not f.text.isprintable():
-            raise InvalidInput("text: unprintable characters", field="text", code="invalid_format")
-    return f
+    return to_domain(given, domain.AlarmFilter).checked()
 
 
 # --- settings -----------------------------------------------------------------------------

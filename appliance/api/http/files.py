@@ -229,7 +229,7 @@ async def export_alarms(request: Request) -> Response:
     """The alarm list as the page filters it, in the exporter's language."""
     actor = await require_user(request)
     try:
-        f = filter_from_query(AlarmFilter, request.query_params)
+        f = filter_from_query(AlarmFilter, request.query_params).checked()
     except InvalidInput as exc:
         return error_of(exc)
     lang = _lang(request)
