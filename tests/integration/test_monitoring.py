@@ -284,8 +284,12 @@ def test_usage_thresholds_raise_once_and_clear_once(monitored):
     while time.monotonic() < stop:  # a busy core: the machine's CPU is above 1 %
         sum(range(10_000))
     storage = monitored.wait_alarm(event="STORAGE_HIGH", state="ACTIVE")
-    cpu = monitored.wait_alarm(event="CPU_HIGH")
-    assert storage["value"] >= 1 and storage["threshold"] == 1 and cpu["threshold"] == 1
+    # A busy machine may have raised CPU_HIGH at its default 90 % before: the one at 1 %.
+    deadline = time.monotonic() + 30
+    while not [a for a in monitored.alarms(event="CPU_HIGH") if a["threshold"] == 1]:
+        assert time.monotonic() < deadline, monitored.alarms(event="CPU_HIGH")
+        time.sleep(0.3)
+    assert storage["value"] >= 1 and storage["threshold"] == 1
     time.sleep(3)  # more samples above the threshold raise nothing more
     assert len(monitored.alarms(event="STORAGE_HIGH")) == 1
     monitored.rule("STORAGE_HIGH", threshold=100)
