@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import openpyxl
 import pytest
 
-from tests.browser.test_console import CHROMIUM, CONSOLE, FLAGS, SHOTS, field
-from tests.browser.test_console_locale_layout import english_in
+from tests.browser.test_console import CHROMIUM, CONSOLE, FLAGS, field
+from tests.browser.test_console_locale_layout import _shot, english_in
 from tests.support.server import ADMIN_PASSWORD, ApplianceServer, first_login
 
 pytestmark = [
@@ -66,13 +66,6 @@ def site() -> Iterator[Site]:
                 browser.close()
     finally:
         server.stop()
-
-
-def _shot(page, locale: str, name: str) -> None:
-    page.wait_for_timeout(400)
-    (SHOTS / locale).mkdir(parents=True, exist_ok=True)
-    size = page.viewport_size
-    page.screenshot(path=str(SHOTS / locale / f"{name}-{size['width']}x{size['height']}.png"), full_page=False)
 
 
 @pytest.mark.parametrize("locale", list(WORDS))
