@@ -268,7 +268,8 @@ def admin_alarm(config: Config, args: argparse.Namespace) -> int:
         print(f"recorder: no alarm event {args.event!r}; one of {names}", file=sys.stderr)
         return 2
     if args.alarm_command == "raise":
-        raised = alarms.raise_alarm(event, value=args.value, subject=args.subject, error=args.error)
+        said = {"error": args.error, "service": args.subject or "-"}
+        raised = alarms.raise_alarm(event, value=args.value, subject=args.subject, **said)
         if raised is None:
             print(f"{event.value} is already active")
             return 0
