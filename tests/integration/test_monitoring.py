@@ -300,31 +300,6 @@ def test_usage_thresholds_raise_once_and_clear_once(monitored):
     assert len(monitored.alarms(event="STORAGE_HIGH")) == 1
 
 
-def test_a_quiet_line_raises_no_recording_and_a_recording_clears_it(monitored):
-    """The shortest interval the page allows is a minute: this test waits it out."""
-    from tests.support.audio import tone_pcm, wav_bytes
-    from tests.support.server import create_device
-
-    monitored.rule("NO_RECORDING", threshold=1)
-    try:
-        alarm = monitored.wait_alarm(event="NO_RECORDING", state="ACTIVE", timeout=90)
-        assert alarm["value"] >= 1 and alarm["threshold"] == 1
-        device = create_device(monitored.admin)
-        import httpx
-
-        r = httpx.post(
-            monitored.server.url + "/api/v1/recordings",
-            data={"call_id": uuid.uuid4().hex, "caller": "1001", "callee": "2002", "started_at": "2024-05-01T09:30:00+00:00"},
-            files={"audio": ("call.wav", wav_bytes(tone_pcm(1.0), 8000), "application/octet-stream")},
-            auth=(device["alias"], device["secret"]),
-        )
-        assert r.status_code == 201, r.text
-        cleared = monitored.wait_alarm(event="NO_RECORDING", state="CLEARED")
-        assert cleared["id"] == alarm["id"]
-    finally:
-        monitored.rule("NO_RECORDING", threshold=60)
-
-
 def test_the_saved_password_is_never_sent_to_a_server_it_was_not_given_for(monitored):
     """A stolen session points the mail at its own server and asks for a test mail: the
     saved password stays behind, since changing the server needs it typed again."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from tests.support.server import ApplianceServer, prepare_admin
 from tests.support.snmp import COMMUNITY, TrapReceiver
 
 ALARMS = """query($f: AlarmFilter) { alarms(filter: $f, pageSize: 50) { items {
-  id event state subject message params raisedAt clearedAt } } }"""
+  id event state subject message params raisedAt clearedAt value threshold } } }"""
 RECEIVERS = "mutation($r: [SnmpReceiverInput!]!) { setSnmpReceivers(receivers: $r) { __typename } }"
 FAST = {"RECORDER_MONITOR_SECONDS": "1"}
 
@@ -177,3 +178,60 @@ def test_database_outage_is_trapped_directly_and_listed_once_it_is_back(own_post
     finally:
         stop_process(monitor)
         server.stop()
+
+
+def test_recorder_all_killed_and_started_again_reports_it_once():
+    """`recorder all` (make run, or whatever supervises it) killed outright: the process that
+    starts next says so, the monitor in it raises CAPTURE_ABORTED for the dead one and clears
+    it, since the capture runs again."""
+    server = ApplianceServer(monitor=True, env=FAST).start()
+    try:
+        admin, _ = prepare_admin(server)
+        killed = server.proc.pid
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+        server.start()
+        from tests.support.server import ADMIN_PASSWORD, Client
+
+        admin = Client(server.url)
+        assert admin.login("admin", ADMIN_PASSWORD)["__typename"] == "LoginSuccess"
+        alarm = _wait(admin, event="CAPTURE_ABORTED", state="CLEARED")
+        assert alarm["params"]["pid"] == killed and alarm["subject"] == "api+capture+monitor+failover"
+        assert len(_alarms(admin, event="CAPTURE_ABORTED")) == 1
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def quiet():
+    server = ApplianceServer(monitor=True, env=FAST).start()
+    try:
+        admin, _ = prepare_admin(server)
+        yield server, admin
+    finally:
+        server.stop()
+
+
+def test_a_quiet_line_raises_no_recording_and_a_recording_clears_it(quiet):
+    """The shortest interval the page allows is a minute: this test waits it out (here, not
+    in the tests the binary runs again)."""
+    import httpx
+
+    from tests.support.audio import tone_pcm, wav_bytes
+    from tests.support.server import create_device
+
+    server, admin = quiet
+    rule = "mutation($i: AlarmEventInput!) { updateAlarmEvent(input: $i) { __typename } }"
+    base = {"event": "NO_RECORDING", "onScreen": True, "email": False, "level": "LOW"}
+    admin.data(rule, {"i": {**base, "threshold": 1}})
+    alarm = _wait(admin, timeout=90, event="NO_RECORDING", state="ACTIVE")
+    device = create_device(admin)
+    r = httpx.post(
+        server.url + "/api/v1/recordings",
+        data={"call_id": uuid.uuid4().hex, "caller": "1001", "callee": "2002", "started_at": "2024-05-01T09:30:00+00:00"},
+        files={"audio": ("call.wav", wav_bytes(tone_pcm(1.0), 8000), "application/octet-stream")},
+        auth=(device["alias"], device["secret"]),
+    )
+    assert r.status_code == 201, r.text
+    cleared = _wait(admin, event="NO_RECORDING", state="CLEARED")
+    assert cleared["id"] == alarm["id"]
