@@ -366,16 +366,6 @@ def active_alarms() -> list[Alarm]:
 
 
 @db_session
-def by_id(alarm_id: int) -> Alarm | None:
-    return alarm_queries.by_id(alarm_id)
-
-
-@db_session
-def rules() -> dict[AlarmEvent, EventRule]:
-    return _rules()
-
-
-@db_session
 def reported_since(event: AlarmEvent, subject: str, since: datetime) -> bool:
     return alarm_queries.raised_since(event, subject, since)
 
@@ -433,12 +423,6 @@ def add_sample(sample: MetricSample) -> None:
 def samples(actor: Actor, since: datetime) -> list[MetricSample]:
     actor.require_admin()
     return alarm_queries.samples_since(max(since, utcnow() - SAMPLES_KEPT))
-
-
-@db_session
-def latest_sample() -> MetricSample | None:
-    found = alarm_queries.samples_since(utcnow() - timedelta(minutes=1))
-    return found[-1] if found else None
 
 
 def prune_samples() -> int:

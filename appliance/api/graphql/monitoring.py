@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -116,8 +117,6 @@ def _read_metrics(data_dir_text: str) -> metrics_domain.SystemMetrics:
     """The monitor's latest reading (it sees /proc; this process may not), else one taken
     here, at most one every 2 s whoever asks."""
     global _SAMPLER, _LAST
-    from pathlib import Path
-
     data_dir = Path(data_dir_text)
     found = published(data_dir)
     if found is not None:
