@@ -151,3 +151,16 @@ class Busy(ApplianceError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# --- remote sources (pull, later backup targets) -------------------------------------
+class TransferFailed(ApplianceError):
+    """A remote server could not be reached or refused: a code the console words
+    (connect_failed, auth_failed, tls_untrusted, host_key_changed, not_found, …)
+    and what the server or the library said."""
+
+    def __init__(self, code: str, detail: str = "", *, found: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.detail = detail[:500]
+        self.found = found  # a certificate or host key fingerprint the administrator may trust

@@ -6,7 +6,9 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import unquote, urlsplit
 
+from appliance.domain.pull import AfterFetch, NamePattern, PullAuth, unsafe_name
 from appliance.domain.rules import check_range
 from appliance.errors import InvalidInput
 
@@ -35,6 +37,22 @@ SECRET_MIN, SECRET_MAX = 4, 64
 PULLBACK_HOURS = (1, 240)
 PULL_INTERVAL = (1, 10)
 PULL_PATH_MAX, PULL_USERNAME_MAX = 255, 64
+FINGERPRINT_MAX = 128
+DEFAULT_PORTS = {
+    PullProtocol.FTP: 21,
+    PullProtocol.FTPS: 21,
+    PullProtocol.SFTP: 22,
+    PullProtocol.HTTP: 80,
+    PullProtocol.HTTPS: 443,
+}
+_SCHEMES = {
+    "ftp": PullProtocol.FTP,
+    "ftps": PullProtocol.FTPS,
+    "ftpes": PullProtocol.FTPS,
+    "sftp": PullProtocol.SFTP,
+    "http": PullProtocol.HTTP,
+    "https": PullProtocol.HTTPS,
+}
 _ALIAS = re.compile(r"^[^\s:/\\]+$")
 
 
@@ -93,6 +111,67 @@ def check_host(field: str, value: str) -> str:
 
 
 @dataclass(frozen=True)
+class PullEndpoint:
+    """Where a pull device's files are: its address (host, host:port or URL) and folder."""
+
+    protocol: PullProtocol
+    host: str
+    port: int
+    root: str  # the folder the layouts are found under, "/"-joined; "" is the login folder
+
+    @classmethod
+    def parse(cls, protocol: PullProtocol, address: str, folder: str) -> PullEndpoint:
+        address = address.strip()
+        base = ""
+        if "://" in address:
+            url = urlsplit(address)
+            if _SCHEMES.get(url.scheme.lower()) is not protocol:
+                raise InvalidInput(
+                    f"address: a {protocol.value} device's URL starts with"
+                    f" {protocol.value.lower()}://",
+                    field="address",
+                    code="scheme_mismatch",
+                    params={"value": url.scheme, "expected": protocol.value.lower()},
+                )
+            if url.username or url.password or url.query or url.fragment:
+                raise InvalidInput(
+                    "address: give the user and password in their own fields",
+                    field="address",
+                    code="invalid_format",
+                )
+            hostport = url.netloc
+            base = unquote(url.path)
+        else:
+            hostport = address
+        if hostport.startswith("[") and "]" in hostport:  # [IPv6] or [IPv6]:port
+            host, _, port_text = hostport[1:].partition("]")
+            port_text = port_text.removeprefix(":")
+            check_address("address", host)
+            check_address("address", f"127.0.0.1:{port_text}" if port_text else "127.0.0.1")
+        else:
+            check_address("address", hostport)
+            host = host_of(hostport)
+            port_text = hostport.rpartition(":")[2] if hostport.count(":") == 1 else ""
+        port = int(port_text) if port_text else DEFAULT_PORTS[protocol]
+        return cls(protocol, host, port, _folder(base, folder))
+
+
+def _folder(base: str, folder: str) -> str:
+    """The URL's path and the pull path joined (an absolute pull path stands alone)."""
+    path = folder.strip() if folder.strip().startswith("/") else f"{base}/{folder.strip()}"
+    absolute = path.startswith("/") and bool(folder.strip().startswith("/") or base)
+    parts = [p for p in path.split("/") if p]
+    for part in parts:
+        if unsafe_name(part):
+            raise InvalidInput(
+                "pull_path: a folder without '..', '\\' or control characters",
+                field="pull_path",
+                code="invalid_format",
+            )
+    return ("/" if absolute else "") + "/".join(parts)
+
+
+@dataclass(frozen=True)
 class DeviceSpec:
     alias: str
     mode: DeviceMode
@@ -105,6 +184,15 @@ class DeviceSpec:
     pull_username: str = ""
     pull_interval: int = 1
     pull_interval_unit: IntervalUnit = IntervalUnit.DAY
+    pull_auth: PullAuth = PullAuth.PASSWORD
+    pull_pattern: str = ""  # the device's own file naming, for PBXs no layout knows
+    pull_after: AfterFetch = AfterFetch.KEEP
+    pull_move_to: str = ""  # with MOVE: a folder below the device's, e.g. "fetched"
+    pull_tls_fingerprint: str = ""  # trust this one certificate (self-signed PBXs)
+
+    def endpoint(self) -> PullEndpoint:
+        assert self.pull_protocol is not None
+        return PullEndpoint.parse(self.pull_protocol, self.address, self.pull_path)
 
     def validate(self) -> DeviceSpec:
         if not self.alias:
@@ -115,7 +203,10 @@ class DeviceSpec:
                 field="alias",
                 params={"max": ALIAS_MAX},
             )
-        check_address("address", self.address)
+        if self.mode is DeviceMode.PULL and self.pull_protocol is not None:
+            self.endpoint()
+        else:
+            check_address("address", self.address)
         check_address("cache_address", self.cache_address, required=False)
         if not SECRET_MIN <= len(self.secret) <= SECRET_MAX:
             raise InvalidInput(
@@ -138,4 +229,39 @@ class DeviceSpec:
                     code="too_long",
                     params={"max": limit},
                 )
+        if self.mode is DeviceMode.PULL:
+            self._validate_pull()
         return self
+
+    def _validate_pull(self) -> None:
+        if self.pull_pattern:
+            NamePattern.parse(self.pull_pattern)
+        if self.pull_after is AfterFetch.MOVE:
+            parts = [p for p in self.pull_move_to.split("/") if p]
+            if not parts or any(unsafe_name(p) for p in parts) or len(self.pull_move_to) > 255:
+                raise InvalidInput(
+                    "pull_move_to: a folder below the device's folder",
+                    field="pull_move_to",
+                    code="required" if not parts else "invalid_format",
+                )
+        if self.pull_auth is PullAuth.KEY and self.pull_protocol is not PullProtocol.SFTP:
+            raise InvalidInput(
+                "pull_auth: only SFTP signs in with a key", field="pull_auth", code="invalid"
+            )
+        if len(self.pull_tls_fingerprint) > FINGERPRINT_MAX or not re.fullmatch(
+            r"[0-9A-Fa-f:]*", self.pull_tls_fingerprint
+        ):
+            raise InvalidInput(
+                "pull_tls_fingerprint: a SHA-256 fingerprint in hexadecimal",
+                field="pull_tls_fingerprint",
+            )
+        if self.pull_tls_fingerprint and len(normal_fingerprint(self.pull_tls_fingerprint)) != 64:
+            raise InvalidInput(
+                "pull_tls_fingerprint: a SHA-256 fingerprint has 64 hexadecimal digits",
+                field="pull_tls_fingerprint",
+            )
+
+
+def normal_fingerprint(text: str) -> str:
+    """AB:CD:… or abcd… as 64 lower-case hex digits."""
+    return text.replace(":", "").strip().lower()

@@ -15,6 +15,7 @@ class EventKind(StrEnum):
     DEVICE_CREATED = "device.created"
     DEVICE_CHANGED = "device.changed"
     DEVICE_DELETED = "device.deleted"
+    DEVICE_PULLED = "device.pulled"  # a pull run ended: its counts, or why it failed
     ORGANIZATION_CREATED = "organization.created"
     ORGANIZATION_CHANGED = "organization.changed"
     ORGANIZATION_DELETED = "organization.deleted"

@@ -6,9 +6,18 @@ from typing import BinaryIO, Protocol
 
 from appliance.domain.settings import FileFormat
 from appliance.errors import AudioDecodeError
+from appliance.media.av_audio import open_with_av
 from appliance.media.mp3 import encode_mp3, looks_like_mp3, open_mp3, read_mp3, write_mp3
 from appliance.media.pcm import Pcm, PcmStream
-from appliance.media.wav import is_wav, open_wav, read_wav, wav_header, write_wav
+from appliance.media.wav import (
+    FORMAT_GSM610,
+    format_tag,
+    is_wav,
+    open_wav,
+    read_wav,
+    wav_header,
+    write_wav,
+)
 
 EXTENSIONS = {FileFormat.MP3: "mp3", FileFormat.WAV: "wav"}
 MEDIA_TYPES = {FileFormat.MP3: "audio/mpeg", FileFormat.WAV: "audio/wav"}
@@ -25,13 +34,18 @@ def decode_audio(data: bytes) -> Pcm:
     raise AudioDecodeError("the audio is neither WAV (PCM, A-law, μ-law) nor MP3")
 
 
-def open_audio_file(fh: BinaryIO) -> PcmStream:
-    """decode_audio for a seekable file, decoded piece by piece as the stream is read."""
+def open_audio_file(fh: BinaryIO, container: str | None = None) -> PcmStream:
+    """decode_audio for a seekable file, decoded piece by piece as the stream is read.
+    container names a headerless format the bytes cannot tell ("gsm": raw GSM 6.10)."""
     fh.seek(0)
     head = fh.read(64 * 1024)
     if not head:
         raise AudioDecodeError("the audio is empty")
+    if container == "gsm":
+        return open_with_av(fh, container)
     if is_wav(head):
+        if format_tag(head) == FORMAT_GSM610:  # Asterisk's wav49
+            return open_with_av(fh, "wav49")
         return open_wav(fh)
     if looks_like_mp3(head):
         return open_mp3(fh)

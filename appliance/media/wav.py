@@ -13,6 +13,7 @@ from appliance.media.pcm import BLOCK_FRAMES, Pcm, PcmStream, g711_to_pcm16, pcm
 FORMAT_PCM = 1
 FORMAT_ALAW = 6
 FORMAT_MULAW = 7
+FORMAT_GSM610 = 0x31
 FORMAT_EXTENSIBLE = 0xFFFE
 UNKNOWN_LENGTHS = (0, 0xFFFFFFFF)
 # Writers that stream to a pipe (espeak-ng, sox -t wav -) put a huge placeholder size
@@ -22,6 +23,17 @@ STREAMING_PLACEHOLDER = 0x7FFF0000
 
 def is_wav(data: bytes) -> bool:
     return len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+
+
+def format_tag(head: bytes) -> int | None:
+    """The format tag of the fmt chunk in a WAV file's first bytes, if they hold it."""
+    pos = 12
+    while pos + 8 <= len(head):
+        chunk_id, size = struct.unpack_from("<4sI", head, pos)
+        if chunk_id == b"fmt ":
+            return struct.unpack_from("<H", head, pos + 8)[0] if pos + 10 <= len(head) else None
+        pos += 8 + size + (size & 1)
+    return None
 
 
 def read_wav(data: bytes) -> Pcm:

@@ -14,8 +14,9 @@ from datetime import time as wall_time
 from datetime import timedelta
 
 from appliance.domain.schedule import IntervalUnit, Policy, Schedule
+from appliance.pull import runner
 from appliance.services import housekeeping, jobs
-from appliance.services.context import AppContext
+from appliance.services.context import SYSTEM, AppContext
 from appliance.services.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,14 @@ def jobs_for(ctx: AppContext) -> list[Job]:
             first_after=timedelta(minutes=10),
         ),
         Job("log retention", Schedule.daily(wall_time(3, 30)), housekeeping.apply_log_retention),
+        # Each pull device has its own interval (1-10 hours or days); this looks for the
+        # ones due and starts them, off the scheduler's loop.
+        Job(
+            "device pull",
+            Schedule.interval(60, IntervalUnit.SECONDS),
+            lambda: runner.run_due(ctx, SYSTEM),
+            first_after=timedelta(seconds=20),
+        ),
     ]
 
 

@@ -13,11 +13,12 @@ from datetime import datetime
 
 from pony.orm import commit, db_session
 
-from appliance.db import device_queries, org_queries
+from appliance.db import device_queries, org_queries, pull_queries
 from appliance.db.entities import Device, by_id
 from appliance.domain.audit import AuditType
 from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol, host_of
 from appliance.domain.events import EventKind
+from appliance.domain.pull import AfterFetch, PullAuth
 from appliance.domain.throttle import DeviceAuthThrottle
 from appliance.errors import AccountLocked, AuthenticationFailed, Conflict, NotFound
 from appliance.media.crypto import MasterKey
@@ -38,11 +39,19 @@ class DeviceView:
     pull_username: str
     pull_interval: int
     pull_interval_unit: IntervalUnit
+    pull_auth: PullAuth
+    pull_pattern: str
+    pull_after: AfterFetch
+    pull_move_to: str
+    pull_tls_fingerprint: str
+    pull_host_key: str  # SFTP: pinned at the first sign-in
+    pull_blocked: str  # why the device is stopped ("host_key_changed"), "" when it runs
+    pull_found_key: str  # the key its server shows now, for an administrator to accept
     last_success_at: datetime | None
     created_at: datetime
 
 
-def _view(d: Device) -> DeviceView:
+def view_of(d: Device) -> DeviceView:
     return DeviceView(
         id=d.id,
         alias=d.alias,
@@ -55,8 +64,39 @@ def _view(d: Device) -> DeviceView:
         pull_username=d.pull_username or "",
         pull_interval=d.pull_interval,
         pull_interval_unit=IntervalUnit(d.pull_interval_unit),
+        pull_auth=PullAuth(d.pull_auth),
+        pull_pattern=d.pull_pattern or "",
+        pull_after=AfterFetch(d.pull_after),
+        pull_move_to=d.pull_move_to or "",
+        pull_tls_fingerprint=d.pull_tls_fingerprint or "",
+        pull_host_key=d.pull_host_key or "",
+        pull_blocked=d.pull_blocked or "",
+        pull_found_key=d.pull_found_key or "",
         last_success_at=d.last_success_at,
         created_at=d.created_at,
+    )
+
+
+def spec_of(d: Device, master: MasterKey) -> DeviceSpec:
+    """The device as it was saved, its secret opened."""
+    v = view_of(d)
+    return DeviceSpec(
+        alias=v.alias,
+        mode=v.mode,
+        address=v.address,
+        secret=master.open_text(d.secret_sealed),
+        cache_address=v.cache_address,
+        pullback_hours=v.pullback_hours,
+        pull_protocol=v.pull_protocol,
+        pull_path=v.pull_path,
+        pull_username=v.pull_username,
+        pull_interval=v.pull_interval,
+        pull_interval_unit=v.pull_interval_unit,
+        pull_auth=v.pull_auth,
+        pull_pattern=v.pull_pattern,
+        pull_after=v.pull_after,
+        pull_move_to=v.pull_move_to,
+        pull_tls_fingerprint=v.pull_tls_fingerprint,
     )
 
 
@@ -73,6 +113,11 @@ def _columns(spec: DeviceSpec, master: MasterKey) -> dict[str, object]:
         "pull_username": spec.pull_username,
         "pull_interval": spec.pull_interval,
         "pull_interval_unit": spec.pull_interval_unit.value,
+        "pull_auth": spec.pull_auth.value,
+        "pull_pattern": spec.pull_pattern,
+        "pull_after": spec.pull_after.value,
+        "pull_move_to": spec.pull_move_to,
+        "pull_tls_fingerprint": spec.pull_tls_fingerprint,
     }
 
 
@@ -80,7 +125,7 @@ def _columns(spec: DeviceSpec, master: MasterKey) -> dict[str, object]:
 def list_devices(actor: Actor, mode: DeviceMode | None = None) -> list[DeviceView]:
     actor.require_admin()  # aliases and addresses are the administrators' (README)
     return [
-        _view(by_id(Device, i)) for i in device_queries.ids_by_mode(mode.value if mode else None)
+        view_of(by_id(Device, i)) for i in device_queries.ids_by_mode(mode.value if mode else None)
     ]
 
 
@@ -111,7 +156,7 @@ def create(actor: Actor, spec: DeviceSpec, master: MasterKey) -> DeviceView:
         mode=spec.mode.value,
         address=spec.address,
     )
-    return _view(d)
+    return view_of(d)
 
 
 @db_session
@@ -130,7 +175,11 @@ def update(actor: Actor, device_id: int, spec: DeviceSpec, master: MasterKey) ->
             f"a device named {spec.alias!r} already exists",
             params={"value": spec.alias},
         )
+    before = (d.mode, d.pull_protocol, d.address)
     d.set(**_columns(spec, master))
+    if before != (d.mode, d.pull_protocol, d.address):
+        # Another server: the key pinned for the old one says nothing about it.
+        d.pull_host_key, d.pull_blocked, d.pull_found_key = "", "", ""
     audit.record(actor, AuditType.DEVICE, "device_changed", alias=spec.alias, address=spec.address)
     events.record(
         EventKind.DEVICE_CHANGED,
@@ -140,7 +189,7 @@ def update(actor: Actor, device_id: int, spec: DeviceSpec, master: MasterKey) ->
         mode=spec.mode.value,
         address=spec.address,
     )
-    return _view(d)
+    return view_of(d)
 
 
 @db_session
@@ -164,6 +213,7 @@ def delete(actor: Actor, device_id: int) -> None:
         )
     audit.record(actor, AuditType.DEVICE, "device_deleted", alias=d.alias, address=d.address)
     events.record(EventKind.DEVICE_DELETED, actor, id=d.id, alias=d.alias, address=d.address)
+    pull_queries.forget_device(device_id)
     d.delete()
 
 
@@ -190,7 +240,7 @@ def authenticate(alias: str, secret: str, master: MasterKey, ip: str = "unknown"
             commit()  # the audit entry must outlive the exception
         raise AuthenticationFailed("unknown device or wrong secret")
     _throttle.succeeded(key, ip, began)
-    return _view(d)
+    return view_of(d)
 
 
 def _resolves_to(host: str, ip: str) -> bool:

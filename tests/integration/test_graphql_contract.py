@@ -63,7 +63,13 @@ def recording(appliance):
     PREFIX_OF[made["id"]] = prefix
     raised = appliance.server.cli("admin", "alarm", "raise", "BACKUP_FAILED", "--error", "contract drill")
     alarm_id = raised.stdout.split()[1]
+    pull = appliance.admin.data(
+        "mutation($i: DeviceInput!) { createDevice(input: $i) { ... on Device { id } } }",
+        {"i": {"alias": f"pbx-{uuid.uuid4().hex[:8]}", "mode": "PULL", "address": "127.0.0.1:9",
+               "secret": "pbx-secret", "pullProtocol": "FTP", "pullUsername": "pbx"}},
+    )["createDevice"]
     return {
+        "$PULL_DEVICE_ID": pull["id"],
         "$ALARM_ID": alarm_id,
         "$RECORDING_ID": r.json()["id"],
         "$CALLER": caller,
@@ -87,6 +93,12 @@ def _expected(stem: str, data: dict, variables: dict, appliance) -> None:
         and data["alarmSettings"]["engineId"].startswith("80001f8805"),
         # The drill raised by the trigger, or the fixture's, whichever comes first.
         "AlarmsLive": lambda: data["alarms"]["event"] in ("NO_RECORDING", "BACKUP_FAILED") and data["alarms"]["raisedAt"],
+        # The example's device is at a closed port: the run says so, and stores nothing.
+        "PullNow": lambda: (data["pullNow"]["error"], data["pullNow"]["fetched"]) == ("connect_failed", 0),
+        "TestPullDevice": lambda: (data["testPullDevice"]["ok"], data["testPullDevice"]["error"])
+        == (False, "connect_failed"),
+        "AcceptPullHostKey": lambda: data["acceptPullHostKey"]["pullBlocked"] == "",
+        "PullPublicKey": lambda: data["pullPublicKey"].startswith("ssh-ed25519 "),
         "MetricHistory": lambda: isinstance(data["metricHistory"], list),
         "SendTestEmail": lambda: data["sendTestEmail"]["ok"] is False
         and data["sendTestEmail"]["reason"] in ("not_configured", "unreachable"),

@@ -61,6 +61,7 @@ class World:
     holders: dict[str, Client]
     tag: str  # in every name this module makes
     alarm_id: str = ""  # an active alarm no one else may acknowledge
+    pull_device_id: str = ""  # a pull device at a closed port: fetching it reaches nothing
 
     @property
     def admin(self) -> Client:
@@ -122,10 +123,15 @@ def world(appliance) -> World:
         "manager's token": actor(Client(url, _own_token(manager, f"mgr-{tag}")["secret"]), logins["manager"]),
     }
     drill = appliance.server.cli("admin", "alarm", "raise", "SERVICE_ABORTED", "--subject", f"rights-{tag}")
+    pull = admin.data(
+        "mutation($i: DeviceInput!) { createDevice(input: $i) { ... on Device { id } } }",
+        {"i": {"alias": f"pbx-{tag}", "mode": "PULL", "address": "127.0.0.1:9", "secret": "pbx-secret",
+               "pullProtocol": "FTP", "pullUsername": "pbx"}},
+    )["createDevice"]
     return World(
         appliance, device, spare_device, orgs, names, prefixes, roles, actors,
         actor(victim, prefixes["other"] + "301"), _own_token(victim, f"victim-{tag}"), holders, tag,
-        alarm_id=drill.stdout.split()[1],
+        alarm_id=drill.stdout.split()[1], pull_device_id=pull["id"],
     )
 
 
@@ -225,6 +231,12 @@ ADMIN_MUTATIONS = [
     AdminCase("sendTestTrap", "mutation { sendTestTrap { ok } }", lambda w, a: {}),
     AdminCase("acknowledgeAlarm", "mutation($id: ID!) { acknowledgeAlarm(id: $id) { __typename } }",
               lambda w, a: {"id": w.alarm_id}),
+    AdminCase("pullNow", "mutation($id: ID!) { pullNow(deviceId: $id) { fetched } }",
+              lambda w, a: {"id": w.pull_device_id}),
+    AdminCase("testPullDevice", "mutation($id: ID!) { testPullDevice(deviceId: $id) { ok } }",
+              lambda w, a: {"id": w.pull_device_id}),
+    AdminCase("acceptPullHostKey", "mutation($id: ID!) { acceptPullHostKey(deviceId: $id) { __typename } }",
+              lambda w, a: {"id": w.pull_device_id}),
 ]
 ADMIN_QUERIES = [
     AdminCase("devices", "{ devices { id alias address } }", lambda w, a: {}),
@@ -236,6 +248,7 @@ ADMIN_QUERIES = [
     AdminCase("alarmSettings", "{ alarmSettings { engineId } }", lambda w, a: {}),
     AdminCase("systemMetrics", "{ systemMetrics { cpuPercent } }", lambda w, a: {}),
     AdminCase("metricHistory", "{ metricHistory { at } }", lambda w, a: {}),
+    AdminCase("pullPublicKey", "{ pullPublicKey }", lambda w, a: {}),
 ]
 # Open to anyone signed in, each for a reason; what is admin-only inside them is tested below.
 SIGNED_IN_MUTATIONS = {

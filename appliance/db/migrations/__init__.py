@@ -29,6 +29,7 @@ from appliance.db.migrations import (
     v15_extension_owner,
     v16_sn_code_point_order,
     v17_alarms,
+    v18_pull,
 )
 from appliance.db.migrations.step import TYPES, Step
 
@@ -50,6 +51,7 @@ STEPS: list[Step] = [
     v15_extension_owner.STEP,
     v16_sn_code_point_order.STEP,
     v17_alarms.STEP,
+    v18_pull.STEP,
 ]
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), "steps out of order"
 
