@@ -171,7 +171,7 @@ BINARY_TESTS := tests/integration/test_smoke.py tests/integration/test_recording
 	tests/integration/test_siprec_calls.py tests/integration/test_capture_durability.py \
 	tests/integration/test_security_spool.py tests/integration/test_security_sip_tcp.py \
 	tests/integration/test_search.py tests/integration/test_exports_audit.py \
-	tests/integration/test_monitoring.py \
+	tests/integration/test_monitoring.py tests/integration/test_pull.py \
 	tests/integration/test_bad_input.py tests/integration/test_storage_check.py \
 	tests/integration/test_graphql_contract.py tests/integration/test_siprec_paths.py \
 	tests/browser/test_console.py::test_search_with_several_conditions
