@@ -1,4 +1,4 @@
-"""Alarms (manual "监控告警"): the eight events, their rules, and when one is raised or cleared.
+"""Alarms (manual "监控告警"): the eight events and pulling's, their rules, and when one is raised or cleared.
 
 Pure: the monitor feeds readings in, the decisions come out; no clock, no I/O.
 """
@@ -16,7 +16,7 @@ from appliance.errors import InvalidInput
 
 
 class AlarmEvent(StrEnum):
-    """The manual's eight events, in its order."""
+    """The manual's eight events, in its order, then the ones it did not have."""
 
     CPU_HIGH = "CPU_HIGH"
     MEMORY_HIGH = "MEMORY_HIGH"
@@ -26,6 +26,7 @@ class AlarmEvent(StrEnum):
     SERVICE_ABORTED = "SERVICE_ABORTED"
     DATABASE_ERROR = "DATABASE_ERROR"
     NO_RECORDING = "NO_RECORDING"
+    PULL_FAILED = "PULL_FAILED"  # a pull device failed several runs in a row
 
 
 class AlarmLevel(StrEnum):
@@ -225,4 +226,9 @@ def describe(event: AlarmEvent, value: float | None, threshold: float | None, **
         return f"database connection error: {params.get('error', 'no answer')}"
     if event is AlarmEvent.BACKUP_FAILED:
         return f"backup failed: {params.get('error', 'see the backup log')}"
+    if event is AlarmEvent.PULL_FAILED:
+        return (
+            f"fetching from device {params.get('device', '?')} failed {number(value)} times"
+            f" in a row: {params.get('error', '?')}"
+        )
     return event.value

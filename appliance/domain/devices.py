@@ -236,6 +236,13 @@ class DeviceSpec:
     def _validate_pull(self) -> None:
         if self.pull_pattern:
             NamePattern.parse(self.pull_pattern)
+        web = self.pull_protocol in (PullProtocol.HTTP, PullProtocol.HTTPS)
+        if web and self.pull_after is not AfterFetch.KEEP:
+            raise InvalidInput(
+                "pull_after: a web server's index can neither delete nor move files",
+                field="pull_after",
+                code="not_supported",
+            )
         if self.pull_after is AfterFetch.MOVE:
             parts = [p for p in self.pull_move_to.split("/") if p]
             if not parts or any(unsafe_name(p) for p in parts) or len(self.pull_move_to) > 255:

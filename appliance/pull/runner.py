@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from appliance.domain.alarms import AlarmEvent
 from appliance.domain.pull import (
     SETTLE_SECONDS,
     AfterFetch,
@@ -40,7 +41,7 @@ from appliance.errors import (
 from appliance.media.codec import open_audio_file
 from appliance.media.partial import SealedPartial
 from appliance.media.store import Scratch
-from appliance.services import ingest, pulls, settings
+from appliance.services import alarms, ingest, pulls, settings
 from appliance.services.context import Actor, AppContext, utcnow
 from appliance.services.pulls import PullConfig, PullRun
 from appliance.transfer import Credentials, RemoteFile, TransferClient, connect, read_small, walk
@@ -51,6 +52,7 @@ LEASE_S = 120.0  # renewed with every progress report; a dead run's device waits
 PROGRESS_S = 1.0
 COMPANION_MAX = 16 * 1024  # a voicemail's msgNNNN.txt
 TEST_ENTRIES = 20
+FAILURES_ALARM = 3  # runs in a row that could not reach or list the device
 CALL_ID_PREFIX = "pull:"
 
 
@@ -173,7 +175,22 @@ def run_device(ctx: AppContext, device_id: int, actor: Actor) -> PullRun:
         log.exception("pull from device %s failed", device_id)
     finally:
         failures = pulls.finish(device_id, owner, run.snapshot(False), actor)
+    _alarm(cfg, run, failures)
     return replace(run.snapshot(False), failures_in_a_row=failures)
+
+
+def _alarm(cfg: PullConfig, run: _Run, failures: int) -> None:
+    """A device failing run after run raises PULL_FAILED (once); a good run clears it."""
+    try:
+        if failures >= FAILURES_ALARM:
+            alarms.raise_alarm(
+                AlarmEvent.PULL_FAILED, value=failures, subject=cfg.alias,
+                device=cfg.alias, error=f"{run.error} {run.detail}".strip()[:300],
+            )  # fmt: skip
+        elif not run.error:
+            alarms.clear_alarm(AlarmEvent.PULL_FAILED, subject=cfg.alias)
+    except Exception:  # the run's figures are kept; an alarm table away must not undo that
+        log.exception("the pull alarm of device %s", cfg.alias)
 
 
 def _fetch_all(ctx: AppContext, cfg: PullConfig, client: TransferClient, run: _Run) -> None:

@@ -322,3 +322,28 @@ def test_a_device_pattern_names_other_pbxs(appliance):
     finally:
         ftp.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_device_failing_three_runs_raises_an_alarm_and_a_good_run_clears_it(appliance):
+    _, admin = appliance
+    base = Path(tempfile.mkdtemp(prefix="recorder-pbx-"))
+    ftp = FtpServer(base)  # not started yet: the device's runs fail to connect
+    alarms = """query($a: String) { alarms(filter: {event: PULL_FAILED, text: $a}) { items { state value message } } }"""
+    try:
+        device = add_device(admin, "FTP", ftp.address, "")
+        alias = next(d["alias"] for d in admin.data(DEVICES)["devices"] if d["id"] == device)
+        for n in (1, 2):
+            assert pull(admin, device)["error"] == "connect_failed"
+            assert admin.data(alarms, {"a": alias})["alarms"]["items"] == [], n
+        assert pull(admin, device)["error"] == "connect_failed"
+        [alarm] = admin.data(alarms, {"a": alias})["alarms"]["items"]
+        assert alarm["state"] == "ACTIVE" and alarm["value"] == 3 and alias in alarm["message"]
+        assert pull(admin, device)["error"] == "connect_failed"  # raised once, not again
+        assert len(admin.data(alarms, {"a": alias})["alarms"]["items"]) == 1
+        ftp.start()
+        assert pull(admin, device)["error"] == ""
+        [cleared] = admin.data(alarms, {"a": alias})["alarms"]["items"]
+        assert cleared["state"] == "CLEARED"
+    finally:
+        ftp.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -3,13 +3,13 @@ import { i18n } from "../i18n";
 
 export type AlarmEvent =
   | "CPU_HIGH" | "MEMORY_HIGH" | "STORAGE_HIGH" | "CAPTURE_ABORTED" | "BACKUP_FAILED"
-  | "SERVICE_ABORTED" | "DATABASE_ERROR" | "NO_RECORDING";
+  | "SERVICE_ABORTED" | "DATABASE_ERROR" | "NO_RECORDING" | "PULL_FAILED";
 export type AlarmLevel = "LOW" | "MEDIUM" | "HIGH";
 export type AlarmState = "ACTIVE" | "CLEARED";
 
 export const EVENTS: AlarmEvent[] = [
   "CPU_HIGH", "MEMORY_HIGH", "STORAGE_HIGH", "CAPTURE_ABORTED", "BACKUP_FAILED", "SERVICE_ABORTED",
-  "DATABASE_ERROR", "NO_RECORDING",
+  "DATABASE_ERROR", "NO_RECORDING", "PULL_FAILED",
 ];
 export const LEVELS: AlarmLevel[] = ["LOW", "MEDIUM", "HIGH"];
 
