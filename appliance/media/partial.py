@@ -109,13 +109,15 @@ class SealedPartial:
         self._fh.write(_RECORD.pack(len(sealed), nonce) + sealed)
         self.size += len(plain)
 
-    def flush(self) -> None:
-        """Seal what is pending and make it durable (before a broken transfer is left)."""
+    def flush(self, durable: bool = True) -> None:
+        """Seal what is pending; durable: on the disk too (a broken transfer, left for the
+        next run), where a complete one is read back at once and needs no fsync."""
         if self._pending:
             self._seal(bytes(self._pending))
             self._pending.clear()
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        if durable:
+            os.fsync(self._fh.fileno())
 
     def plain(self) -> Iterator[bytes]:
         """The bytes fetched, in order (after flush)."""

@@ -162,11 +162,11 @@ def run_device(ctx: AppContext, device_id: int, actor: Actor) -> PullRun:
     run = _Run(device_id, owner)
     try:
         run.report(force=True)
-        client = _sign_in(cfg)
+        session = _Session(cfg)
         try:
-            _fetch_all(ctx, cfg, client, run)
+            _fetch_all(ctx, cfg, session, run)
         finally:
-            client.close()
+            session.close()
     except TransferFailed as exc:
         run.error, run.detail = exc.code, exc.detail
         log.warning("pull from device %s: %s", device_id, exc)
@@ -193,9 +193,29 @@ def _alarm(cfg: PullConfig, run: _Run, failures: int) -> None:
         log.exception("the pull alarm of device %s", cfg.alias)
 
 
-def _fetch_all(ctx: AppContext, cfg: PullConfig, client: TransferClient, run: _Run) -> None:
+class _Session:
+    """A run's signed-in connection. After a broken transfer the next file gets a fresh
+    one: a control connection that timed out answers nothing more."""
+
+    def __init__(self, cfg: PullConfig) -> None:
+        self.cfg = cfg
+        self.client = _sign_in(cfg)
+        self.broken = False
+
+    def current(self) -> TransferClient:
+        if self.broken:
+            self.client.close()
+            self.client = _sign_in(self.cfg)  # a server gone for good ends the run here
+            self.broken = False
+        return self.client
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _fetch_all(ctx: AppContext, cfg: PullConfig, session: _Session, run: _Run) -> None:
     skip = cfg.move_to.strip("/") if cfg.after is AfterFetch.MOVE else ""
-    listing = walk(client, skip_dir=skip)
+    listing = walk(session.current(), skip_dir=skip)
     for problem in listing.problems:
         run.add("unrecognised", problem.path, problem.reason, problem.detail)
     run.listed = len(listing.files)
@@ -227,7 +247,7 @@ def _fetch_all(ctx: AppContext, cfg: PullConfig, client: TransferClient, run: _R
     zone = ZoneInfo(settings.current().time_zone)
     for f, found in todo:
         run.report()
-        _fetch_one(ctx, cfg, client, run, f, found, zone)
+        _fetch_one(ctx, cfg, session, run, f, found, zone)
         run.done += 1
 
 
@@ -244,7 +264,7 @@ def _partial_path(ctx: AppContext, cfg: PullConfig, path: str) -> Path:
 def _fetch_one(
     ctx: AppContext,
     cfg: PullConfig,
-    client: TransferClient,
+    session: _Session,
     run: _Run,
     f: RemoteFile,
     found: Recognised,
@@ -257,9 +277,11 @@ def _fetch_one(
         pulls.remember(cfg.device_id, *key, stored)
         run.add("already_had")
         return
+    client = session.current()
     try:
         call = _complete(client, found.call, zone)
     except TransferFailed as exc:
+        session.broken = True
         run.add("failed", f.path, PullReason.NO_COMPANION, exc.detail or exc.code)
         return
     if call is None:
@@ -274,8 +296,10 @@ def _fetch_one(
         if partial.size < f.size:
             try:
                 client.download(f.path, _Reporting(partial, run), partial.size)
-            finally:
-                partial.flush()  # what came is kept for the next run to resume from
+            except BaseException:
+                partial.flush(durable=True)  # what came is kept for the next run to resume
+                raise
+            partial.flush(durable=False)
         if partial.size != f.size:
             if _changed(f, client.stat(f.path)):
                 partial.discard()
@@ -300,6 +324,7 @@ def _fetch_one(
         )
         result = _store(ctx, cfg, partial, meta, found.audio)
     except TransferFailed as exc:
+        session.broken = True
         run.add("failed", f.path, PullReason.TRANSFER_FAILED, exc.detail or exc.code)
         partial.close()
         return

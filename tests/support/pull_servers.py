@@ -21,11 +21,19 @@ FTP_USER, FTP_PASSWORD = "pbx", "Ftp-Pass-2024"
 SSH_USER, SSH_PASSWORD = "recpull", "Sftp-Pass-2024"
 
 
+def _log(name: str):  # noqa: ANN202 - an open file
+    """Where a server's output goes: a file, never a pipe nobody reads (a chatty server
+    would block on it once the pipe's 64 KiB are full)."""
+    return open(Path(tempfile.mkdtemp(prefix=f"recorder-{name}-log-")) / "out.log", "w+")  # noqa: SIM115
+
+
 def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} ended at start: {proc.stdout.read() if proc.stdout else ''}")
+            log = getattr(proc, "log", None)
+            said = Path(log.name).read_text() if log else ""
+            raise RuntimeError(f"{what} ended at start: {said}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -75,8 +83,9 @@ class FtpServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _FTPD, str(self.root), str(self.port), FTP_USER, FTP_PASSWORD,
              cert, key, str(self.rate)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=(log := _log("ftpd")), stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
+        self.proc.log = log  # type: ignore[attr-defined]
         _wait_port(self.port, self.proc, "pyftpdlib")
         return self
 
@@ -144,8 +153,9 @@ class SshServer:
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         self.proc = subprocess.Popen(
             [sshd, "-D", "-e", "-f", str(config)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=(log := _log("sshd")), stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
+        self.proc.log = log  # type: ignore[attr-defined]
         _wait_port(self.port, self.proc, "sshd")
         return self
 
@@ -187,8 +197,9 @@ class NginxServer:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.proc = subprocess.Popen(
             [nginx, "-c", str(conf), "-p", str(self.dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=(log := _log("nginx")), stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
+        self.proc.log = log  # type: ignore[attr-defined]
         _wait_port(self.http_port, self.proc, "nginx")
         return self
 
