@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -345,5 +346,29 @@ def test_a_device_failing_three_runs_raises_an_alarm_and_a_good_run_clears_it(ap
         [cleared] = admin.data(alarms, {"a": alias})["alarms"]["items"]
         assert cleared["state"] == "CLEARED"
     finally:
+        ftp.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_scheduler_fetches_a_new_device_on_its_own():
+    base = Path(tempfile.mkdtemp(prefix="recorder-pbx-"))
+    name = base / "2025/06/01/auto-1748764800-2201-2202.wav"
+    name.parent.mkdir(parents=True)
+    name.write_bytes(pbx_tree._wav(2))
+    os.utime(name, (pbx_tree.OLD, pbx_tree.OLD))
+    ftp = FtpServer(base).start()
+    server = ApplianceServer(scheduler=True).start()
+    try:
+        admin, _ = prepare_admin(server)
+        add_device(admin, "FTP", ftp.address, "", pullInterval=10, pullIntervalUnit="HOUR")
+        deadline = time.monotonic() + 90  # the job looks 20 s after start, then every minute
+        while not (found := recordings_of(admin, ftp.address)):
+            assert time.monotonic() < deadline, "the scheduler never fetched the device"
+            time.sleep(1)
+        assert [(r["caller"], r["callee"]) for r in found] == [("2201", "2202")]
+        [device] = admin.data(DEVICES)["devices"]
+        assert device["lastSuccessAt"] and device["lastRun"]["fetched"] == 1
+    finally:
+        server.stop()
         ftp.stop()
         shutil.rmtree(base, ignore_errors=True)
