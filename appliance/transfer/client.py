@@ -150,6 +150,16 @@ def walk(
     return listing
 
 
+def folder_steps(root: str, below: str) -> list[str]:
+    """The folders to make, outermost first, for `below` (a "/"-joined path under root)."""
+    parts = [p for p in below.split("/") if p]
+    base = root.rstrip("/")
+    return [
+        f"{base}/{'/'.join(parts[:i])}" if base else "/".join(parts[:i])
+        for i in range(1, len(parts) + 1)
+    ]
+
+
 def _printable(path: str) -> str:
     """A refused name as it may be shown: control characters as \\xNN."""
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in path)[:300]

@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 from appliance.domain.devices import PullEndpoint, PullProtocol
 from appliance.errors import TransferFailed
 from appliance.transfer import tls
-from appliance.transfer.client import TIMEOUT_S, Credentials, RemoteEntry, RemoteFile, Sink
+from appliance.transfer.client import (
+    TIMEOUT_S,
+    Credentials,
+    RemoteEntry,
+    RemoteFile,
+    Sink,
+    folder_steps,
+)
 
 BLOCK = 64 * 1024
 
@@ -177,23 +184,16 @@ class FtpClient:
             raise _failure(exc) from exc
 
     def move(self, path: str, folder: str) -> None:
-        target = self._full(f"{folder}/{path}")
+        target = f"{folder}/{path}"
         try:
-            self._make_folders(target.rpartition("/")[0])
-            self.ftp.rename(self._full(path), target)
+            for step in folder_steps(self.root, target.rpartition("/")[0]):
+                try:
+                    self.ftp.mkd(step)
+                except ftplib.error_perm:
+                    pass  # there already
+            self.ftp.rename(self._full(path), self._full(target))
         except (OSError, EOFError, ftplib.Error) as exc:
             raise _failure(exc) from exc
-
-    def _make_folders(self, folder: str) -> None:
-        parts = folder.split("/")
-        for i in range(1, len(parts) + 1):
-            step = "/".join(parts[:i])
-            if not step:
-                continue
-            try:
-                self.ftp.mkd(step)
-            except ftplib.error_perm:
-                pass  # there already
 
     def close(self) -> None:
         try:

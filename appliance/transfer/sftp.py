@@ -14,7 +14,14 @@ import paramiko
 
 from appliance.domain.devices import PullEndpoint
 from appliance.errors import TransferFailed
-from appliance.transfer.client import TIMEOUT_S, Credentials, RemoteEntry, RemoteFile, Sink
+from appliance.transfer.client import (
+    TIMEOUT_S,
+    Credentials,
+    RemoteEntry,
+    RemoteFile,
+    Sink,
+    folder_steps,
+)
 
 BLOCK = 64 * 1024
 
@@ -136,17 +143,14 @@ class SftpClient:
             raise _failure(exc) from exc
 
     def move(self, path: str, folder: str) -> None:
-        target = self._full(f"{folder}/{path}")
+        target = f"{folder}/{path}"
         try:
-            parent = target.rpartition("/")[0]
-            steps = parent[len(self.root) :].strip("/").split("/")
-            for i in range(1, len(steps) + 1):
-                step = f"{self.root}/{'/'.join(steps[:i])}"
+            for step in folder_steps(self.root, target.rpartition("/")[0]):
                 try:
                     self.sftp.mkdir(step)
                 except OSError:
                     pass  # there already
-            self.sftp.rename(self._full(path), target)
+            self.sftp.rename(self._full(path), self._full(target))
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise _failure(exc) from exc
 
