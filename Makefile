@@ -171,7 +171,10 @@ BINARY_TESTS := tests/integration/test_smoke.py tests/integration/test_recording
 	tests/integration/test_siprec_calls.py tests/integration/test_capture_durability.py \
 	tests/integration/test_security_spool.py tests/integration/test_security_sip_tcp.py \
 	tests/integration/test_search.py tests/integration/test_exports_audit.py \
-	tests/integration/test_monitoring.py tests/integration/test_pull.py \
+	tests/integration/test_monitoring.py \
+	tests/integration/test_pull.py::test_ftp_fetches_every_layout_once_and_reports_the_bad_entries \
+	tests/integration/test_pull.py::test_sftp_by_password_and_by_key_pins_the_host_key \
+	tests/integration/test_pull.py::test_http_and_https_autoindex_with_a_trusted_fingerprint \
 	tests/integration/test_bad_input.py tests/integration/test_storage_check.py \
 	tests/integration/test_graphql_contract.py tests/integration/test_siprec_paths.py \
 	tests/browser/test_console.py::test_search_with_several_conditions
