@@ -222,7 +222,8 @@ def _fetch_all(ctx: AppContext, cfg: PullConfig, session: _Session, run: _Run) -
     known = pulls.fetched_keys(cfg.device_id)
     paths = [f.path for f in listing.files]
     siblings = voicemail_siblings(paths)
-    companions = {p for p in paths if p.endswith(".txt")}
+    # A .txt beside a recording of the same name is its companion (voicemail), not a stray.
+    stems = {split_extension(p)[0] for p in paths if not p.endswith(".txt")}
     now = time.time()
     limit = ctx.config.max_upload_bytes
     todo: list[tuple[RemoteFile, Recognised]] = []
@@ -231,7 +232,7 @@ def _fetch_all(ctx: AppContext, cfg: PullConfig, session: _Session, run: _Run) -
             continue  # the same voicemail message in a format less wanted
         found = recognise(f.path, cfg.pattern)
         if isinstance(found, PullReason):
-            if f.path in companions and _is_companion(f.path, paths):
+            if f.path.endswith(".txt") and split_extension(f.path)[0] in stems:
                 continue
             run.add("unrecognised", f.path, found)
             continue
@@ -249,11 +250,6 @@ def _fetch_all(ctx: AppContext, cfg: PullConfig, session: _Session, run: _Run) -
         run.report()
         _fetch_one(ctx, cfg, session, run, f, found, zone)
         run.done += 1
-
-
-def _is_companion(path: str, paths: list[str]) -> bool:
-    stem = split_extension(path)[0]
-    return any(split_extension(p)[0] == stem and p != path for p in paths)
 
 
 def _partial_path(ctx: AppContext, cfg: PullConfig, path: str) -> Path:

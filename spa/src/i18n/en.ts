@@ -218,7 +218,7 @@ export default {
     },
     reasons: {
       unsafe_name: "Unsafe name", outside_root: "Link leading outside the folder", name_too_long: "Name too long",
-      too_deep: "Folders nested too deep", too_many_entries: "Too many entries; the rest next time",
+      too_deep: "Folders nested too deep", too_many_entries: "Too many entries: the listing stopped at the limit",
       unrecognised_name: "Name not recognised", not_audio: "Not an audio file", too_large: "Larger than the upload limit",
       undecodable: "Audio cannot be decoded", transfer_failed: "Transfer broke off (resumed next time)",
       changed_while_fetched: "Changed while fetched", voicemail_without_txt: "Voicemail without its .txt",

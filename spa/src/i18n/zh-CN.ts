@@ -218,7 +218,7 @@ export default {
     },
     reasons: {
       unsafe_name: "名称不安全", outside_root: "链接指向文件夹之外", name_too_long: "名称过长",
-      too_deep: "文件夹层级过深", too_many_entries: "条目过多，其余下次获取",
+      too_deep: "文件夹层级过深", too_many_entries: "条目过多：列表在上限处停止",
       unrecognised_name: "无法识别的文件名", not_audio: "不是音频文件", too_large: "超过上传大小上限",
       undecodable: "音频无法解码", transfer_failed: "传输中断（下次续传）",
       changed_while_fetched: "获取时文件发生变化", voicemail_without_txt: "语音留言缺少 .txt",

@@ -218,7 +218,7 @@ export default {
     },
     reasons: {
       unsafe_name: "名稱不安全", outside_root: "連結指向資料夾之外", name_too_long: "名稱過長",
-      too_deep: "資料夾層級過深", too_many_entries: "項目過多，其餘下次擷取",
+      too_deep: "資料夾層級過深", too_many_entries: "項目過多：清單在上限處停止",
       unrecognised_name: "無法辨識的檔名", not_audio: "不是音訊檔", too_large: "超過上傳大小上限",
       undecodable: "音訊無法解碼", transfer_failed: "傳輸中斷（下次續傳）",
       changed_while_fetched: "擷取時檔案發生變化", voicemail_without_txt: "語音留言缺少 .txt",
