@@ -67,7 +67,14 @@ def main() -> int:
     ap.add_argument("--listed", type=int, default=100_000)
     args = ap.parse_args()
     from tests.support.audio import tone_pcm, wav_bytes
-    from tests.support.pull_servers import FTP_PASSWORD, FTP_USER, SSH_PASSWORD, SSH_USER, FtpServer, SshServer
+    from tests.support.pull_servers import (
+        FTP_PASSWORD,
+        FTP_USER,
+        SSH_PASSWORD,
+        SSH_USER,
+        FtpServer,
+        SshServer,
+    )
     from tests.support.server import ApplianceServer, Client, prepare_admin
 
     work = Path(tempfile.mkdtemp(prefix="recorder-bench-pull-"))
@@ -80,7 +87,7 @@ def main() -> int:
     server = ApplianceServer().start()
     rows: list[tuple[str, str]] = []
     try:
-        admin, token = prepare_admin(server)
+        _, token = prepare_admin(server)
         client = Client(server.url, token=token)
         client.http.timeout = None  # "fetch now" returns when the run ends
         proc = psutil.Process(server.proc.pid)

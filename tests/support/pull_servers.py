@@ -21,10 +21,10 @@ FTP_USER, FTP_PASSWORD = "pbx", "Ftp-Pass-2024"
 SSH_USER, SSH_PASSWORD = "recpull", "Sftp-Pass-2024"
 
 
-def _log(name: str):  # noqa: ANN202 - an open file
+def _log(name: str):
     """Where a server's output goes: a file, never a pipe nobody reads (a chatty server
     would block on it once the pipe's 64 KiB are full)."""
-    return open(Path(tempfile.mkdtemp(prefix=f"recorder-{name}-log-")) / "out.log", "w+")  # noqa: SIM115
+    return open(Path(tempfile.mkdtemp(prefix=f"recorder-{name}-log-")) / "out.log", "w+")
 
 
 def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 15) -> None:
