@@ -65,6 +65,7 @@ class PullReason(StrEnum):
     NO_COMPANION = "voicemail_without_txt"
     STORE_FAILED = "store_failed"
     AFTER_FETCH_FAILED = "after_fetch_failed"
+    BAD_TIME = "time_out_of_range"
 
 
 @dataclass(frozen=True)

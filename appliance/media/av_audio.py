@@ -28,6 +28,9 @@ def open_with_av(fh: BinaryIO, container: str | None) -> PcmStream:
         raise AudioDecodeError("the file holds no audio")
     stream = source.streams.audio[0]
     rate = stream.codec_context.sample_rate or 8000
+    if not 4000 <= rate <= 96000:  # as for WAV: a 1 Hz header would make hours of audio
+        source.close()
+        raise AudioDecodeError(f"sample rate {rate} Hz is not supported")
     channels = min(max(stream.codec_context.channels or 1, 1), 2)
     resampler = av.AudioResampler(
         format="s16", layout="stereo" if channels == 2 else "mono", rate=rate

@@ -50,9 +50,14 @@ log = logging.getLogger(__name__)
 
 LEASE_S = 120.0  # renewed with every progress report; a dead run's device waits this long
 PROGRESS_S = 1.0
-COMPANION_MAX = 16 * 1024  # a voicemail's msgNNNN.txt
+COMPANION_MAX = 16 * 1024
+YEARS = (1970, 9998)  # a voicemail's msgNNNN.txt
 TEST_ENTRIES = 20
-FAILURES_ALARM = 3  # runs in a row that could not reach or list the device
+FAILURES_ALARM = 3
+MIN_TRANSFER_S, MIN_RATE = (
+    300.0,
+    20_000,
+)  # a file may take 5 min, or longer at 20 kB/s  # runs in a row that could not reach or list the device
 CALL_ID_PREFIX = "pull:"
 
 
@@ -283,15 +288,25 @@ def _fetch_one(
     if call is None:
         run.add("failed", f.path, PullReason.NO_COMPANION)
         return
+    if not YEARS[0] <= call.started_at.year <= YEARS[1]:
+        # As uploads: a time no call has would sort last for circular recording.
+        run.add("failed", f.path, PullReason.BAD_TIME, call.started_at.isoformat())
+        return
     partial = SealedPartial(
         _partial_path(ctx, cfg, f.path),
         ctx.master,
         {"path": f.path, "size": f.size, "mtime": _mtime_key(f)},
     )
+    if partial.size > f.size:  # a server that sent more, or ignored a resume: start over
+        partial.discard()
+        partial = SealedPartial(
+            _partial_path(ctx, cfg, f.path), ctx.master,
+            {"path": f.path, "size": f.size, "mtime": _mtime_key(f)},
+        )  # fmt: skip
     try:
         if partial.size < f.size:
             try:
-                client.download(f.path, _Reporting(partial, run), partial.size)
+                client.download(f.path, _Reporting(partial, run, f.size), partial.size, f.size)
             except BaseException:
                 partial.flush(durable=True)  # what came is kept for the next run to resume
                 raise
@@ -322,7 +337,10 @@ def _fetch_one(
     except TransferFailed as exc:
         session.broken = True
         run.add("failed", f.path, PullReason.TRANSFER_FAILED, exc.detail or exc.code)
-        partial.close()
+        if exc.code == "longer_than_listed":
+            partial.discard()  # nothing of a file that lies about its size is kept
+        else:
+            partial.close()
         return
     except AudioDecodeError as exc:
         partial.discard()
@@ -342,10 +360,16 @@ class _Reporting:
     """The partial file as a transfer's sink, renewing the run's lease as bytes come: one
     long file must not let the lease lapse."""
 
-    def __init__(self, partial: SealedPartial, run: _Run) -> None:
-        self.partial, self.run = partial, run
+    def __init__(self, partial: SealedPartial, run: _Run, size: int) -> None:
+        self.partial, self.run, self.size = partial, run, size
+        # A server trickling bytes must not hold the device (and a scheduler slot) forever.
+        self.deadline = time.monotonic() + max(MIN_TRANSFER_S, size / MIN_RATE)
 
     def write(self, data: bytes, /) -> int:
+        if self.partial.tell() + len(data) > self.size:
+            raise TransferFailed("longer_than_listed", f"more than the {self.size} bytes listed")
+        if time.monotonic() > self.deadline:
+            raise TransferFailed("timeout", "the transfer is too slow")
         self.run.report()
         return self.partial.write(data)
 

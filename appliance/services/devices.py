@@ -231,6 +231,10 @@ def authenticate(alias: str, secret: str, master: MasterKey, ip: str = "unknown"
     if wait:
         raise AccountLocked(math.ceil(wait))
     d = Device.get(alias=alias)
+    # A pull device's secret is the password the PBX's FTP/HTTP server knows (and may send
+    # in clear): it must not also let anyone upload recordings in that device's name.
+    if d is not None and d.mode != DeviceMode.PUSH.value:
+        d = None
     expected = master.open_text(d.secret_sealed) if d else "\0invalid"
     if not hmac.compare_digest(expected.encode(), secret.encode()) or d is None:
         count = _throttle.failed(key, ip, time.monotonic())

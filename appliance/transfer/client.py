@@ -78,8 +78,9 @@ class TransferClient(Protocol):
 
     def stat(self, path: str) -> RemoteFile | None: ...
 
-    def download(self, path: str, sink: Sink, offset: int = 0) -> None:
-        """Write the file's bytes from offset on into sink (positioned at offset)."""
+    def download(self, path: str, sink: Sink, offset: int = 0, size: int | None = None) -> None:
+        """Write the file's bytes from offset on into sink (positioned at offset); size is
+        what the listing said (the sink refuses more)."""
         ...
 
     def delete(self, path: str) -> None: ...

@@ -129,7 +129,9 @@ class FtpClient:
                 RemoteEntry(
                     name=name,
                     is_dir=kind == "dir",
-                    size=int(size) if size and size.isdigit() and kind == "file" else None,
+                    size=int(size)
+                    if size and size.isascii() and size.isdigit() and kind == "file"
+                    else None,
                     mtime=_modified(facts.get("modify")),
                     is_link=link,
                 )
@@ -169,7 +171,7 @@ class FtpClient:
             raise _failure(exc) from exc
         return RemoteFile(path, size or 0, self._mdtm(full)) if size is not None else None
 
-    def download(self, path: str, sink: Sink, offset: int = 0) -> None:
+    def download(self, path: str, sink: Sink, offset: int = 0, size: int | None = None) -> None:
         try:
             self.ftp.retrbinary(
                 f"RETR {self._full(path)}", sink.write, blocksize=BLOCK, rest=offset or None

@@ -208,7 +208,7 @@ class HttpClient:
                 mtime = None
         return RemoteFile(path, int(length), mtime) if length and length.isdigit() else None
 
-    def download(self, path: str, sink: Sink, offset: int = 0) -> None:
+    def download(self, path: str, sink: Sink, offset: int = 0, size: int | None = None) -> None:
         headers = {"Range": f"bytes={offset}-"} if offset else None
         response = self._get(self._url(path), headers)
         try:
@@ -216,7 +216,7 @@ class HttpClient:
             if offset and response.status_code != 206:
                 sink.seek(0)  # the server ignores ranges: start over
                 sink.truncate()
-            for block in response.iter_bytes(64 * 1024):
+            for block in response.iter_bytes():  # as it arrives: the sink sees a trickle
                 sink.write(block)
         except httpx.HTTPError as exc:
             raise TransferFailed("protocol_error", str(exc)) from exc

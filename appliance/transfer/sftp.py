@@ -121,11 +121,14 @@ class SftpClient:
         mtime = float(attr.st_mtime) if attr.st_mtime is not None else None
         return RemoteFile(path, attr.st_size or 0, mtime)
 
-    def download(self, path: str, sink: Sink, offset: int = 0) -> None:
+    def download(self, path: str, sink: Sink, offset: int = 0, size: int | None = None) -> None:
         try:
             with self.sftp.open(self._full(path), "rb") as remote:
                 remote.seek(offset)
-                remote.prefetch()
+                # Read ahead only what the listing said: the size the server gives the open
+                # file would size the read-ahead (a lying server, unbounded memory).
+                if size is not None:
+                    remote.prefetch(size)
                 while True:
                     block = remote.read(BLOCK)
                     if not block:

@@ -372,3 +372,20 @@ def test_the_scheduler_fetches_a_new_device_on_its_own():
         server.stop()
         ftp.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_pull_devices_password_never_signs_an_upload(appliance):
+    """The password a PBX's FTP server knows (and may carry in clear) is not an upload key."""
+    server, admin = appliance
+    device = add_device(admin, "FTP", "127.0.0.1:9", "", secret="pbx-ftp-pass")
+    alias = next(d["alias"] for d in admin.data(DEVICES)["devices"] if d["id"] == device)
+    import httpx
+
+    answer = httpx.post(
+        server.url + "/api/v1/recordings",
+        data={"call_id": "pull:forged.wav", "caller": "10086", "callee": "2001", "started_at": "2025-01-01T00:00:00+00:00"},
+        files={"audio": ("call.wav", pbx_tree._wav(1), "application/octet-stream")},
+        auth=(alias, "pbx-ftp-pass"),
+    )
+    assert answer.status_code == 401, answer.text
+    assert recordings_of(admin, "127.0.0.1:9") == []

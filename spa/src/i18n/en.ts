@@ -222,6 +222,7 @@ export default {
       unrecognised_name: "Name not recognised", not_audio: "Not an audio file", too_large: "Larger than the upload limit",
       undecodable: "Audio cannot be decoded", transfer_failed: "Transfer broke off (resumed next time)",
       changed_while_fetched: "Changed while fetched", voicemail_without_txt: "Voicemail without its .txt",
+      time_out_of_range: "A time no call has (before 1970 or after 9998)",
       store_failed: "Could not be stored", after_fetch_failed: "Stored, but not deleted or moved",
     },
   },

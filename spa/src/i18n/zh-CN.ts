@@ -222,6 +222,7 @@ export default {
       unrecognised_name: "无法识别的文件名", not_audio: "不是音频文件", too_large: "超过上传大小上限",
       undecodable: "音频无法解码", transfer_failed: "传输中断（下次续传）",
       changed_while_fetched: "获取时文件发生变化", voicemail_without_txt: "语音留言缺少 .txt",
+      time_out_of_range: "时间不合理（早于 1970 或晚于 9998 年）",
       store_failed: "无法保存", after_fetch_failed: "已保存，但未能删除或移动",
     },
   },

@@ -222,6 +222,7 @@ export default {
       unrecognised_name: "無法辨識的檔名", not_audio: "不是音訊檔", too_large: "超過上傳大小上限",
       undecodable: "音訊無法解碼", transfer_failed: "傳輸中斷（下次續傳）",
       changed_while_fetched: "擷取時檔案發生變化", voicemail_without_txt: "語音留言缺少 .txt",
+      time_out_of_range: "時間不合理（早於 1970 或晚於 9998 年）",
       store_failed: "無法儲存", after_fetch_failed: "已儲存，但未能刪除或移動",
     },
   },
