@@ -15,7 +15,7 @@ APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin gru
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install install-test console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events bench-monitor clean apt-test apt-image \
+.PHONY: run install install-test console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events bench-monitor bench-pull clean apt-test apt-image \
 	binary test-binary image test-image box
 
 $(STAMP): pyproject.toml
@@ -116,6 +116,9 @@ bench-events: install-test apt-test
 # from the sample that crossed a threshold to the trap in snmptrapd's log.
 bench-monitor: install-test apt-test
 	$(PY) benchmarks/monitor.py
+
+bench-pull: install-test apt-test
+	$(PY) benchmarks/pull.py
 
 # GraphQL refusal times, known/unknown sign-in times, and promptness during an import.
 bench-refusals: install-test apt-test

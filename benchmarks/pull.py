@@ -39,13 +39,20 @@ PER_FOLDER = 100  # FreePBX keeps one folder per day; a busy PBX's day holds hun
 def tree(base: Path, count: int, source: Path) -> int:
     """count hard links to source under monitor/YYYY/MM/DD; the bytes they list."""
     start = datetime(2025, 1, 1, 8, 0, 0)
+    copies: dict[int, Path] = {}
     for n in range(count):
+        # ext4 allows 65,000 links to one file: a copy of the recording every 60,000.
+        if n // 60_000 not in copies:
+            copy = source.with_name(f"{source.stem}-{n // 60_000}{source.suffix}")
+            if not copy.exists():
+                shutil.copy2(source, copy)
+            copies[n // 60_000] = copy
         day, k = divmod(n, PER_FOLDER)
         folder = base / "monitor" / f"{2025 + day // 365}" / f"{(day // 28) % 12 + 1:02d}" / f"{day % 28 + 1:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         at = start.replace(hour=8 + k // 60 % 12, minute=k % 60)
         name = f"in-{2000 + k}-138{n:08d}-{at:%Y%m%d}-{at:%H%M%S}-{1735689600 + n}.{n}.wav"
-        os.link(source, folder / name)
+        os.link(copies[n // 60_000], folder / name)
     for folder, _, _ in os.walk(base):
         os.chmod(folder, 0o755)
     return count * source.stat().st_size
