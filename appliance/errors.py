@@ -38,6 +38,12 @@ Codes and their params:
   no_serial                no free serial number (a storm of same-second recordings)
   undecodable_audio        audio bytes that are not WAV or MP3 the appliance can read
   interval_too_long        max_days: a schedule's interval longer than that
+  scheme_mismatch          value, expected: a pull device's URL names another protocol
+  unknown_field / duplicate_field
+                           value: a pull pattern's {field} unknown, or given twice
+  incomplete_pattern       a pull pattern without a party or without a time
+  not_supported            a pull option the protocol cannot do (delete over HTTP)
+  pull_running             the device is being fetched from already
   unknown_time_zone        value: a name the IANA zone database lacks
 Employee-import rows (domain.employee_csv.RowError) use the same vocabulary plus
 empty_file, not_csv, not_text, missing_columns (columns), too_many_rows (max),

@@ -397,7 +397,7 @@ def _complete(client: TransferClient, call: PulledCall, zone: ZoneInfo) -> Pulle
 
 
 def _aware(wall: datetime, zone: ZoneInfo) -> datetime:
-    return wall.replace(tzinfo=zone)
+    return datetime.combine(wall.date(), wall.time(), zone)
 
 
 def _store(

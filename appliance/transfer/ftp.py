@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
 import ftplib
 import socket
 import ssl
-from datetime import UTC, datetime
+import time
 
 from appliance.domain.devices import PullEndpoint, PullProtocol
 from appliance.errors import TransferFailed
@@ -27,7 +28,7 @@ def _modified(text: str | None) -> float | None:
     if not text:
         return None
     try:
-        return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC).timestamp()
+        return float(calendar.timegm(time.strptime(text[:14], "%Y%m%d%H%M%S")))
     except ValueError:
         return None
 

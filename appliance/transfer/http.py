@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 import ssl
-from datetime import UTC, datetime
+import time
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -51,7 +52,7 @@ class _Anchors(HTMLParser):
 def _when(text: str) -> float | None:
     for fmt in ("%d-%b-%Y %H:%M:%S", "%d-%b-%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
         try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp()
+            return float(calendar.timegm(time.strptime(text, fmt)))
         except ValueError:
             continue
     return None
