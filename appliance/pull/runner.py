@@ -50,14 +50,13 @@ log = logging.getLogger(__name__)
 
 LEASE_S = 120.0  # renewed with every progress report; a dead run's device waits this long
 PROGRESS_S = 1.0
-COMPANION_MAX = 16 * 1024
-YEARS = (1970, 9998)  # a voicemail's msgNNNN.txt
+COMPANION_MAX = 16 * 1024  # a voicemail's msgNNNN.txt
+YEARS = (1970, 9998)  # the years a recording may start in, as for uploads
 TEST_ENTRIES = 20
-FAILURES_ALARM = 3
-MIN_TRANSFER_S, MIN_RATE = (
-    300.0,
-    20_000,
-)  # a file may take 5 min, or longer at 20 kB/s  # runs in a row that could not reach or list the device
+FAILURES_ALARM = 3  # runs in a row that could not reach or list the device
+# A file may take 5 minutes, or longer at 20 kB/s.
+MIN_TRANSFER_S = 300.0
+MIN_RATE = 20_000
 CALL_ID_PREFIX = "pull:"
 
 
