@@ -217,6 +217,56 @@ def admin_reset_password(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def admin_import_backup(config: Config, args: argparse.Namespace) -> int:
+    """Import backup sets from a folder, a server or a share; progress on stderr."""
+    import json
+
+    from appliance.backup import importer, runner
+    from appliance.domain.backup import location_kind, parse_location
+    from appliance.services import backups
+    from appliance.services.context import SYSTEM
+    from appliance.transfer.client import Credentials, connect_target
+
+    ctx = _context(config)
+    passphrase = Path(args.passphrase_file).read_text(encoding="utf-8").rstrip("\r\n")
+    if args.target is not None:
+        target = backups.target_config(args.target, ctx.master)
+        client = runner.sign_in(target)
+        source = target.where.label()
+    else:
+        where = parse_location(location_kind(args.location), args.location)
+        password = ""
+        if args.password_file:
+            password = Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        client = connect_target(where, Credentials(args.username or "", password))
+        source = where.label()
+
+    def progress(state: dict[str, object]) -> None:
+        print(json.dumps(state) if args.json else
+              "imported {recordings} calls, {voicemails} voice messages; {skipped} already "
+              "here; {problems} problems".format(**state), file=sys.stderr)  # fmt: skip
+
+    try:
+        if args.list:
+            for name in importer.list_sets(client):
+                print(name or ".")
+            return 0
+        run = importer.import_backup(
+            ctx, SYSTEM, client, passphrase, sets=args.set or None, source=source,
+            progress=progress,
+        )  # fmt: skip
+    finally:
+        client.close()
+    for problem in run.counts.problems:
+        print(f"{problem.subject}: {problem.reason} {problem.detail}".strip(), file=sys.stderr)
+    print(json.dumps(run.summary()) if args.json else
+          f"{run.result.value}: {run.counts.recordings} calls and {run.counts.voicemails} voice"
+          f" messages imported, {run.counts.skipped} already here,"
+          f" {len(run.counts.problems)} problems"
+          + (f"; {run.error}: {run.detail}" if run.error else ""))  # fmt: skip
+    return 0 if run.result.value == "DONE" else 1
+
+
 def admin_set_enabled(config: Config, args: argparse.Namespace) -> int:
     from appliance.services import accounts
     from appliance.services.context import SYSTEM
@@ -362,6 +412,19 @@ def build_parser() -> argparse.ArgumentParser:
         toggle = admin.add_parser(verb, help=text)
         toggle.add_argument("login")
         toggle.set_defaults(handler=admin_set_enabled)
+    imported = admin.add_parser(
+        "import-backup",
+        help="import backup sets (a folder, ftp://, ftps://, sftp://, \\\\host\\share\\dir)",
+    )
+    imported.add_argument("location", nargs="?", default="", help="where the sets are")
+    imported.add_argument("--passphrase-file", required=True, help="the backup passphrase")
+    imported.add_argument("--target", type=int, help="a configured backup target's id instead")
+    imported.add_argument("--username", help="for a server or a share")
+    imported.add_argument("--password-file", help="for a server or a share")
+    imported.add_argument("--set", action="append", help="only this set (repeatable)")
+    imported.add_argument("--list", action="store_true", help="list the sets and stop")
+    imported.add_argument("--json", action="store_true", help="progress and result as JSON")
+    imported.set_defaults(handler=admin_import_backup)
     shown = admin.add_parser("events", help="print the event log, one entry a line")
     shown.add_argument("--after", type=int, default=0, metavar="ID", help="entries after this id")
     shown.add_argument(

@@ -127,6 +127,7 @@ class Recording(db.Entity):  # type: ignore[name-defined]
     deleted_at = Optional(datetime)
     caller_org_id = Optional(int)
     callee_org_id = Optional(int)
+    protected = Required(bool, default=False)
 
 
 class Tag(db.Entity):  # type: ignore[name-defined]

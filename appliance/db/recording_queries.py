@@ -14,7 +14,7 @@ from appliance.domain.recordings import RecordingFilter, party_pattern, sn_prefi
 COLUMNS = (
     "r.id, r.sn, r.device_id, r.caller, r.callee, r.started_at, r.duration, r.score, "
     "r.play_count, r.tag_count, r.kind, r.file_format, r.direction, r.duration_ms, "
-    "r.caller_org_id, r.callee_org_id"
+    "r.caller_org_id, r.callee_org_id, r.protected"
 )
 
 
@@ -36,6 +36,7 @@ class RecordingRow:
     duration_ms: int
     caller_org_id: int | None
     callee_org_id: int | None
+    protected: bool
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> RecordingRow:
@@ -43,6 +44,7 @@ class RecordingRow:
         values[5] = from_db_time(values[5])
         values[3] = values[3] or ""
         values[4] = values[4] or ""
+        values[16] = bool(values[16])
         return cls(*values)
 
 
@@ -307,9 +309,11 @@ def live_files(after_id: int, limit: int) -> list[tuple[Any, ...]]:
 
 
 def oldest_live(limit: int) -> list[int]:
-    """Ids of the oldest live recordings, for circular recording."""
+    """Ids of the oldest live recordings that are not protected, for circular recording."""
     found = rows(
-        "SELECT id FROM recording WHERE deleted_at IS NULL ORDER BY started_at, id LIMIT ?", [limit]
+        "SELECT id FROM recording WHERE deleted_at IS NULL AND NOT protected"
+        " ORDER BY started_at, id LIMIT ?",
+        [limit],
     )
     return [r[0] for r in found]
 

@@ -38,6 +38,10 @@ class EventKind(StrEnum):
     RECORDING_TAGGED = "recording.tagged"
     RECORDING_UNTAGGED = "recording.untagged"
     RECORDING_DELETED = "recording.deleted"
+    RECORDING_PROTECTED = "recording.protected"  # legal hold set or lifted
+    RECORDING_IMPORTED = "recording.imported"  # restored from a backup set
+    BACKUP_SETTINGS_CHANGED = "backup_settings.changed"  # targets, policies, passphrase
+    BACKUP_RAN = "backup.ran"  # a backup run or an import ended: its counts, or why not
     ALARM_RAISED = "alarm.raised"
     ALARM_CLEARED = "alarm.cleared"
     ALARM_ACKNOWLEDGED = "alarm.acknowledged"

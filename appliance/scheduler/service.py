@@ -13,6 +13,7 @@ import time
 from datetime import time as wall_time
 from datetime import timedelta
 
+from appliance.backup import runner as backup_runner
 from appliance.domain.schedule import IntervalUnit, Policy, Schedule
 from appliance.pull import runner
 from appliance.services import housekeeping, jobs
@@ -44,6 +45,14 @@ def jobs_for(ctx: AppContext) -> list[Job]:
             Schedule.interval(60, IntervalUnit.SECONDS),
             lambda: runner.run_due(ctx, SYSTEM),
             first_after=timedelta(seconds=20),
+        ),
+        # The backup policies (several, each its own schedule) are read on every look, so
+        # a policy saved in the console applies at once; runs go on in their own thread.
+        Job(
+            "backup",
+            Schedule.interval(15, IntervalUnit.SECONDS),
+            lambda: backup_runner.run_due(ctx, SYSTEM),
+            first_after=timedelta(seconds=5),
         ),
     ]
 

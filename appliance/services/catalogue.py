@@ -19,7 +19,7 @@ from appliance.domain.recordings import (
     check_tag,
 )
 from appliance.errors import InvalidInput, NotFound
-from appliance.services import audit, events, settings
+from appliance.services import audit, backup_log, events, settings
 from appliance.services.access import Tree, access_of, permitted
 from appliance.services.audio import transcodes
 from appliance.services.context import Actor, AppContext, utcnow
@@ -50,6 +50,7 @@ class RecordingView:
     kind: str
     file_format: str
     direction: str | None
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def views_of(found: list[RecordingRow]) -> list[RecordingView]:
             kind=r.kind,
             file_format=r.file_format,
             direction=r.direction,
+            protected=r.protected,
         )
         for r in found
     ]
@@ -215,11 +217,25 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int], event: str = "deleted"
     with db_session:
         scope = access_of(actor).scope_for(Action.DELETE)
         now = utcnow()
-        for row in recording_queries.by_ids(sorted(set(ids)), scope):
+        found = recording_queries.by_ids(sorted(set(ids)), scope)
+        held = [row.sn for row in found if row.protected]
+        if held:
+            raise InvalidInput(
+                f"protected (legal hold): {', '.join(held[:10])}; remove the mark first",
+                field="ids",
+                code="protected",
+                params={"value": ", ".join(held[:10]), "count": len(held)},
+            )
+        for row in found:
             r = by_id(Recording, row.id)
             r.deleted_at = now
             removed.append((r.relpath, r.sha256))
-            audit.record(actor, AuditType.DELETE, event, sn=r.sn, caller=r.caller, callee=r.callee)
+            if event == "deleted_circular":  # the manual logs these in the backup log
+                backup_log.record_deletion(r.sn, r.caller or "", r.callee or "", r.relpath)
+            else:
+                audit.record(
+                    actor, AuditType.DELETE, event, sn=r.sn, caller=r.caller, callee=r.callee
+                )
             events.record(
                 EventKind.RECORDING_DELETED,
                 actor,
@@ -234,3 +250,22 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int], event: str = "deleted"
         ctx.store.remove(relpath)
         transcodes(ctx).remove(sha256)
     return len(removed)
+
+
+def protect(actor: Actor, ids: list[int], protect: bool) -> int:
+    """Mark or unmark recordings protected (legal hold); needs the delete right on each."""
+    changed = 0
+    with db_session:
+        scope = access_of(actor).scope_for(Action.DELETE)
+        for row in recording_queries.by_ids(sorted(set(ids)), scope):
+            if row.protected == protect:
+                continue
+            by_id(Recording, row.id).protected = protect
+            changed += 1
+            audit.record(
+                actor, AuditType.DELETE, "protected" if protect else "unprotected", sn=row.sn
+            )
+            events.record(
+                EventKind.RECORDING_PROTECTED, actor, id=row.id, sn=row.sn, protected=protect
+            )
+    return changed

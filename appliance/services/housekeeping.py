@@ -15,7 +15,7 @@ from pathlib import Path
 from pony.orm import db_session
 
 from appliance.db import recording_queries
-from appliance.services import alarms, audio, audit, catalogue, events, jobs, settings
+from appliance.services import alarms, audio, audit, backup_log, catalogue, events, jobs, settings
 from appliance.services.context import SYSTEM, AppContext
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,7 @@ class RetentionResult:
     job_runs: int
     events: int
     alarms: int = 0  # cleared ones; an active alarm stays however old
+    backup_log: int = 0
 
 
 def apply_log_retention(now: datetime | None = None) -> RetentionResult:
@@ -136,15 +137,17 @@ def apply_log_retention(now: datetime | None = None) -> RetentionResult:
         jobs.prune_runs(before),
         events.prune(before),
         alarms.prune(before),
+        backup_log.prune(before),
     )
     log.info(
         "log retention (%d days): removed %d audit entries, %d job runs, %d events, "
-        "%d cleared alarms before %s",
+        "%d cleared alarms, %d backup log entries before %s",
         days,
         result.audit_entries,
         result.job_runs,
         result.events,
         result.alarms,
+        result.backup_log,
         before.isoformat(timespec="seconds"),
     )
     return result

@@ -6,8 +6,9 @@ from __future__ import annotations
 import io
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
+from appliance.domain.backup import TargetKind, TargetLocation
 from appliance.domain.devices import PullEndpoint, PullProtocol
 from appliance.domain.pull import (
     LIST_DEPTH_MAX,
@@ -90,6 +91,43 @@ class TransferClient(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class TargetClient(TransferClient, Protocol):
+    """A backup target's folder: written to as well as read."""
+
+    def make_dirs(self, path: str) -> None:
+        """Make path and the folders above it (below the target's folder) if missing."""
+        ...
+
+    def upload(self, path: str, source: BinaryIO) -> None: ...
+
+    def remove_dir(self, path: str) -> None:
+        """Remove an empty folder."""
+        ...
+
+    def space(self) -> tuple[int, int] | None:
+        """(total, available) bytes where the target's folder lies; None if not known."""
+        ...
+
+
+def connect_target(location: TargetLocation, credentials: Credentials) -> TargetClient:
+    """Sign in to a backup target; raises TransferFailed saying why not."""
+    if location.kind is TargetKind.LOCAL:
+        from appliance.transfer.local import LocalClient
+
+        return LocalClient(location.path)
+    if location.kind is TargetKind.SMB:
+        from appliance.transfer.smb import SmbClient
+
+        return SmbClient(location, credentials)
+    if location.kind is TargetKind.SFTP:
+        from appliance.transfer.sftp import SftpClient
+
+        return SftpClient(location.endpoint(), credentials)
+    from appliance.transfer.ftp import FtpClient
+
+    return FtpClient(location.endpoint(), credentials)
 
 
 def connect(endpoint: PullEndpoint, credentials: Credentials) -> TransferClient:

@@ -7,6 +7,7 @@ import ftplib
 import socket
 import ssl
 import time
+from typing import BinaryIO
 
 from appliance.domain.devices import PullEndpoint, PullProtocol
 from appliance.errors import TransferFailed
@@ -188,15 +189,36 @@ class FtpClient:
 
     def move(self, path: str, folder: str) -> None:
         target = f"{folder}/{path}"
+        self.make_dirs(target.rpartition("/")[0])
         try:
-            for step in folder_steps(self.root, target.rpartition("/")[0]):
+            self.ftp.rename(self._full(path), self._full(target))
+        except (OSError, EOFError, ftplib.Error) as exc:
+            raise _failure(exc) from exc
+
+    def make_dirs(self, path: str) -> None:
+        try:
+            for step in folder_steps(self.root, path):
                 try:
                     self.ftp.mkd(step)
                 except ftplib.error_perm:
                     pass  # there already
-            self.ftp.rename(self._full(path), self._full(target))
         except (OSError, EOFError, ftplib.Error) as exc:
             raise _failure(exc) from exc
+
+    def upload(self, path: str, source: BinaryIO) -> None:
+        try:
+            self.ftp.storbinary(f"STOR {self._full(path)}", source, blocksize=BLOCK)
+        except (OSError, EOFError, ftplib.Error) as exc:
+            raise _failure(exc) from exc
+
+    def remove_dir(self, path: str) -> None:
+        try:
+            self.ftp.rmd(self._full(path))
+        except (OSError, EOFError, ftplib.Error) as exc:
+            raise _failure(exc) from exc
+
+    def space(self) -> tuple[int, int] | None:
+        return None  # FTP has no standard way to ask for the free space
 
     def close(self) -> None:
         try:

@@ -9,8 +9,10 @@ import io
 import posixpath
 import socket
 import stat
+from typing import BinaryIO
 
 import paramiko
+from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
 from appliance.domain.devices import PullEndpoint
 from appliance.errors import TransferFailed
@@ -147,15 +149,51 @@ class SftpClient:
 
     def move(self, path: str, folder: str) -> None:
         target = f"{folder}/{path}"
+        self.make_dirs(target.rpartition("/")[0])
         try:
-            for step in folder_steps(self.root, target.rpartition("/")[0]):
+            self.sftp.rename(self._full(path), self._full(target))
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise _failure(exc) from exc
+
+    def make_dirs(self, path: str) -> None:
+        try:
+            for step in folder_steps(self.root, path):
                 try:
                     self.sftp.mkdir(step)
                 except OSError:
                     pass  # there already
-            self.sftp.rename(self._full(path), self._full(target))
+        except (EOFError, paramiko.SSHException) as exc:
+            raise _failure(exc) from exc
+
+    def upload(self, path: str, source: BinaryIO) -> None:
+        try:
+            with self.sftp.open(self._full(path), "wb") as remote:
+                remote.set_pipelined(True)
+                while block := source.read(BLOCK):
+                    remote.write(block)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise _failure(exc) from exc
+
+    def remove_dir(self, path: str) -> None:
+        try:
+            self.sftp.rmdir(self._full(path))
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise _failure(exc) from exc
+
+    def space(self) -> tuple[int, int] | None:
+        """OpenSSH's statvfs extension; None where the server lacks it."""
+        try:
+            # paramiko has no statvfs call of its own
+            kind, msg = self.sftp._request(
+                CMD_EXTENDED, "statvfs@openssh.com", self._full("") or "."
+            )
+        except (OSError, EOFError, paramiko.SSHException):
+            return None
+        if kind != CMD_EXTENDED_REPLY:
+            return None
+        block, fragment, blocks, _free, available = (msg.get_int64() for _ in range(5))
+        unit = fragment or block
+        return blocks * unit, available * unit
 
     def close(self) -> None:
         self.transport.close()

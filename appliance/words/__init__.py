@@ -86,3 +86,21 @@ def alarm_word(lang: str, table: str, key: str) -> str:
 
 def fill(template: str, **values: Any) -> str:
     return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))), template)
+
+
+def backup_description(lang: str, target: str, event: str, params: dict[str, Any],
+                       counts: dict[str, int]) -> str:  # fmt: skip
+    """A backup log entry's description in lang, in the manual's words."""
+    vocabulary = words(lang)
+    errors = vocabulary["backupErrors"]
+    error = str(params.get("error", ""))
+    reasons = [errors.get(error, error)] if error else []
+    if params.get("problems"):
+        reasons.append(fill(errors["problems"], problems=params["problems"]))
+    template = vocabulary["backupEvents"].get(event, event)
+    return fill(
+        template,
+        **{**params, **counts},
+        target=vocabulary["backupKinds"].get(target, target),
+        reason="; ".join(reasons),
+    )

@@ -215,3 +215,67 @@ def readable_by_all(root: Path) -> None:
             path = Path(folder) / name
             if not path.is_symlink():
                 os.chmod(path, 0o644)
+
+
+SMB_USER, SMB_PASSWORD = "recbackup", "Smb-Pass-2024"
+
+
+class SmbServer:
+    """Samba's smbd, standalone, one share `backup` for SMB_USER, on 127.0.0.1 and a free
+    port, its state in a folder of its own (no system Samba configuration is touched)."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="recorder-smbd-"))
+        self.dir.chmod(0o755)  # smbd serves the share as SMB_USER
+        self.share = self.dir / "share"
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.config = self.dir / "smb.conf"
+
+    def start(self) -> SmbServer:
+        if subprocess.run(["id", SMB_USER], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                            SMB_USER], check=True)  # fmt: skip
+        for sub in ("lock", "state", "cache", "private", "ncalrpc", "pid"):
+            (self.dir / sub).mkdir(exist_ok=True)
+        self.share.mkdir(exist_ok=True)
+        shutil.chown(self.share, SMB_USER)
+        d = self.dir
+        self.config.write_text(
+            "[global]\n"
+            "workgroup = RECORDER\nserver role = standalone server\n"
+            f"smb ports = {self.port}\ninterfaces = 127.0.0.1\nbind interfaces only = yes\n"
+            f"pid directory = {d / 'pid'}\nlock directory = {d / 'lock'}\n"
+            f"state directory = {d / 'state'}\ncache directory = {d / 'cache'}\n"
+            f"private dir = {d / 'private'}\nncalrpc dir = {d / 'ncalrpc'}\n"
+            f"log file = {d / 'log'}\npassdb backend = tdbsam:{d / 'private' / 'passdb.tdb'}\n"
+            "server min protocol = SMB2_10\ndisable netbios = yes\nload printers = no\n"
+            "printing = bsd\nprintcap name = /dev/null\ndisable spoolss = yes\n"
+            "server signing = mandatory\n"
+            "[backup]\n"
+            f"path = {self.share}\nread only = no\nvalid users = {SMB_USER}\n"
+        )
+        subprocess.run(
+            ["smbpasswd", "-c", str(self.config), "-s", "-a", SMB_USER],
+            input=f"{SMB_PASSWORD}\n{SMB_PASSWORD}\n", text=True, check=True,
+            capture_output=True,
+        )  # fmt: skip
+        smbd = shutil.which("smbd") or "/usr/sbin/smbd"
+        self.proc = subprocess.Popen(
+            [smbd, "--foreground", "--no-process-group", "--debug-stdout",
+             "-s", str(self.config)],
+            stdout=(log := _log("smbd")), stderr=subprocess.STDOUT, text=True,
+            # smbd ends its whole process group when it stops: its own, not the tests'.
+            start_new_session=True,
+        )  # fmt: skip
+        self.proc.log = log  # type: ignore[attr-defined]
+        _wait_port(self.port, self.proc, "smbd")
+        return self
+
+    def stop(self) -> None:
+        stop_process(self.proc, timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def location(self) -> str:
+        return f"\\\\127.0.0.1:{self.port}\\backup\\recorder"

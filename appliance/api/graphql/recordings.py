@@ -44,6 +44,9 @@ class Recording:
     kind: RecordingKind  # type: ignore[valid-type]
     direction: str | None
     file_format: str
+    protected: bool = strawberry.field(
+        default=False, description="Legal hold: no deletion, manual or circular, until lifted"
+    )
     audio_url: str
 
     @classmethod
@@ -64,6 +67,7 @@ class Recording:
             kind=DomainKind(v.kind),
             direction=v.direction,
             file_format=v.file_format,
+            protected=v.protected,
             audio_url=f"/api/v1/recordings/{v.id}/audio",
         )
 

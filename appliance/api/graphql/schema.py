@@ -9,6 +9,7 @@ from strawberry.types import ExecutionContext
 
 from appliance.api.graphql.accounts import AccountMutations, AccountQueries
 from appliance.api.graphql.audit import AuditQueries
+from appliance.api.graphql.backup import BackupMutations, BackupQueries, BackupSubscriptions
 from appliance.api.graphql.capture import CaptureQueries, CaptureSubscriptions
 from appliance.api.graphql.context import SignedInIntrospection
 from appliance.api.graphql.devices import DeviceMutations, DeviceQueries
@@ -41,6 +42,7 @@ Query = merge_types(
         AuditQueries,
         SystemQueries,
         MonitoringQueries,
+        BackupQueries,
     ),
 )
 Mutation = merge_types(
@@ -52,11 +54,13 @@ Mutation = merge_types(
         OrganizationMutations,
         SettingsMutations,
         MonitoringMutations,
+        BackupMutations,
     ),
 )
 
 Subscription = merge_types(
-    "Subscription", (CaptureSubscriptions, EventSubscriptions, MonitoringSubscriptions)
+    "Subscription",
+    (CaptureSubscriptions, EventSubscriptions, MonitoringSubscriptions, BackupSubscriptions),
 )
 
 

@@ -43,6 +43,7 @@ from appliance.api.http.files import (
     download_recordings,
     export_alarms,
     export_audit,
+    export_backup_log,
     export_recordings,
 )
 from appliance.api.http.headers import LimitBody, SecurityHeaders
@@ -170,6 +171,7 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/api/v1/recordings/{id}/audio", recording_audio, methods=["GET", "HEAD"]),
         Route("/api/v1/audit/export.xlsx", export_audit, methods=["GET"]),
         Route("/api/v1/alarms/export.xlsx", export_alarms, methods=["GET"]),
+        Route("/api/v1/backup-log/export.xlsx", export_backup_log, methods=["GET"]),
         Route("/api/v1/employees/employee-tpl.csv", employee_template, methods=["GET"]),
         Route(
             "/api/v1/employees/import",

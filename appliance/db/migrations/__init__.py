@@ -30,6 +30,7 @@ from appliance.db.migrations import (
     v16_sn_code_point_order,
     v17_alarms,
     v18_pull,
+    v19_backup,
 )
 from appliance.db.migrations.step import TYPES, Step
 
@@ -52,6 +53,7 @@ STEPS: list[Step] = [
     v16_sn_code_point_order.STEP,
     v17_alarms.STEP,
     v18_pull.STEP,
+    v19_backup.STEP,
 ]
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), "steps out of order"
 

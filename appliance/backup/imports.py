@@ -1,0 +1,85 @@
+"""What the console starts against a configured target: "test target", and importing its
+sets with progress that the console's subscription reads (the import runs in the API
+process, so its progress lives here, keyed by target)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.backup import importer, runner
+from appliance.backup.importer import ImportRun
+from appliance.domain.backup import TargetKind
+from appliance.errors import Conflict, TransferFailed
+from appliance.services import backups
+from appliance.services.context import Actor, AppContext
+
+_progress: dict[int, dict[str, Any]] = {}
+_lock = threading.Lock()
+
+
+@dataclass
+class TestResult:
+    ok: bool = False
+    error: str = ""
+    detail: str = ""
+    found: str = ""
+    space: tuple[int, int] | None = None
+    sets: list[str] = field(default_factory=list)
+
+
+def test_target(ctx: AppContext, actor: Actor, target_id: int) -> TestResult:
+    """Sign in, make the folder, read the free space and the sets there."""
+    actor.require_admin()
+    cfg = backups.target_config(target_id, ctx.master)
+    result = TestResult()
+    try:
+        client = runner.sign_in(cfg)
+        try:
+            if cfg.where.kind is not TargetKind.LOCAL:
+                client.make_dirs("")
+            result.space = client.space()
+            result.sets = importer.list_sets(client)
+        finally:
+            client.close()
+        result.ok = True
+    except TransferFailed as exc:
+        result.error, result.detail, result.found = exc.code, exc.detail, exc.found
+    return result
+
+
+def progress_of(target_id: int) -> dict[str, Any] | None:
+    with _lock:
+        found = _progress.get(target_id)
+        return dict(found) if found is not None else None
+
+
+def from_target(
+    ctx: AppContext, actor: Actor, target_id: int, passphrase: str, sets: list[str] | None
+) -> ImportRun:
+    actor.require_admin()
+    cfg = backups.target_config(target_id, ctx.master)
+    with _lock:
+        if target_id in _progress:
+            raise Conflict("an import from this target is under way", code="import_running")
+        _progress[target_id] = {"done": 0}
+
+    def progress(state: dict[str, Any]) -> None:
+        with _lock:
+            _progress[target_id] = {**state, "total": state.get("done", 0)}
+
+    try:
+        client = runner.sign_in(cfg)
+        try:
+            return importer.import_backup(
+                ctx, actor, client, passphrase, sets=sets or None, source=cfg.where.label(),
+                progress=progress,
+            )  # fmt: skip
+        finally:
+            client.close()
+    except TransferFailed as exc:
+        return ImportRun(error=exc.code, detail=exc.detail)
+    finally:
+        with _lock:
+            _progress.pop(target_id, None)
