@@ -45,6 +45,13 @@ Codes and their params:
   not_supported            a pull option the protocol cannot do (delete over HTTP)
   pull_running             the device is being fetched from already
   unknown_time_zone        value: a name the IANA zone database lacks
+  protected                value, count: recordings under legal hold (lift the mark first)
+  backup_running           a backup to this target is under way
+  lease_lost               another run took the target over (its lease expired)
+  import_running           an import from this target is under way
+  no_backup                no backup set at the location given
+  not_a_backup             a file that is not a backup key file (or one out of bounds)
+  changed_meanwhile        value: changed by someone else meanwhile; try again
 Employee-import rows (domain.employee_csv.RowError) use the same vocabulary plus
 empty_file, not_csv, not_text, missing_columns (columns), too_many_rows (max),
 administrator_account (value), repeated_row (line), extension_clash (value),

@@ -18,7 +18,7 @@ from appliance.domain.recordings import (
     check_score,
     check_tag,
 )
-from appliance.errors import InvalidInput, NotFound
+from appliance.errors import Conflict, InvalidInput, NotFound
 from appliance.services import audit, backup_log, events, settings
 from appliance.services.access import Tree, access_of, permitted
 from appliance.services.audio import transcodes
@@ -220,7 +220,7 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int], event: str = "deleted"
         found = recording_queries.by_ids(sorted(set(ids)), scope)
         held = [row.sn for row in found if row.protected]
         if held:
-            raise InvalidInput(
+            raise Conflict(
                 f"protected (legal hold): {', '.join(held[:10])}; remove the mark first",
                 field="ids",
                 code="protected",

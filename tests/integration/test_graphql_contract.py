@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -44,6 +45,13 @@ def test_contract_names_of_the_spec_exist():
         "createEmployee(input: EmployeeInput!)",
         "enum RecordingKind",
         "audioUrl: String!",
+        "backupLog(filter: BackupLogFilter = null, page: Int! = 1, pageSize: Int! = 20): BackupLogPage!",
+        "backupTargets: [BackupTarget!]!",
+        "setBackupTarget(input: BackupTargetInput!)",
+        "setBackupPolicies(policies: [BackupPolicyInput!]!)",
+        "setBackupPassphrase(passphrase: String!)",
+        "backupNow(targetId: ID!): BackupRunResult!",
+        "protectRecordings(ids: [ID!]!, protect: Boolean!)",
     ):
         assert needle in text, needle
 
@@ -68,7 +76,21 @@ def recording(appliance):
         {"i": {"alias": f"pbx-{uuid.uuid4().hex[:8]}", "mode": "PULL", "address": "127.0.0.1:9",
                "secret": "pbx-secret", "pullProtocol": "FTP", "pullUsername": "pbx"}},
     )["createDevice"]
+    passphrase = f"contract {uuid.uuid4().hex}"
+    appliance.admin.data("mutation($p: String!) { setBackupPassphrase(passphrase: $p) { __typename } }",
+                         {"p": passphrase})  # fmt: skip
+    targets = []
+    for _ in range(2):
+        added = appliance.admin.data(
+            "mutation($i: BackupTargetInput!) { setBackupTarget(input: $i) { ... on BackupTarget { id } } }",
+            {"i": {"kind": "LOCAL", "location": tempfile.mkdtemp(prefix="recorder-contract-backup-"),
+                   "diskLimitPercent": 100}},
+        )  # fmt: skip
+        targets.append(added["setBackupTarget"]["id"])
     return {
+        "$BACKUP_TARGET_ID": targets[0],
+        "$SPARE_TARGET_ID": targets[1],
+        "$BACKUP_PASSPHRASE": passphrase,
         "$PULL_DEVICE_ID": pull["id"],
         "$ALARM_ID": alarm_id,
         "$RECORDING_ID": r.json()["id"],
@@ -97,6 +119,29 @@ def _expected(stem: str, data: dict, variables: dict, appliance) -> None:
         "PullNow": lambda: (data["pullNow"]["error"], data["pullNow"]["fetched"]) == ("connect_failed", 0),
         "TestPullDevice": lambda: (data["testPullDevice"]["ok"], data["testPullDevice"]["error"])
         == (False, "connect_failed"),
+        # The example's recording is backed up to a local folder; the log says so.
+        "BackupNow": lambda: (data["backupNow"]["result"], data["backupNow"]["error"]) == ("DONE", "")
+        and data["backupNow"]["recordings"] >= 1 and data["backupNow"]["setName"].startswith("rset-"),
+        "BackupLog": lambda: isinstance(data["backupLog"]["items"], list),
+        "BackupProgress": lambda: data["backupProgress"]["running"] is False,
+        "BackupSets": lambda: [s["state"] for s in data["backupSets"]] == ["CLOSED"],
+        "BackupSettings": lambda: data["backupSettings"]["passphraseSet"] is True,
+        "BackupTargets": lambda: [t["kind"] for t in data["backupTargets"]][:2] == ["LOCAL", "LOCAL"]
+        and data["backupTargets"][0]["lastRun"]["result"] == "DONE",
+        "DeleteBackupTarget": lambda: data["deleteBackupTarget"]["deleted"] == 1,
+        # Everything in the set is on this appliance already: skipped, none twice.
+        "ImportBackup": lambda: (data["importBackup"]["result"], data["importBackup"]["recordings"]) == ("DONE", 0)
+        and data["importBackup"]["skipped"] >= 1,
+        # Protected, then lifted again: deleting it (the last example) must still work.
+        "ProtectRecordings": lambda: data["protectRecordings"]["changed"] == 1
+        and appliance.admin.data("mutation($i: [ID!]!) { protectRecordings(ids: $i, protect: false) { changed } }",
+                                 {"i": variables["ids"]})["protectRecordings"]["changed"] == 1,
+        "SetBackupPassphrase": lambda: data["setBackupPassphrase"]["passphraseSet"] is True,
+        "SetBackupPolicies": lambda: [p["policy"] for p in data["setBackupPolicies"]["policies"]] == ["INTERVAL", "WEEKLY"]
+        and data["setBackupPolicies"]["nextRunAt"],
+        "SetBackupTarget": lambda: data["setBackupTarget"]["location"] == "\\\\192.0.2.30\\rms_backup\\recorder"
+        and data["setBackupTarget"]["passwordSet"] is True,
+        "TestBackupTarget": lambda: data["testBackupTarget"]["ok"] is True and data["testBackupTarget"]["sets"],
         "AcceptPullHostKey": lambda: data["acceptPullHostKey"]["pullBlocked"] == "",
         "PullPublicKey": lambda: data["pullPublicKey"].startswith("ssh-ed25519 "),
         "MetricHistory": lambda: isinstance(data["metricHistory"], list),

@@ -36,6 +36,9 @@ STATE = """{
                   snmpReceivers { host port version communitySet user notify }
                   snmpAgent { enabled host port communitySet v3Users { user } } }
   alarms { total items { id acknowledgedAt } }
+  backupTargets { id kind enabled location username passwordSet keepMonths diskLimitPercent lastRunAt }
+  backupSettings { policies { policy every unit at weekdays monthDays } passphraseSet nextRunAt }
+  backupLog { total }
 }"""
 
 
@@ -62,6 +65,7 @@ class World:
     tag: str  # in every name this module makes
     alarm_id: str = ""  # an active alarm no one else may acknowledge
     pull_device_id: str = ""  # a pull device at a closed port: fetching it reaches nothing
+    backup_target_id: str = ""  # a disabled local target
 
     @property
     def admin(self) -> Client:
@@ -128,10 +132,14 @@ def world(appliance) -> World:
         {"i": {"alias": f"pbx-{tag}", "mode": "PULL", "address": "127.0.0.1:9", "secret": "pbx-secret",
                "pullProtocol": "FTP", "pullUsername": "pbx"}},
     )["createDevice"]
+    target = admin.data(
+        "mutation($i: BackupTargetInput!) { setBackupTarget(input: $i) { ... on BackupTarget { id } } }",
+        {"i": {"kind": "LOCAL", "location": "/var/tmp", "enabled": False}},
+    )["setBackupTarget"]
     return World(
         appliance, device, spare_device, orgs, names, prefixes, roles, actors,
         actor(victim, prefixes["other"] + "301"), _own_token(victim, f"victim-{tag}"), holders, tag,
-        alarm_id=drill.stdout.split()[1], pull_device_id=pull["id"],
+        alarm_id=drill.stdout.split()[1], pull_device_id=pull["id"], backup_target_id=target["id"],
     )
 
 
@@ -237,6 +245,24 @@ ADMIN_MUTATIONS = [
               lambda w, a: {"id": w.pull_device_id}),
     AdminCase("acceptPullHostKey", "mutation($id: ID!) { acceptPullHostKey(deviceId: $id) { __typename } }",
               lambda w, a: {"id": w.pull_device_id}),
+    # Backups: a target of one's own (where the recordings would go), and the rest.
+    AdminCase("setBackupTarget", "mutation($i: BackupTargetInput!) { setBackupTarget(input: $i) { __typename } }",
+              lambda w, a: {"i": {"kind": "LOCAL", "location": "/tmp"}}),
+    AdminCase("setBackupTarget", "mutation($i: BackupTargetInput!) { setBackupTarget(input: $i) { __typename } }",
+              lambda w, a: {"i": {"id": w.backup_target_id, "kind": "FTP", "location": "ftp://127.0.0.1:9/x",
+                                  "username": "rogue", "password": "rogue"}}, label="setBackupTarget-existing"),
+    AdminCase("deleteBackupTarget", "mutation($id: ID!) { deleteBackupTarget(id: $id) { deleted } }",
+              lambda w, a: {"id": w.backup_target_id}),
+    AdminCase("setBackupPolicies", "mutation($p: [BackupPolicyInput!]!) { setBackupPolicies(policies: $p) { __typename } }",
+              lambda w, a: {"p": [{"policy": "INTERVAL", "every": 1, "unit": "SECONDS"}]}),
+    AdminCase("setBackupPassphrase", "mutation { setBackupPassphrase(passphrase: \"rogue passphrase 1\") { __typename } }",
+              lambda w, a: {}),
+    AdminCase("backupNow", "mutation($id: ID!) { backupNow(targetId: $id) { result } }",
+              lambda w, a: {"id": w.backup_target_id}),
+    AdminCase("testBackupTarget", "mutation($id: ID!) { testBackupTarget(targetId: $id) { ok } }",
+              lambda w, a: {"id": w.backup_target_id}),
+    AdminCase("importBackup", "mutation($id: ID!) { importBackup(targetId: $id, passphrase: \"x\") { result } }",
+              lambda w, a: {"id": w.backup_target_id}),
 ]
 ADMIN_QUERIES = [
     AdminCase("devices", "{ devices { id alias address } }", lambda w, a: {}),
@@ -249,6 +275,11 @@ ADMIN_QUERIES = [
     AdminCase("systemMetrics", "{ systemMetrics { cpuPercent } }", lambda w, a: {}),
     AdminCase("metricHistory", "{ metricHistory { at } }", lambda w, a: {}),
     AdminCase("pullPublicKey", "{ pullPublicKey }", lambda w, a: {}),
+    AdminCase("backupLog", "{ backupLog { total } }", lambda w, a: {}),
+    AdminCase("backupTargets", "{ backupTargets { id location } }", lambda w, a: {}),
+    AdminCase("backupSettings", "{ backupSettings { passphraseSet } }", lambda w, a: {}),
+    AdminCase("backupSets", "query($id: ID!) { backupSets(targetId: $id) { name } }",
+              lambda w, a: {"id": w.backup_target_id}),
 ]
 # Open to anyone signed in, each for a reason; what is admin-only inside them is tested below.
 SIGNED_IN_MUTATIONS = {
@@ -256,6 +287,7 @@ SIGNED_IN_MUTATIONS = {
     "changePassword",  # one's own only
     "createApiToken", "revokeApiToken",  # one's own; others' in test_others_tokens_are_out_of_reach
     "scoreRecording", "tagRecording", "untagRecording", "deleteRecordings",  # by role right, part 2
+    "protectRecordings",  # the delete right, part 2
 }
 SIGNED_IN_QUERIES = {
     "me", "captcha", "apiTokens", "recordings", "recording", "tagSuggestions", "activeCalls",
@@ -366,7 +398,7 @@ def _call(world: World, caller: str) -> Rec:
 
 def _read(world: World, rec: Rec) -> dict[str, Any] | None:
     return world.admin.data(
-        "query($id: ID!) { recording(id: $id) { score playCount tags { name } } }", {"id": rec.id}
+        "query($id: ID!) { recording(id: $id) { score playCount tags { name } protected } }", {"id": rec.id}
     )["recording"]
 
 
@@ -459,6 +491,24 @@ def _change(kind: str) -> Callable[[World, Client, Rec, Rec, bool], None]:
     return check
 
 
+def _protect(world: World, holder: Client, inside: Rec, outside: Rec, allowed: bool) -> None:
+    """Legal hold needs the delete right: it decides what deleting may do."""
+    query = "mutation($ids: [ID!]!, $p: Boolean!) { protectRecordings(ids: $ids, protect: $p) { changed } }"
+    body = holder.gql(query, {"ids": [inside.id, outside.id], "p": True})
+    if allowed:
+        assert body == {"data": {"protectRecordings": {"changed": 1}}}, body
+        refused = holder.gql("mutation($ids: [ID!]!) { deleteRecordings(ids: $ids) { deleted } }", {"ids": [inside.id]})
+        assert (refused["errors"][0]["extensions"]["code"], refused["errors"][0]["extensions"]["rule"]) == (
+            "CONFLICT", "protected"), refused
+        assert _read(world, inside) is not None
+        lifted = holder.gql(query, {"ids": [inside.id], "p": False})
+        assert lifted == {"data": {"protectRecordings": {"changed": 1}}}, lifted
+    else:
+        assert _forbidden(body), body
+    assert _read(world, inside)["protected"] is False
+    assert _read(world, outside)["protected"] is False
+
+
 def _delete(world: World, holder: Client, inside: Rec, outside: Rec, allowed: bool) -> None:
     body = holder.gql("mutation($ids: [ID!]!) { deleteRecordings(ids: $ids) { deleted } }", {"ids": [inside.id, outside.id]})
     if allowed:
@@ -477,6 +527,7 @@ OPERATIONS: dict[str, tuple[str, Callable[[World, Client, Rec, Rec, bool], None]
     "score": ("SCORE_TAG", _change("score")),
     "tag": ("SCORE_TAG", _change("tag")),
     "untag": ("SCORE_TAG", _change("untag")),
+    "protect": ("DELETE", _protect),
     "delete": ("DELETE", _delete),
 }
 
