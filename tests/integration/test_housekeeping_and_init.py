@@ -39,6 +39,9 @@ def _usage(path) -> tuple[int, int]:
     return (disk.f_blocks - disk.f_bfree) * disk.f_frsize, disk.f_blocks * disk.f_frsize
 
 
+BACKUP_LOG = "{ backupLog(pageSize: 100) { items { kind result params description } } }"
+
+
 def _can_mount_a_tmpfs() -> bool:
     probe = subprocess.run(
         ["unshare", "--mount", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"], capture_output=True
@@ -60,6 +63,10 @@ def test_circular_recording_deletes_oldest_first_and_stops_at_the_limit(request,
         days = ["2024-03-03", "2024-01-01", "2024-08-08", "2024-02-02", "2024-06-06", "2024-04-04", "2024-07-07",
                 "2024-05-05"]
         ids = {day: _upload(server, device, f"{day}T10:00:00+00:00", seconds=20)["id"] for day in days}
+        # The oldest call is under legal hold: circular recording passes over it.
+        held = admin.data("mutation($i: [ID!]!) { protectRecordings(ids: $i, protect: true) { changed } }",
+                          {"i": [ids["2024-01-01"]]})  # fmt: skip
+        assert held["protectRecordings"]["changed"] == 1
         files = sorted((server.data_dir / "recordings").rglob("*.enc"))
         assert len(files) == 8
         blocks = {f.stat().st_blocks for f in files}
@@ -67,7 +74,8 @@ def test_circular_recording_deletes_oldest_first_and_stops_at_the_limit(request,
         size = blocks.pop() * 512
         used, total = _usage(server.data_dir)
         after = [100 * (used - k * size) / total for k in range(9)]
-        # A limit between usage after 3 and after 4 deletions: exactly the 4 oldest must go.
+        # A limit between usage after 3 and after 4 deletions: exactly the 4 oldest that are
+        # not protected must go.
         limit = math.ceil(after[4])
         assert after[4] <= limit < after[3], after
         changed = admin.data("mutation($l: Int!) { updateSettings(input: {diskUsageLimit: $l}) { __typename } }",
@@ -81,13 +89,17 @@ def test_circular_recording_deletes_oldest_first_and_stops_at_the_limit(request,
             time.sleep(0.2)
         assert "deleted 4 recordings" in log.read_text(errors="replace")
         left = {item["id"] for item in admin.data(SEARCH)["recordings"]["items"]}
-        assert left == {ids[day] for day in ("2024-05-05", "2024-06-06", "2024-07-07", "2024-08-08")}
+        assert left == {ids[day] for day in ("2024-01-01", "2024-06-06", "2024-07-07", "2024-08-08")}
         assert len(list((server.data_dir / "recordings").rglob("*.enc"))) == 4
         assert 100 * _usage(server.data_dir)[0] / total <= limit
+        # As the manual shows, in the backup log, no longer in the audit trail.
         details = [e["details"] for e in admin.data(AUDIT)["auditLog"]["items"]]
-        circular = [d for d in details if d.endswith("by circular recording")]
+        assert not [d for d in details if d.endswith("by circular recording")]
+        entries = admin.data(BACKUP_LOG)["backupLog"]["items"]
+        assert {(e["kind"], e["result"]) for e in entries} == {("DELETE", "DONE")}
         # The log is newest first: the oldest call was deleted first.
-        assert [d.split()[1][:8] for d in reversed(circular)] == ["20240101", "20240202", "20240303", "20240404"]
+        assert [e["params"]["sn"][:8] for e in reversed(entries)] == ["20240202", "20240303", "20240404", "20240505"]
+        assert all(e["description"] == f"[删除录音]录音文件({e['params']['sn']})" for e in entries)
     finally:
         if scheduler is not None:
             stop_process(scheduler)
