@@ -57,6 +57,9 @@ LEASE_S = 120.0
 BATCH = 200  # recordings per manifest part
 PROGRESS_EVERY_S = 1.0
 READ_BLOCK = 1024 * 1024
+BLOCK = 4096  # what a file takes on a disk is counted in whole blocks
+# Room kept for what follows the audio in a batch: its manifest part and the key file.
+RESERVE = 256 * 1024
 DAYS_PER_MONTH = 30.44
 
 
@@ -174,13 +177,18 @@ class _Target:
                 return  # the target cannot say (FTP): nothing to hold to
         total, available = self._space
         limit = total * self.cfg.disk_limit_percent / 100
-        used = total - available + self._written + size
+        size = -(-size // BLOCK) * BLOCK
+        used = total - available + self._written + size + RESERVE
         if used > limit:
             raise Stopped(
                 "disk_limit",
                 f"{used * 100 / total:.1f}% would pass the limit of {self.cfg.disk_limit_percent}%",
             )
         self._written += size
+
+    def reread_space(self) -> None:
+        """After a batch: the disk's own figure again (others write to it too)."""
+        self._space = None
 
     def write_key(self, key_file: KeyFile) -> None:
         """Every set on the target carries the key file of the passphrase in force."""
@@ -233,6 +241,7 @@ class _Target:
                     self.client.upload(f"{set_row.name}/{manifest_name(part)}", manifest)
                     backups.commit_part(set_row, items, next_file, added.bytes)
                     part += 1
+                    self.reread_space()
                     self.run.counts.recordings += added.recordings
                     self.run.counts.voicemails += added.voicemails
                     self.run.counts.bytes += added.bytes

@@ -17,3 +17,9 @@ def save(values: dict[str, str]) -> None:
             Setting(key=key, value=value)
         elif row.value != value:
             row.value = value
+
+
+def remove(key: str) -> None:
+    row = Setting.get(key=key)
+    if row is not None:
+        row.delete()

@@ -238,9 +238,12 @@ def set_policies(actor: Actor, schedules: list[Schedule]) -> list[Schedule]:
 
 
 def _plan(now: datetime, schedules: list[Schedule], anchor: datetime | None) -> None:
+    if not schedules:
+        settings_queries.remove(NEXT_RUN_SETTING)
+        return
     zone = time_zone(settings.current().time_zone)
     upcoming = [s.next_run(now, zone, anchor) for s in schedules]
-    settings_queries.save({NEXT_RUN_SETTING: min(upcoming).isoformat() if upcoming else ""})
+    settings_queries.save({NEXT_RUN_SETTING: min(upcoming).isoformat()})
 
 
 @db_session

@@ -6,9 +6,13 @@ the passphrase (and nothing without it), a broken run is completed without dupli
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -31,6 +35,10 @@ from tests.support.pull_servers import (
     ensure_ssh_user,
 )
 from tests.support.server import ApplianceServer, Client, create_device, prepare_admin
+from tests.support.smtp import PASSWORD as MAIL_PASSWORD
+from tests.support.smtp import USER as MAIL_USER
+from tests.support.smtp import CertificateAuthority, MailServer
+from tests.support.snmp import COMMUNITY, TrapReceiver
 
 PASSPHRASE = "correct horse battery staple 42"
 SET_TARGET = """mutation($i: BackupTargetInput!) { setBackupTarget(input: $i) {
@@ -167,10 +175,27 @@ def test_a_local_backup_holds_nothing_in_clear_and_restores_on_a_new_appliance(s
                                        str(wrong), check=False)  # fmt: skip
             assert refused.returncode == 1 and "wrong_passphrase" in refused.stdout, refused
             assert fresh.recordings() == []
+            # A copy of the set with one audio file damaged: that one is reported, the rest
+            # imported.
+            damaged = folder.parent / f"{folder.name}-damaged"
+            shutil.copytree(folder, damaged)
+            victim = sorted(damaged.rglob("00000002.bin"))[0]
+            data = bytearray(victim.read_bytes())
+            data[len(data) // 2] ^= 0x40
+            victim.write_bytes(bytes(data))
             right = folder.parent / f"{folder.name}-right"
             right.write_text(PASSPHRASE + "\n")
+            partial = fresh.server.cli("admin", "import-backup", str(damaged), "--passphrase-file", str(right),
+                                       "--json", check=False)  # fmt: skip
+            assert partial.returncode == 1, partial
+            summary = json.loads(partial.stdout.splitlines()[-1])
+            assert (summary["result"], summary["recordings"] + summary["voicemails"], summary["problems"]) == (
+                "PARTIAL", 4, 1), summary
+            second_sn = sorted(expected, key=lambda r: int(r["id"]))[1]["sn"]
+            assert f"{second_sn}: corrupt" in partial.stderr, partial.stderr
+            assert len(fresh.recordings()) == 4
             done = fresh.server.cli("admin", "import-backup", str(folder), "--passphrase-file", str(right))
-            assert "DONE: 4 calls and 1 voice messages imported" in done.stdout, done
+            assert "DONE: 1 calls and 0 voice messages imported, 4 already here" in done.stdout, done
             by_sn = {r["sn"]: r for r in fresh.recordings()}
             assert sorted(map(comparable, by_sn.values())) == sorted(map(comparable, expected))
             for sn, data in audio.items():
@@ -184,3 +209,193 @@ def test_a_local_backup_holds_nothing_in_clear_and_restores_on_a_new_appliance(s
             fresh.stop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+TARGETS = """{ backupTargets { id kind location lastRunAt lastRun progress { running done total } } }"""
+POLICIES = """mutation($p: [BackupPolicyInput!]!) { setBackupPolicies(policies: $p) {
+  __typename ... on BackupSettings { nextRunAt } ... on UserError { message field rule } } }"""
+
+
+def owned_folder(user: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="recorder-backup-remote-"))
+    folder.chmod(0o755)
+    shutil.chown(folder, user)
+    return folder
+
+
+def test_a_schedule_backs_up_to_ftp_sftp_and_smb_and_a_new_appliance_imports_from_the_share():
+    ensure_ssh_user()
+    ftp_root = Path(tempfile.mkdtemp(prefix="recorder-backup-ftp-"))
+    sftp_root = owned_folder(SSH_USER)
+    ftp, sshd, smbd = FtpServer(ftp_root).start(), SshServer().start(), SmbServer().start()
+    source = Appliance(scheduler=True)
+    try:
+        for i, caller in enumerate(CALLERS):
+            source.upload(caller, "2002", wav_bytes(tone_pcm(1.0 + i, freq=500), 8000))
+        source.upload(VOICEMAIL_CALLER, "8001", speech_wav("Call me back."), kind="voicemail")
+        audio = {r["sn"]: source.audio(r["id"]) for r in source.recordings()}
+        expected = source.recordings()
+        assert source.admin.data(PASSPHRASE_SET, {"p": PASSPHRASE})["setBackupPassphrase"]["passphraseSet"]
+        ids = {
+            "FTP": source.target("FTP", f"ftp://{ftp.address}/nightly", username=FTP_USER, password=FTP_PASSWORD),
+            "SFTP": source.target("SFTP", f"sftp://{sshd.address}{sftp_root}", username=SSH_USER,
+                                  password=SSH_PASSWORD),
+            "SMB": source.target("SMB", smbd.location, username=SMB_USER, password=SMB_PASSWORD),
+        }  # fmt: skip
+        (ftp_root / "nightly").mkdir()
+        # Every five seconds from now: the scheduler's next look runs all three.
+        assert source.admin.data(POLICIES, {"p": [{"policy": "INTERVAL", "every": 5, "unit": "SECONDS"}]})
+        deadline = time.monotonic() + 120
+        while True:
+            runs = {t["kind"]: t["lastRun"] for t in source.admin.data(TARGETS)["backupTargets"]}
+            if all(runs.get(kind) for kind in ids):
+                break
+            assert time.monotonic() < deadline, runs
+            time.sleep(0.5)
+        assert source.admin.data(POLICIES, {"p": []})
+        for kind, run in runs.items():
+            assert (run["result"], run["recordings"], run["voicemails"], run["error"]) == ("DONE", 4, 1, ""), (kind, run)
+        for kind, root in (("FTP", ftp_root / "nightly"), ("SFTP", sftp_root), ("SMB", smbd.share / "recorder")):
+            assert_nothing_in_clear(target_bytes(root), audio)
+            again = source.backup_now(ids[kind])
+            assert (again["result"], again["recordings"], again["voicemails"]) == ("DONE", 0, 0), (kind, again)
+        zh = {e["zh"] for e in source.log()}
+        assert {"FTP备份已执行:通话录音备份数[4],语音留言备份数[1]", "NAS备份已执行:通话录音备份数[4],语音留言备份数[1]",
+                "SFTP备份已执行:通话录音备份数[4],语音留言备份数[1]"} <= zh
+
+        fresh = Appliance()
+        try:
+            share = fresh.target("SMB", smbd.location, username=SMB_USER, password=SMB_PASSWORD, enabled=False)
+            wrong = fresh.admin.data(IMPORT, {"id": share, "p": "not the passphrase"})["importBackup"]
+            assert (wrong["result"], wrong["error"], wrong["recordings"]) == ("FAILED", "wrong_passphrase", 0)
+            assert fresh.recordings() == []
+            done = fresh.admin.data(IMPORT, {"id": share, "p": PASSPHRASE})["importBackup"]
+            assert (done["result"], done["recordings"], done["voicemails"], done["problems"]) == ("DONE", 4, 1, []), done
+            by_sn = {r["sn"]: r for r in fresh.recordings()}
+            assert sorted(map(comparable, by_sn.values())) == sorted(map(comparable, expected))
+            for sn, data in audio.items():
+                assert fresh.audio(by_sn[sn]["id"]) == data, sn
+        finally:
+            fresh.stop()
+    finally:
+        source.stop()
+        for server in (ftp, sshd, smbd):
+            server.stop()
+        for root in (ftp_root, sftp_root):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+IMPORT = """mutation($id: ID!, $p: String!) { importBackup(targetId: $id, passphrase: $p) {
+  result recordings voicemails skipped problems { subject reason } error errorDetail } }"""
+ALARMS = """{ alarms(filter: {event: BACKUP_FAILED}) { items { id state message } } }"""
+
+
+def test_a_target_stopped_mid_backup_raises_the_alarm_and_the_next_run_completes_the_set():
+    count = 8
+    ca = CertificateAuthority()
+    root = Path(tempfile.mkdtemp(prefix="recorder-backup-broken-"))
+    (root / "sets").mkdir()
+    ftp = FtpServer(root, rate=100_000).start()
+    mail = MailServer(ca, "STARTTLS").start()
+    source = Appliance(monitor=True, env={"RECORDER_MONITOR_SECONDS": "1", "SSL_CERT_FILE": str(ca.ca_file)})
+    engine_id = source.admin.data("{ alarmSettings { engineId } }")["alarmSettings"]["engineId"]
+    traps = TrapReceiver(engine_id, v3=False).start()
+    try:
+        admin = source.admin
+        admin.data(MAIL_SETTINGS, {"i": {"host": "127.0.0.1", "port": mail.port, "security": "STARTTLS",
+                                        "username": MAIL_USER, "password": MAIL_PASSWORD,
+                                        "sender": "recorder@example.com", "language": "en"}})  # fmt: skip
+        admin.data(RULE, {"i": {"event": "BACKUP_FAILED", "onScreen": True, "email": True, "level": "HIGH",
+                                "threshold": None, "recipients": ["noc@example.com"]}})  # fmt: skip
+        admin.data(RECEIVERS, {"r": [{"host": "127.0.0.1", "port": traps.port, "version": "V2C",
+                                      "community": COMMUNITY}]})  # fmt: skip
+        for n in range(count):
+            source.upload(f"1390000{n:04d}", "2002", wav_bytes(tone_pcm(60.0, freq=300 + 50 * n), 8000))
+        assert admin.data(PASSPHRASE_SET, {"p": PASSPHRASE})["setBackupPassphrase"]["passphraseSet"]
+        target = source.target("FTP", f"ftp://{ftp.address}/sets", username=FTP_USER, password=FTP_PASSWORD)
+        outcome: dict[str, Any] = {}
+        running = threading.Thread(target=lambda: outcome.update(source.backup_now(target)))
+        running.start()
+        deadline = time.monotonic() + 60
+        # Two files sent at 100 kB/s, the run going on: the server dies.
+        while source.admin.data(TARGETS)["backupTargets"][0]["progress"]["done"] < 2:
+            assert running.is_alive() and time.monotonic() < deadline, outcome
+            time.sleep(0.1)
+        ftp.kill()
+        running.join(timeout=120)
+        assert outcome["result"] in ("FAILED", "PARTIAL") and outcome["error"], outcome
+        [alarm] = admin.data(ALARMS)["alarms"]["items"]
+        assert alarm["state"] == "ACTIVE" and "backup failed" in alarm["message"]
+        raised = mail.wait_for(1)[0]
+        assert raised["Subject"].startswith("[High] Backup failed"), raised["Subject"]
+        traps.wait_for("RECORDER-MIB::recorderAlarmRaised", f"recorderAlarmEvent.{alarm['id']} = INTEGER: backupFailed(5)")
+        [failed, *_] = source.log()
+        assert failed["result"] in ("FAILED", "PARTIAL") and failed["en"].startswith("FTP backup"), failed
+
+        ftp = FtpServer(root, port=ftp.port).start()  # back, at full speed
+        done = source.backup_now(target)
+        assert done["result"] == "DONE", done
+        assert outcome["recordings"] + done["recordings"] == count
+        [cleared] = admin.data(ALARMS)["alarms"]["items"]
+        assert cleared["state"] == "CLEARED"
+        # One set, each recording in it once, no piece left over.
+        [set_folder] = [p for p in (root / "sets").iterdir() if p.is_dir()]
+        names = sorted(p.name for p in set_folder.iterdir())
+        assert [n for n in names if n.endswith(".bin") and not n.startswith("manifest")] == [
+            f"{i:08d}.bin" for i in range(1, count + 1)], names
+        fresh = Appliance()
+        try:
+            passphrase = root / "passphrase"
+            passphrase.write_text(PASSPHRASE)
+            out = fresh.server.cli("admin", "import-backup", str(root / "sets"), "--passphrase-file", str(passphrase))
+            assert f"DONE: {count} calls and 0 voice messages imported, 0 already here, 0 problems" in out.stdout, out
+        finally:
+            fresh.stop()
+    finally:
+        source.stop()
+        ftp.stop()
+        mail.stop()
+        traps.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _usage(folder: Path, pid: int) -> tuple[int, int]:
+    out = subprocess.run(["nsenter", "--mount", f"--target={pid}", "stat", "-f", "-c", "%b %f %S", str(folder)],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    blocks, free, size = map(int, out)
+    return (blocks - free) * size, blocks * size
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a mount namespace (make test runs as root)")
+def test_a_target_at_its_disk_limit_stops_before_passing_it():
+    """The target is a small disk of its own (a tmpfs in the server's mount namespace): the
+    run stops before a file would take it past the limit, logs why and raises the alarm."""
+    source = Appliance(data_disk_bytes=16 * 2**20)
+    try:
+        assert source.server.proc is not None
+        pid = source.server.proc.pid
+        folder = source.server.data_dir / "backup-disk"
+        subprocess.run(["nsenter", "--mount", f"--target={pid}", "mkdir", str(folder)], check=True)
+        for n in range(8):
+            source.upload(f"1370000{n:04d}", "2002", wav_bytes(tone_pcm(60.0, freq=300 + 40 * n), 8000))
+        used, total = _usage(folder, pid)
+        # Room for about three of the eight recordings above what is used now.
+        assert len(source.recordings()) == 8
+        limit = math.ceil(100 * (used + 3 * 260_000 + 256 * 1024) / total)
+        assert source.admin.data(PASSPHRASE_SET, {"p": PASSPHRASE})["setBackupPassphrase"]["passphraseSet"]
+        target = source.target("LOCAL", str(folder), diskLimitPercent=limit)
+        run = source.backup_now(target)
+        assert (run["result"], run["error"]) == ("PARTIAL", "disk_limit"), run
+        assert 1 <= run["recordings"] < 8, run
+        assert 100 * _usage(folder, pid)[0] / total <= limit
+        [entry, *_] = source.log()
+        assert "the target disk would pass its usage limit" in entry["en"], entry
+        [alarm] = source.admin.data(ALARMS)["alarms"]["items"]
+        assert alarm["state"] == "ACTIVE"
+    finally:
+        source.stop()
+
+
+MAIL_SETTINGS = "mutation($i: MailSettingsInput!) { updateMailSettings(input: $i) { __typename } }"
+RULE = "mutation($i: AlarmEventInput!) { updateAlarmEvent(input: $i) { __typename } }"
+RECEIVERS = "mutation($r: [SnmpReceiverInput!]!) { setSnmpReceivers(receivers: $r) { __typename } }"

@@ -59,7 +59,8 @@ handler.authorizer = auth
 handler.passive_ports = None
 if int(rate):
     dtp = ThrottledDTPHandler
-    dtp.write_limit = int(rate)
+    dtp.write_limit = int(rate)  # downloads (a PBX's files)
+    dtp.read_limit = int(rate)  # uploads (backups)
     handler.dtp_handler = dtp
 server = FTPServer(("127.0.0.1", int(port)), handler)
 server.serve_forever()
@@ -72,7 +73,7 @@ class FtpServer:
     def __init__(self, root: Path, *, tls: bool = False, rate: int = 0, port: int = 0) -> None:
         self.root = root
         self.tls = tls
-        self.rate = rate  # bytes per second the server sends at most (0: no limit)
+        self.rate = rate  # bytes per second the server sends or takes at most (0: no limit)
         self.ca = CertificateAuthority() if tls else None
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
