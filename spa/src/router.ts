@@ -14,6 +14,7 @@ export const router = createRouter({
         { path: "", redirect: { name: "recordings" } },
         { path: "recordings", name: "recordings", component: () => import("./views/RecordingsView.vue") },
         { path: "monitoring", name: "monitoring", component: () => import("./views/MonitoringView.vue"), meta: { admin: true } },
+        { path: "backup", name: "backup", component: () => import("./views/BackupView.vue"), meta: { admin: true } },
         { path: "audit", name: "audit", component: () => import("./views/AuditView.vue"), meta: { admin: true } },
         { path: "organization", name: "organization", component: () => import("./views/OrganizationView.vue"), meta: { admin: true } },
         { path: "roles", name: "roles", component: () => import("./views/RolesView.vue"), meta: { admin: true } },

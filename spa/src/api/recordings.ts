@@ -22,6 +22,7 @@ export interface Recording {
   playCount: number;
   kind: "CALL" | "VOICEMAIL";
   audioUrl: string;
+  protected: boolean;
 }
 
 export interface Filter {
@@ -40,7 +41,7 @@ export interface Filter {
   kind?: "CALL" | "VOICEMAIL";
 }
 
-const FIELDS = "id sn device caller callerOrg callee calleeOrg startedAt duration score tags { name offset } playCount kind audioUrl";
+const FIELDS = "id sn device caller callerOrg callee calleeOrg startedAt duration score tags { name offset } playCount kind audioUrl protected";
 
 /** Only the conditions that were filled in. */
 export function cleaned(filter: Filter): Filter {
@@ -94,6 +95,15 @@ export async function remove(ids: string[]): Promise<number> {
     { ids },
   );
   return data.deleteRecordings.deleted;
+}
+
+/** Legal hold on (or off): needs the delete right; how many changed. */
+export async function protect(ids: string[], on: boolean): Promise<number> {
+  const data = await gql<{ protectRecordings: { changed: number } }>(
+    "mutation($ids: [ID!]!, $p: Boolean!) { protectRecordings(ids: $ids, protect: $p) { changed } }",
+    { ids, p: on },
+  );
+  return data.protectRecordings.changed;
 }
 
 export interface ActiveCall {
