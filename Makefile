@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 APT_TEST_PACKAGES := espeak-ng postgresql systemd sip-tester chromium fonts-noto-cjk locales \
-	snmptrapd snmp smitools openssh-server openssh-client nginx-light sox
+	snmptrapd snmp smitools openssh-server openssh-client nginx-light sox samba
 # What building and booting the appliance image needs (no loop devices, no mounts).
 APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin grub-efi-amd64-bin \
 	grub-common mtools dosfstools fdisk e2fsprogs
@@ -15,7 +15,7 @@ APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin gru
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install install-test console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events bench-monitor bench-pull clean apt-test apt-image \
+.PHONY: run install install-test console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events bench-monitor bench-pull bench-backup clean apt-test apt-image \
 	binary test-binary image test-image box
 
 $(STAMP): pyproject.toml
@@ -120,6 +120,9 @@ bench-monitor: install-test apt-test
 bench-pull: install-test apt-test
 	$(PY) benchmarks/pull.py
 
+bench-backup: install-test apt-test
+	$(PY) benchmarks/backup.py
+
 # GraphQL refusal times, known/unknown sign-in times, and promptness during an import.
 bench-refusals: install-test apt-test
 	$(PY) benchmarks/refusals.py
@@ -178,6 +181,8 @@ BINARY_TESTS := tests/integration/test_smoke.py tests/integration/test_recording
 	tests/integration/test_pull.py::test_ftp_fetches_every_layout_once_and_reports_the_bad_entries \
 	tests/integration/test_pull.py::test_sftp_by_password_and_by_key_pins_the_host_key \
 	tests/integration/test_pull.py::test_http_and_https_autoindex_with_a_trusted_fingerprint \
+	tests/integration/test_backup.py::test_a_local_backup_holds_nothing_in_clear_and_restores_on_a_new_appliance \
+	tests/integration/test_backup.py::test_a_schedule_backs_up_to_ftp_sftp_and_smb_and_a_new_appliance_imports_from_the_share \
 	tests/integration/test_bad_input.py tests/integration/test_storage_check.py \
 	tests/integration/test_graphql_contract.py tests/integration/test_siprec_paths.py \
 	tests/browser/test_console.py::test_search_with_several_conditions
