@@ -253,10 +253,13 @@ def admin_import_backup(config: Config, args: argparse.Namespace) -> int:
             return 0
         run = importer.import_backup(
             ctx, SYSTEM, client, passphrase, sets=args.set or None, source=source,
-            progress=progress,
+            progress=progress, include_config=args.config,
         )  # fmt: skip
     finally:
         client.close()
+    if run.config is not None:
+        created = ", ".join(f"{kind} {n}" for kind, n in sorted(run.config.created.items()))
+        print(f"configuration restored: {created or 'nothing missing'}", file=sys.stderr)
     for problem in run.counts.problems:
         print(f"{problem.subject}: {problem.reason} {problem.detail}".strip(), file=sys.stderr)
     print(json.dumps(run.summary()) if args.json else
@@ -423,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("--password-file", help="for a server or a share")
     imported.add_argument("--set", action="append", help="only this set (repeatable)")
     imported.add_argument("--list", action="store_true", help="list the sets and stop")
+    imported.add_argument(
+        "--config",
+        action="store_true",
+        help="also restore the configuration the newest set carries (what is missing)",
+    )
     imported.add_argument("--json", action="store_true", help="progress and result as JSON")
     imported.set_defaults(handler=admin_import_backup)
     shown = admin.add_parser("events", help="print the event log, one entry a line")

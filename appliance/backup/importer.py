@@ -19,6 +19,7 @@ from typing import Any
 from appliance.backup.runner import encrypted_size
 from appliance.domain.backup import (
     AUDIO_FILE,
+    CONFIG_FILE,
     KEY_FILE,
     MANIFEST_FILE,
     SET_NAME,
@@ -34,7 +35,8 @@ from appliance.media import backup_key
 from appliance.media.backup_key import KEY_FILE_MAX, KeyFile, WrongPassphrase
 from appliance.media.codec import EXTENSIONS
 from appliance.media.crypto import EncryptedReader, MasterKey
-from appliance.services import backup_log, backups, settings
+from appliance.services import backup_config, backup_log, backups, settings
+from appliance.services.backup_config import DOCUMENT_MAX, ConfigCounts
 from appliance.services.context import Actor, AppContext
 from appliance.transfer.client import TransferClient, read_small
 
@@ -52,6 +54,7 @@ class ImportRun:
     error: str = ""
     detail: str = ""
     sets: list[str] = field(default_factory=list)
+    config: ConfigCounts | None = None  # when the configuration was asked for and found
 
     def summary(self) -> dict[str, object]:
         return {
@@ -62,6 +65,7 @@ class ImportRun:
             "bytes": self.counts.bytes,
             "error": self.error,
             "problems": len(self.counts.problems),
+            "config_created": self.config.created if self.config else {},
         }
 
 
@@ -108,10 +112,15 @@ def open_keys(client: TransferClient, sets: list[str], passphrase: str) -> dict[
     return keys
 
 
-def _rows(client: TransferClient, set_name: str, part: str, cipher: MasterKey) -> list[Any]:
-    sealed = read_small(client, _in(set_name, part), MANIFEST_MAX)
+def _opened(client: TransferClient, path: str, cipher: MasterKey, limit: int) -> bytes:
+    """A small encrypted file of a set (a manifest part, the configuration), opened."""
+    sealed = read_small(client, path, limit)
     with EncryptedReader(cipher, io.BytesIO(sealed)) as reader:
-        plain = b"".join(reader.read_range(0, reader.size - 1)) if reader.size else b""
+        return b"".join(reader.read_range(0, reader.size - 1)) if reader.size else b""
+
+
+def _rows(client: TransferClient, set_name: str, part: str, cipher: MasterKey) -> list[Any]:
+    plain = _opened(client, _in(set_name, part), cipher, MANIFEST_MAX)
     return [_checked(line) for line in plain.splitlines() if line.strip()]
 
 
@@ -146,6 +155,24 @@ class _Importer:
         self._progress_at = now
         self.progress({"done": self.done, **self.run.summary()})
 
+    def import_config(self, sets: list[str], keys: dict[str, bytes]) -> None:
+        """The newest chosen set's configuration, before the recordings (they name its
+        devices and departments)."""
+        for name in reversed(sets):
+            if not any(e.name == CONFIG_FILE for e in self.client.list_dir(name)):
+                continue
+            cipher = backup_key.file_cipher(keys[name])
+            try:
+                document = _opened(self.client, _in(name, CONFIG_FILE), cipher, DOCUMENT_MAX)
+            except IntegrityError as exc:
+                self.run.counts.problems.append(BackupProblem(_in(name, CONFIG_FILE), "corrupt",
+                                                              str(exc)[:300]))  # fmt: skip
+                return
+            self.run.config = backup_config.import_document(self.actor, document, self.ctx.master)
+            for problem in self.run.config.problems:
+                self.run.counts.problems.append(BackupProblem(CONFIG_FILE, "refused", problem))
+            return
+
     def import_set(self, set_name: str, key: bytes) -> None:
         cipher = backup_key.file_cipher(key)
         parts = sorted(
@@ -164,7 +191,7 @@ class _Importer:
                 self.report()
 
     def import_row(self, set_name: str, row: dict[str, Any], cipher: MasterKey) -> None:
-        if backups.has_sn(row["sn"]):
+        if backups.already_here(row):
             self.run.counts.skipped += 1
             return
         path = _in(set_name, row["file"])
@@ -223,6 +250,7 @@ def import_backup(
     sets: list[str] | None = None,
     source: str = "",
     progress: Progress | None = None,
+    include_config: bool = False,
 ) -> ImportRun:
     """Import the given sets (every set in the folder by default), logged in the backup log."""
     importer = _Importer(ctx, actor, client, progress)
@@ -235,6 +263,8 @@ def import_backup(
         run.sets = chosen
         keys = open_keys(client, chosen, passphrase)
         importer.report(force=True)
+        if include_config:
+            importer.import_config(chosen, keys)
         for name in chosen:
             importer.import_set(name, keys[name])
     except WrongPassphrase as exc:

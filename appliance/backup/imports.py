@@ -56,7 +56,12 @@ def progress_of(target_id: int) -> dict[str, Any] | None:
 
 
 def from_target(
-    ctx: AppContext, actor: Actor, target_id: int, passphrase: str, sets: list[str] | None
+    ctx: AppContext,
+    actor: Actor,
+    target_id: int,
+    passphrase: str,
+    sets: list[str] | None,
+    include_config: bool = False,
 ) -> ImportRun:
     actor.require_admin()
     cfg = backups.target_config(target_id, ctx.master)
@@ -74,7 +79,7 @@ def from_target(
         try:
             return importer.import_backup(
                 ctx, actor, client, passphrase, sets=sets or None, source=cfg.where.label(),
-                progress=progress,
+                progress=progress, include_config=include_config,
             )  # fmt: skip
         finally:
             client.close()

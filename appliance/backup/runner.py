@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from appliance.db.backup_queries import SetRow
 from appliance.domain.backup import (
+    CONFIG_FILE,
     KEY_FILE,
     BackupProblem,
     BackupResult,
@@ -46,7 +47,7 @@ from appliance.media import backup_key
 from appliance.media.backup_key import KeyFile
 from appliance.media.crypto import CHUNK_SIZE, TAG, EncryptedWriter, MasterKey, encrypt
 from appliance.media.store import StoredFile
-from appliance.services import backup_log, backups
+from appliance.services import backup_config, backup_log, backups
 from appliance.services.backups import TargetConfig
 from appliance.services.context import Actor, AppContext, utcnow
 from appliance.transfer.client import Credentials, TargetClient, connect_target
@@ -316,6 +317,11 @@ def _run(ctx: AppContext, cfg: TargetConfig, owner: str, run: BackupRun) -> None
             run.set_name = set_row.name
             client.make_dirs(set_row.name)
             target.write_key(key_file)
+            if backups.include_config():
+                client.upload(
+                    f"{set_row.name}/{CONFIG_FILE}",
+                    sealed_bytes(cipher, backup_config.export_document(ctx.master)),
+                )
             target.send(set_row, cipher)
             backups.close_set(set_row.id)
         else:  # nothing new: no empty set, but the key files follow the passphrase

@@ -72,6 +72,7 @@ EVENTS: dict[str, str] = {
     "backup_target_deleted": "deleted the {kind} backup target {location}",
     "backup_policies_saved": "saved the backup policies: {policies}",
     "backup_passphrase_set": "set the backup passphrase",
+    "backup_config_switched": "backups carry the configuration: {include}",
     "protected": "protected {sn} (legal hold)",
     "unprotected": "lifted the protection of {sn}",
     "recording_stored": "recording {sn} ({caller} -> {callee}, {duration} s) via {source}",

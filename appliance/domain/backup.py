@@ -40,8 +40,9 @@ KEEP_MONTHS_MAX = 120  # 0 keeps every set
 PASSPHRASE_MIN = 10
 PASSPHRASE_MAX = 1024
 SMB_PORT = 445
-# A set's files: the key file, numbered audio files and manifest parts.
+# A set's files: the key file, numbered audio files, manifest parts, the configuration.
 KEY_FILE = "key"
+CONFIG_FILE = "config.bin"
 SET_NAME = re.compile(r"^rset-(\d{8}T\d{6}Z)-[0-9a-f]{8}$")
 AUDIO_FILE = re.compile(r"^(\d{8})\.bin$")
 MANIFEST_FILE = re.compile(r"^manifest-(\d{6})\.bin$")

@@ -25,6 +25,7 @@ from appliance.domain.backup import (
     parse_location,
 )
 from appliance.domain.events import EventKind
+from appliance.domain.recordings import sn_with_suffix
 from appliance.domain.schedule import Schedule, time_zone
 from appliance.errors import InvalidInput, NotFound
 from appliance.media import backup_key
@@ -39,6 +40,7 @@ POLICIES_SETTING = "backup.policies"  # the schedules' specs, a JSON list
 NEXT_RUN_SETTING = "backup.next_run_at"  # when the policies next start a run (UTC)
 KEY_SETTING = "backup.key"  # the backup key, sealed with the master key
 KEY_FILE_SETTING = "backup.key_file"  # the same key wrapped by the passphrase
+CONFIG_SETTING = "backup.include_config"  # "1": each set carries the configuration too
 TARGETS_MAX = 16
 POLICIES_MAX = 16
 
@@ -308,6 +310,19 @@ def current_key(master: MasterKey) -> tuple[bytes, KeyFile] | None:
     return base64.b64decode(master.open_text(sealed)), KeyFile.parse(key_file.encode())
 
 
+@db_session
+def include_config() -> bool:
+    return _stored(CONFIG_SETTING) == "1"
+
+
+@db_session
+def set_include_config(actor: Actor, include: bool) -> None:
+    actor.require_admin()
+    settings_queries.save({CONFIG_SETTING: "1" if include else "0"})
+    audit.record(actor, AuditType.SETTINGS, "backup_config_switched", include=str(include).lower())
+    events.record(EventKind.BACKUP_SETTINGS_CHANGED, actor, include_config=include)
+
+
 # --- a target's runs --------------------------------------------------------------------
 
 
@@ -452,27 +467,47 @@ def rows_for(wanted: list[int]) -> list[Backed]:
     return out
 
 
+def _identity(row: dict[str, Any]) -> list[tuple[int | None, str]]:
+    """Where an imported recording would be found: under its device when this appliance
+    has it (by alias), else under no device with the alias in its call id."""
+    device = Device.get(alias=row["device"]) if row["device"] else None
+    keys: list[tuple[int | None, str]] = [(None, f"backup:{row['device']}:{row['call_id']}"[:500])]
+    if device is not None:
+        keys.insert(0, (device.id, str(row["call_id"])[:500]))
+    return keys
+
+
+def _here(row: dict[str, Any]) -> bool:
+    return any(Recording.get(device_id=d, call_id=c) for d, c in _identity(row))
+
+
 @db_session
-def has_sn(sn: str) -> bool:
-    return recording_queries.sn_taken(sn)
+def already_here(row: dict[str, Any]) -> bool:
+    """The same recording (its device and call) is on this appliance, live or deleted."""
+    return _here(row)
 
 
 def restore_row(actor: Actor, row: dict[str, Any], stored: StoredFile) -> int | None:
-    """Insert an imported recording's row as the manifest holds it; None when its SN is
-    there already (a concurrent import took it): the caller removes the file."""
+    """Insert an imported recording's row as the manifest holds it; None when the same
+    recording is here already (a concurrent import took it): the caller removes the file.
+    An SN that another recording holds here gets the next free suffix, as at ingest."""
     try:
         with db_session:
-            if recording_queries.sn_taken(row["sn"]):
+            if _here(row):
                 return None
+            sn, n = row["sn"], 0
+            while recording_queries.sn_taken(sn):
+                n += 1
+                sn = sn_with_suffix(row["sn"], n)
             device = Device.get(alias=row["device"]) if row["device"] else None
             names = [n for n in (row["caller_org"], row["callee_org"]) if n]
             orgs = {o.name: o.id for o in Organization.select(lambda o: o.name in names)}
-            call_id = row["call_id"] if device else f"backup:{row['device']}:{row['call_id']}"
+            [(_, call_id)] = [k for k in _identity(row) if k[0] == (device.id if device else None)]
             started = datetime.fromisoformat(row["started_at"])
             r = Recording(
-                sn=row["sn"],
+                sn=sn,
                 device_id=device.id if device else None,
-                call_id=call_id[:500],
+                call_id=call_id,
                 kind=row["kind"],
                 direction=row["direction"],
                 caller=row["caller"],

@@ -34,6 +34,8 @@ from tests.support.pull_servers import (
     SshServer,
     ensure_ssh_user,
 )
+from tests.support.people import PASSWORD as EMPLOYEE_PASSWORD
+from tests.support.people import create_employee, create_org, create_role, random_prefix
 from tests.support.server import ApplianceServer, Client, create_device, prepare_admin
 from tests.support.smtp import PASSWORD as MAIL_PASSWORD
 from tests.support.smtp import USER as MAIL_USER
@@ -119,6 +121,13 @@ def source():
         )
         found = a.admin.data(PASSPHRASE_SET, {"p": PASSPHRASE})["setBackupPassphrase"]
         assert found == {"__typename": "BackupSettings", "passphraseSet": True}
+        # The configuration travels too: a department on the device, a role, an employee.
+        a.prefix = random_prefix()
+        org = create_org(a.admin, "Sales", a.prefix, a.device["id"])
+        role = create_role(a.admin, "Sales managers", [org], ["PLAY", "DOWNLOAD"])
+        create_employee(a.admin, a.server.url, "2002", org, a.prefix, [role])
+        switched = a.admin.data("mutation { setBackupIncludeConfig(include: true) { includeConfig } }")
+        assert switched["setBackupIncludeConfig"]["includeConfig"] is True
         yield a
     finally:
         a.stop()
@@ -186,23 +195,39 @@ def test_a_local_backup_holds_nothing_in_clear_and_restores_on_a_new_appliance(s
             right = folder.parent / f"{folder.name}-right"
             right.write_text(PASSPHRASE + "\n")
             partial = fresh.server.cli("admin", "import-backup", str(damaged), "--passphrase-file", str(right),
-                                       "--json", check=False)  # fmt: skip
+                                       "--json", "--config", check=False)  # fmt: skip
+            # The configuration first: the device (its secret works), the department, the
+            # role, and the employee with the password they had.
+            assert "configuration restored: departments 1, devices 1, employees 1, roles 1\n" in partial.stderr, partial
+            assert fresh.admin.data("{ devices { alias address } }")["devices"] == [
+                {"alias": source.device["alias"], "address": source.device["address"]}]
+            fresh.device = source.device
+            fresh.upload("13700000001", "2003", wav_bytes(tone_pcm(1.0), 8000))
+            employee = Client(fresh.server.url)
+            assert employee.login(source.prefix + "2002", EMPLOYEE_PASSWORD)["__typename"] == "LoginSuccess"
+            assert {r["name"] for r in fresh.admin.data("{ roles { name } }")["roles"]} == {"Sales managers"}
             assert partial.returncode == 1, partial
             summary = json.loads(partial.stdout.splitlines()[-1])
             assert (summary["result"], summary["recordings"] + summary["voicemails"], summary["problems"]) == (
                 "PARTIAL", 4, 1), summary
             second_sn = sorted(expected, key=lambda r: int(r["id"]))[1]["sn"]
             assert f"{second_sn}: corrupt" in partial.stderr, partial.stderr
-            assert len(fresh.recordings()) == 4
+            assert len(fresh.recordings()) == 5  # four imported, one uploaded since
+            mapped = {r["caller"]: r for r in fresh.admin.data(
+                "{ recordings(pageSize: 100) { items { caller device calleeOrg } } }")["recordings"]["items"]}  # fmt: skip
+            assert mapped[CALLERS[2]]["device"] == source.device["address"]
+            assert mapped[CALLERS[2]]["calleeOrg"] == "Sales"
             done = fresh.server.cli("admin", "import-backup", str(folder), "--passphrase-file", str(right))
             assert "DONE: 1 calls and 0 voice messages imported, 4 already here" in done.stdout, done
-            by_sn = {r["sn"]: r for r in fresh.recordings()}
+            by_sn = {r["sn"]: r for r in fresh.recordings() if r["caller"] != "13700000001"}
             assert sorted(map(comparable, by_sn.values())) == sorted(map(comparable, expected))
             for sn, data in audio.items():
                 assert fresh.audio(by_sn[sn]["id"]) == data, sn
-            twice = fresh.server.cli("admin", "import-backup", str(folder), "--passphrase-file", str(right))
+            twice = fresh.server.cli("admin", "import-backup", str(folder), "--passphrase-file", str(right),
+                                     "--config")  # fmt: skip
             assert "0 calls and 0 voice messages imported, 5 already here" in twice.stdout, twice
-            assert len(fresh.recordings()) == 5
+            assert "configuration restored: nothing missing" in twice.stderr, twice
+            assert len(fresh.recordings()) == 6
             [imported, *_] = fresh.log()
             assert imported["kind"] == "IMPORT" and imported["result"] == "DONE"
         finally:

@@ -136,6 +136,7 @@ def _expected(stem: str, data: dict, variables: dict, appliance) -> None:
         "ProtectRecordings": lambda: data["protectRecordings"]["changed"] == 1
         and appliance.admin.data("mutation($i: [ID!]!) { protectRecordings(ids: $i, protect: false) { changed } }",
                                  {"i": variables["ids"]})["protectRecordings"]["changed"] == 1,
+        "SetBackupIncludeConfig": lambda: data["setBackupIncludeConfig"]["includeConfig"] is True,
         "SetBackupPassphrase": lambda: data["setBackupPassphrase"]["passphraseSet"] is True,
         "SetBackupPolicies": lambda: [p["policy"] for p in data["setBackupPolicies"]["policies"]] == ["INTERVAL", "WEEKLY"]
         and data["setBackupPolicies"]["nextRunAt"],

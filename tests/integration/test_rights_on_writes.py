@@ -37,7 +37,7 @@ STATE = """{
                   snmpAgent { enabled host port communitySet v3Users { user } } }
   alarms { total items { id acknowledgedAt } }
   backupTargets { id kind enabled location username passwordSet keepMonths diskLimitPercent lastRunAt }
-  backupSettings { policies { policy every unit at weekdays monthDays } passphraseSet nextRunAt }
+  backupSettings { policies { policy every unit at weekdays monthDays } passphraseSet nextRunAt includeConfig }
   backupLog { total }
 }"""
 
@@ -256,6 +256,8 @@ ADMIN_MUTATIONS = [
     AdminCase("setBackupPolicies", "mutation($p: [BackupPolicyInput!]!) { setBackupPolicies(policies: $p) { __typename } }",
               lambda w, a: {"p": [{"policy": "INTERVAL", "every": 1, "unit": "SECONDS"}]}),
     AdminCase("setBackupPassphrase", "mutation { setBackupPassphrase(passphrase: \"rogue passphrase 1\") { __typename } }",
+              lambda w, a: {}),
+    AdminCase("setBackupIncludeConfig", "mutation { setBackupIncludeConfig(include: true) { includeConfig } }",
               lambda w, a: {}),
     AdminCase("backupNow", "mutation($id: ID!) { backupNow(targetId: $id) { result } }",
               lambda w, a: {"id": w.backup_target_id}),

@@ -186,6 +186,10 @@ class BackupSettings:
     policies: list[BackupPolicy]
     next_run_at: datetime | None
     passphrase_set: bool
+    include_config: bool = strawberry.field(
+        description="Each set carries the configuration too (settings, devices, departments, "
+        "roles, employees), encrypted; no password in clear"
+    )
 
 
 BackupSettingsResult = Annotated[
@@ -198,6 +202,7 @@ def _settings(actor: object) -> BackupSettings:
         policies=[BackupPolicy.of(s) for s in backups.policies(actor)],  # type: ignore[arg-type]
         next_run_at=backups.next_run_at(),
         passphrase_set=backups.passphrase_set(),
+        include_config=backups.include_config(),
     )
 
 
@@ -276,6 +281,10 @@ class ImportResult:
     error: str = strawberry.field(description="wrong_passphrase, no_backup, connect_failed, …")
     error_detail: str
     sets: list[str]
+    config_restored: JSON = strawberry.field(
+        description="With includeConfig: how many of each (device, department, role, employee) "
+        "were created; what was there already is left alone"
+    )
 
     @classmethod
     def of(cls, run: ImportRun) -> ImportResult:
@@ -284,6 +293,7 @@ class ImportResult:
             result=run.result, recordings=c.recordings, voicemails=c.voicemails,
             skipped=c.skipped, bytes=float(c.bytes), problems=_problems(c), error=run.error,
             error_detail=run.detail, sets=run.sets,
+            config_restored=JSON(run.config.created if run.config else {}),
         )  # fmt: skip
 
 
@@ -392,13 +402,29 @@ class BackupMutations:
         description="Import sets from a target (all of them when sets is empty)",
     )
     async def import_backup(
-        self, info: Info, target_id: strawberry.ID, passphrase: str, sets: list[str] | None = None
+        self,
+        info: Info,
+        target_id: strawberry.ID,
+        passphrase: str,
+        sets: list[str] | None = None,
+        include_config: bool = False,
     ) -> ImportResult:
         found = parse_id(target_id) or 0
         run = await call(
-            imports.from_target, context_of(info).app, actor_of(info), found, passphrase, sets
-        )
+            imports.from_target, context_of(info).app, actor_of(info), found, passphrase, sets,
+            include_config,
+        )  # fmt: skip
         return ImportResult.of(run)
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def set_backup_include_config(self, info: Info, include: bool) -> BackupSettings:
+        actor = actor_of(info)
+
+        def save() -> BackupSettings:
+            backups.set_include_config(actor, include)
+            return _settings(actor)
+
+        return await call(save)
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],

@@ -18,18 +18,18 @@ export interface RunResult {
 }
 export interface ImportResult {
   result: BackupResult; recordings: number; voicemails: number; skipped: number; bytes: number; problems: Problem[];
-  error: string; errorDetail: string; sets: string[];
+  error: string; errorDetail: string; sets: string[]; configRestored: Record<string, number>;
 }
 export interface TestResult { ok: boolean; error: string; detail: string; found: string; totalBytes: number | null; availableBytes: number | null; sets: string[] }
 export type PolicyKind = "INTERVAL" | "DAILY" | "WEEKLY" | "MONTHLY";
 export type Unit = "DAYS" | "HOURS" | "MINUTES" | "SECONDS";
 export interface Policy { policy: PolicyKind; every: number; unit: Unit; at: string; weekdays: number[]; monthDays: number[] }
-export interface BackupSettings { policies: Policy[]; nextRunAt: string | null; passphraseSet: boolean }
+export interface BackupSettings { policies: Policy[]; nextRunAt: string | null; passphraseSet: boolean; includeConfig: boolean }
 
 const PROGRESS = "progress { running done total recordings voicemails bytes }";
 const TARGET = `id kind enabled location username passwordSet keepMonths diskLimitPercent tlsFingerprint hostKey lastRunAt lastRun ${PROGRESS}`;
 const PROBLEMS = "problems { subject reason detail }";
-const SETTINGS = "policies { policy every unit at weekdays monthDays } nextRunAt passphraseSet";
+const SETTINGS = "policies { policy every unit at weekdays monthDays } nextRunAt passphraseSet includeConfig";
 
 export async function targets(): Promise<Target[]> {
   return (await gql<{ backupTargets: Target[] }>(`{ backupTargets { ${TARGET} } }`)).backupTargets;
@@ -58,11 +58,17 @@ export async function backupNow(id: string): Promise<RunResult> {
   )).backupNow;
 }
 
-export async function importBackup(id: string, passphrase: string, sets: string[]): Promise<ImportResult> {
+export async function importBackup(id: string, passphrase: string, sets: string[], config: boolean): Promise<ImportResult> {
   return (await gql<{ importBackup: ImportResult }>(
-    `mutation($id: ID!, $p: String!, $s: [String!]) { importBackup(targetId: $id, passphrase: $p, sets: $s) {
-      result recordings voicemails skipped bytes ${PROBLEMS} error errorDetail sets } }`, { id, p: passphrase, s: sets },
+    `mutation($id: ID!, $p: String!, $s: [String!], $c: Boolean!) { importBackup(targetId: $id, passphrase: $p, sets: $s, includeConfig: $c) {
+      result recordings voicemails skipped bytes ${PROBLEMS} error errorDetail sets configRestored } }`, { id, p: passphrase, s: sets, c: config },
   )).importBackup;
+}
+
+export async function saveIncludeConfig(include: boolean): Promise<BackupSettings> {
+  return (await gql<{ setBackupIncludeConfig: BackupSettings }>(
+    `mutation($c: Boolean!) { setBackupIncludeConfig(include: $c) { ${SETTINGS} } }`, { c: include },
+  )).setBackupIncludeConfig;
 }
 
 export async function settings(): Promise<BackupSettings> {
