@@ -14,7 +14,6 @@ The recordings are seeded straight into the appliance's store and database (enco
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from machine_info import machine  # noqa: E402
+from machine_info import machine, process_cpu  # noqa: E402
 
 PASSPHRASE = "benchmark passphrase 2026"
 SET_TARGET = """mutation($i: BackupTargetInput!) { setBackupTarget(input: $i) {
@@ -61,15 +60,6 @@ def seed(env: dict[str, str], count: int, mp3: bytes) -> int:
     return count * len(mp3)
 
 
-def cpu(proc: psutil.Process) -> float:
-    total = sum(proc.cpu_times()[:2])
-    for child in proc.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
 
 def main() -> int:
     ap = argparse.ArgumentParser()
@@ -79,7 +69,14 @@ def main() -> int:
     import lameenc
 
     from tests.support.audio import tone_pcm
-    from tests.support.pull_servers import FTP_PASSWORD, FTP_USER, SMB_PASSWORD, SMB_USER, FtpServer, SmbServer
+    from tests.support.pull_servers import (
+        FTP_PASSWORD,
+        FTP_USER,
+        SMB_PASSWORD,
+        SMB_USER,
+        FtpServer,
+        SmbServer,
+    )
     from tests.support.server import COMMAND, ApplianceServer, Client, prepare_admin
 
     encoder = lameenc.Encoder()
@@ -116,9 +113,9 @@ def main() -> int:
         for kind, (fields, _) in targets.items():
             made = client.data(SET_TARGET, {"i": fields})["setBackupTarget"]
             assert made["__typename"] == "BackupTarget", made
-            began, used = time.monotonic(), cpu(proc)
+            began, used = time.monotonic(), process_cpu(proc)
             result = client.data(BACKUP_NOW, {"id": made["id"]})["backupNow"]
-            wall, used = time.monotonic() - began, cpu(proc) - used
+            wall, used = time.monotonic() - began, process_cpu(proc) - used
             assert (result["result"], result["recordings"]) == ("DONE", args.recordings), result
             rows.append((f"{kind}: {args.recordings} recordings of {args.seconds:.0f} s backed up",
                          f"{wall:.1f} s · {args.recordings / wall:.0f} recordings/s · "

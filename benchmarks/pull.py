@@ -29,7 +29,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from machine_info import machine  # noqa: E402
+from machine_info import machine, process_cpu  # noqa: E402
 
 PULL = "mutation($id: ID!) { pullNow(deviceId: $id) { fetched alreadyHad waiting failed unrecognised error errorDetail listed problems { path reason detail } } }"
 CREATE = "mutation($i: DeviceInput!) { createDevice(input: $i) { __typename ... on Device { id } ... on UserError { message } } }"
@@ -57,15 +57,6 @@ def tree(base: Path, count: int, source: Path) -> int:
         os.chmod(folder, 0o755)
     return count * source.stat().st_size
 
-
-def cpu(proc: psutil.Process) -> float:
-    total = sum(proc.cpu_times()[:2])
-    for child in proc.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def main() -> int:
@@ -107,9 +98,9 @@ def main() -> int:
             return made["id"]
 
         def timed(device_id: str) -> tuple[dict, float, float]:
-            began, used = time.monotonic(), cpu(proc)
+            began, used = time.monotonic(), process_cpu(proc)
             result = client.data(PULL, {"id": device_id})["pullNow"]
-            return result, time.monotonic() - began, cpu(proc) - used
+            return result, time.monotonic() - began, process_cpu(proc) - used
 
         fetch_tree = work / "fetch"
         size = tree(fetch_tree, args.files, source)

@@ -22,6 +22,8 @@ import httpx
 import pytest
 
 from tests.support.audio import speech_wav, tone_pcm, wav_bytes
+from tests.support.people import PASSWORD as EMPLOYEE_PASSWORD
+from tests.support.people import create_employee, create_org, create_role, random_prefix
 from tests.support.pull_servers import (
     FTP_PASSWORD,
     FTP_USER,
@@ -34,8 +36,6 @@ from tests.support.pull_servers import (
     SshServer,
     ensure_ssh_user,
 )
-from tests.support.people import PASSWORD as EMPLOYEE_PASSWORD
-from tests.support.people import create_employee, create_org, create_role, random_prefix
 from tests.support.server import ApplianceServer, Client, create_device, prepare_admin
 from tests.support.smtp import PASSWORD as MAIL_PASSWORD
 from tests.support.smtp import USER as MAIL_USER

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import partial
+from typing import TypeVar
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +30,7 @@ from appliance.errors import IntegrityError, InvalidInput
 from appliance.media.store import INTEGRITY_MESSAGE, storage_failure
 from appliance.services import alarms, audit, backup_log, exports
 from appliance.services import audio as stored_audio
-from appliance.services.context import AppContext, to_local, to_utc, utcnow
+from appliance.services.context import Actor, AppContext, to_local, to_utc, utcnow
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_AUDIT_EXPORT = 1_000_000
@@ -229,17 +230,29 @@ async def export_audit(request: Request) -> Response:
     return _xlsx_response(path, f"audit_{_stamp()}.xlsx")
 
 
-async def export_alarms(request: Request) -> Response:
-    """The alarm list as the page filters it, in the exporter's language."""
+# The list filters with a checked() of their own, as the exports take them from a query.
+F = TypeVar("F", AlarmFilter, BackupLogFilter)
+
+
+async def _filtered(request: Request, kind: type[F]) -> tuple[Actor, F, str] | Response:
+    """An export's who, filter and language; the refusal, or HEAD's answer, as a response."""
     actor = await require_user(request)
     try:
-        f = filter_from_query(AlarmFilter, request.query_params).checked()
+        f = filter_from_query(kind, request.query_params).checked()
     except InvalidInput as exc:
         return error_of(exc)
-    lang = _lang(request)
     if request.method == "HEAD":
         actor.require_admin()
         return Response(media_type=XLSX)
+    return actor, f, _lang(request)
+
+
+async def export_alarms(request: Request) -> Response:
+    """The alarm list as the page filters it, in the exporter's language."""
+    asked = await _filtered(request, AlarmFilter)
+    if isinstance(asked, Response):
+        return asked
+    actor, f, lang = asked
 
     def build() -> str:
         rows = (
@@ -266,15 +279,10 @@ async def export_alarms(request: Request) -> Response:
 
 async def export_backup_log(request: Request) -> Response:
     """The backup log as the page filters it, in the exporter's language (the manual's 导出)."""
-    actor = await require_user(request)
-    try:
-        f = filter_from_query(BackupLogFilter, request.query_params).checked()
-    except InvalidInput as exc:
-        return error_of(exc)
-    lang = _lang(request)
-    if request.method == "HEAD":
-        actor.require_admin()
-        return Response(media_type=XLSX)
+    asked = await _filtered(request, BackupLogFilter)
+    if isinstance(asked, Response):
+        return asked
+    actor, f, lang = asked
 
     def build() -> str:
         rows = (
