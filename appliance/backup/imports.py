@@ -68,11 +68,11 @@ def from_target(
     with _lock:
         if target_id in _progress:
             raise Conflict("an import from this target is under way", code="import_running")
-        _progress[target_id] = {"done": 0}
+        _progress[target_id] = {"done": 0, "running": True}
 
     def progress(state: dict[str, Any]) -> None:
         with _lock:
-            _progress[target_id] = {**state, "total": state.get("done", 0)}
+            _progress[target_id] = {**state, "running": True}
 
     try:
         client = runner.sign_in(cfg)

@@ -54,7 +54,9 @@ from appliance.transfer.client import Credentials, TargetClient, connect_target
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 120.0
+# Renewed after each file: long enough for one large file on a slow link; a run that
+# died frees its target this long after.
+LEASE_S = 600.0
 BATCH = 200  # recordings per manifest part
 PROGRESS_EVERY_S = 1.0
 READ_BLOCK = 1024 * 1024

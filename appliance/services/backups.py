@@ -8,6 +8,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pony.orm import db_session
@@ -122,11 +123,23 @@ def target_view(actor: Actor, target_id: int) -> BackupTargetView:
 
 @db_session
 def set_target(
-    actor: Actor, target_id: int | None, spec: BackupTargetSpec, master: MasterKey
+    actor: Actor,
+    target_id: int | None,
+    spec: BackupTargetSpec,
+    master: MasterKey,
+    recordings_dir: Path,
 ) -> BackupTargetView:
     """Add (target_id None) or change a target; a password left out keeps the saved one."""
     actor.require_admin()
     where = spec.validate()
+    if where.kind is TargetKind.LOCAL and Path(where.path).resolve().is_relative_to(
+        recordings_dir.resolve()
+    ):
+        # The orphan sweep would take the sets for files no recording names.
+        raise InvalidInput(
+            "location: a folder outside the recordings' own", field="location", code="in_use",
+            params={"value": where.path, "by": "recordings"},
+        )  # fmt: skip
     values: dict[str, Any] = {
         "kind": spec.kind.value,
         "enabled": spec.enabled,

@@ -424,3 +424,50 @@ def test_a_target_at_its_disk_limit_stops_before_passing_it():
 MAIL_SETTINGS = "mutation($i: MailSettingsInput!) { updateMailSettings(input: $i) { __typename } }"
 RULE = "mutation($i: AlarmEventInput!) { updateAlarmEvent(input: $i) { __typename } }"
 RECEIVERS = "mutation($r: [SnmpReceiverInput!]!) { setSnmpReceivers(receivers: $r) { __typename } }"
+
+
+@pytest.mark.parametrize(
+    ("target", "field", "rule"),
+    [
+        ({"kind": "LOCAL", "location": "backup"}, "location", "invalid_format"),
+        ({"kind": "LOCAL", "location": "/srv/../etc"}, "location", "invalid_format"),
+        ({"kind": "LOCAL", "location": "{recordings}/2024"}, "location", "in_use"),
+        ({"kind": "FTP", "location": "sftp://nas/x", "username": "u", "password": "p"}, "location", "scheme_mismatch"),
+        ({"kind": "FTP", "location": "ftp://user:pw@nas/x", "username": "u", "password": "p"}, "location",
+         "invalid_format"),
+        ({"kind": "SMB", "location": "nas/share", "username": "u", "password": "p"}, "location", "invalid_format"),
+        ({"kind": "SMB", "location": "\\\\nas", "username": "u", "password": "p"}, "location", "invalid_format"),
+        ({"kind": "SFTP", "location": "sftp://nas/x", "password": "p"}, "username", "required"),
+        ({"kind": "SMB", "location": "\\\\nas\\share", "username": "u"}, "password", "required"),
+        ({"kind": "LOCAL", "location": "/mnt/x", "keepMonths": 121}, "keepMonths", "out_of_range"),
+        ({"kind": "LOCAL", "location": "/mnt/x", "diskLimitPercent": 0}, "diskLimitPercent", "out_of_range"),
+        ({"kind": "FTP", "location": "ftps://nas/x", "username": "u", "password": "p", "tlsFingerprint": "ab"},
+         "tlsFingerprint", "invalid_format"),
+    ],
+)
+def test_bad_targets_are_refused_at_their_field(source, target, field, rule):
+    before = source.admin.data("{ backupTargets { id } }")["backupTargets"]
+    recordings = str(source.server.data_dir / "recordings")
+    given = {k: (v.replace("{recordings}", recordings) if isinstance(v, str) else v) for k, v in target.items()}
+    refused = source.admin.data(SET_TARGET, {"i": given})["setBackupTarget"]
+    assert refused["__typename"] == "UserError" and (refused["field"], refused["rule"]) == (field, rule), refused
+    assert source.admin.data("{ backupTargets { id } }")["backupTargets"] == before
+
+
+def test_the_passphrase_rules_and_a_changed_passphrase_opens_the_old_sets(source, tmp_path):
+    short = source.admin.data(PASSPHRASE_SET, {"p": "too short"})["setBackupPassphrase"]
+    assert (short["__typename"], short["field"], short["rule"]) == ("UserError", "passphrase", "too_short")
+    target = source.target("LOCAL", str(tmp_path))
+    assert source.backup_now(target)["result"] == "DONE"
+    changed = source.admin.data(PASSPHRASE_SET, {"p": "a brand new passphrase"})["setBackupPassphrase"]
+    assert changed["passphraseSet"] is True
+    source.backup_now(target)  # rewrites the key files of the sets already there
+    [key_file] = list(tmp_path.glob("rset-*/key"))
+    assert b"brand new" not in key_file.read_bytes()
+    for phrase, answer in (("a brand new passphrase", 0), (PASSPHRASE, 1)):
+        (tmp_path / "phrase").write_text(phrase)
+        out = source.server.cli("admin", "import-backup", str(tmp_path), "--passphrase-file",
+                                str(tmp_path / "phrase"), check=False)  # fmt: skip
+        assert out.returncode == answer, out
+        assert ("wrong_passphrase" in out.stdout) is bool(answer), out
+    source.admin.data(PASSPHRASE_SET, {"p": PASSPHRASE})

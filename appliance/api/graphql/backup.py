@@ -343,8 +343,9 @@ class BackupMutations:
         if input.id is not None and target_id is None:
             return UserError(code="NOT_FOUND", message="no such target", field="id")
         result = await attempt(
-            backups.set_target, actor_of(info), target_id, input.to_spec(), ctx.app.master
-        )
+            backups.set_target, actor_of(info), target_id, input.to_spec(), ctx.app.master,
+            ctx.app.config.recordings_dir,
+        )  # fmt: skip
         return result if isinstance(result, UserError) else BackupTarget.of(result)
 
     @strawberry.mutation(permission_classes=[IsAdmin])

@@ -314,6 +314,7 @@ export default {
     looking: "Looking at the target…",
     noSets: "No backup set there",
     passphrase: "Backup passphrase",
+    importing: "{done} recordings read, {recordings} imported…",
     importRun: "Import",
     imported: "{recordings} call recordings and {voicemails} voice messages imported; {skipped} already here",
     policies: "Backup policies",

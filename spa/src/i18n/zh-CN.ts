@@ -314,6 +314,7 @@ export default {
     looking: "正在查看…",
     noSets: "该位置没有备份",
     passphrase: "备份密码",
+    importing: "已读取 {done} 条录音,已导入 {recordings} 条…",
     importRun: "导入",
     imported: "已导入通话录音 {recordings} 条、语音留言 {voicemails} 条;已存在 {skipped} 条",
     policies: "备份策略",

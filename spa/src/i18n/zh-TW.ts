@@ -314,6 +314,7 @@ export default {
     looking: "正在查看…",
     noSets: "該位置沒有備份",
     passphrase: "備份密碼",
+    importing: "已讀取 {done} 筆錄音,已匯入 {recordings} 筆…",
     importRun: "匯入",
     imported: "已匯入通話錄音 {recordings} 筆、語音留言 {voicemails} 筆;已存在 {skipped} 筆",
     policies: "備份策略",
