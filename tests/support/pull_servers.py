@@ -105,9 +105,17 @@ class FtpServer:
 
 def ensure_ssh_user() -> None:
     """The system user sshd signs the appliance in as (made once; the tests run as root)."""
-    if subprocess.run(["id", SSH_USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", SSH_USER], check=True)
+    system_user(SSH_USER, "/bin/sh")
     subprocess.run(["chpasswd"], input=f"{SSH_USER}:{SSH_PASSWORD}\n", text=True, check=True)
+
+
+def system_user(name: str, shell: str) -> None:
+    """A system user the tests sign in as, made once; another test process making it at the
+    same moment is no failure (useradd says 9: it exists)."""
+    if subprocess.run(["id", name], capture_output=True).returncode != 0:
+        made = subprocess.run(["useradd", "--no-create-home", "--shell", shell, name], capture_output=True)
+        if made.returncode not in (0, 9):
+            raise RuntimeError(f"useradd {name}: {made.stderr!r}")
 
 
 class SshServer:
@@ -234,9 +242,7 @@ class SmbServer:
         self.config = self.dir / "smb.conf"
 
     def start(self) -> SmbServer:
-        if subprocess.run(["id", SMB_USER], capture_output=True).returncode != 0:
-            subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                            SMB_USER], check=True)  # fmt: skip
+        system_user(SMB_USER, "/usr/sbin/nologin")
         for sub in ("lock", "state", "cache", "private", "ncalrpc", "pid"):
             (self.dir / sub).mkdir(exist_ok=True)
         self.share.mkdir(exist_ok=True)
