@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from appliance.backup import importer, runner
 from appliance.backup.importer import ImportRun
-from appliance.domain.backup import TargetKind
+from appliance.domain.backup import BackupResult, TargetKind
 from appliance.errors import Conflict, TransferFailed
 from appliance.services import backups
 from appliance.services.context import Actor, AppContext
+from appliance.transfer.zipped import ZipClient
 
 _progress: dict[int, dict[str, Any]] = {}
 _lock = threading.Lock()
@@ -84,7 +86,40 @@ def from_target(
         finally:
             client.close()
     except TransferFailed as exc:
-        return ImportRun(error=exc.code, detail=exc.detail)
+        return ImportRun(error=exc.code, detail=exc.detail, result=BackupResult.FAILED)
     finally:
         with _lock:
             _progress.pop(target_id, None)
+
+
+UPLOAD_KEY = 0  # the progress of an uploaded set's import, beside the targets' ids
+
+
+def from_upload(
+    ctx: AppContext, actor: Actor, path: Path, passphrase: str, include_config: bool = False
+) -> ImportRun:
+    """Import the sets in an uploaded .zip (one set folder, or several, zipped as they lie)."""
+    actor.require_admin()
+    with _lock:
+        if UPLOAD_KEY in _progress:
+            raise Conflict("an uploaded set is being imported", code="import_running")
+        _progress[UPLOAD_KEY] = {"done": 0, "running": True}
+
+    def progress(state: dict[str, Any]) -> None:
+        with _lock:
+            _progress[UPLOAD_KEY] = {**state, "running": True}
+
+    try:
+        client = ZipClient(path)
+        try:
+            return importer.import_backup(
+                ctx, actor, client, passphrase, source=path.name, progress=progress,
+                include_config=include_config,
+            )  # fmt: skip
+        finally:
+            client.close()
+    except TransferFailed as exc:
+        return ImportRun(error=exc.code, detail=exc.detail, result=BackupResult.FAILED)
+    finally:
+        with _lock:
+            _progress.pop(UPLOAD_KEY, None)

@@ -34,7 +34,7 @@ DONE = {
     "en": "Local backup done: 3 call recordings, 1 voice messages backed up",
 }
 PROPER = ["FTP", "SFTP", "NAS", "SMB", "TLS", "SHA-256", "HH", "MM", "KB", "MB", "GB", "ftp", "ftps", "sftp", "rset",
-          "mnt", "backup", "recorder", "rms_backup", "srv", "Z"]
+          "mnt", "backup", "recorder", "rms_backup", "srv", "Z", "zip"]
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +158,17 @@ def test_set_up_back_up_now_read_the_log_in_two_languages_export_and_import(site
         page.get_by_test_id("backup-import-run").click()
         expect(page.get_by_test_id("backup-import-result")).to_contain_text("4 already here")
         page.keyboard.press("Escape")
+        # The same set uploaded as a .zip, as one copied off the backup disk.
+        upload = folder.parent / f"{folder.name}.zip"
+        shutil.make_archive(str(upload.with_suffix("")), "zip", folder)
+        page.get_by_test_id("backup-import").click()
+        page.get_by_test_id("backup-import-from").get_by_text("An uploaded set (.zip)").click()
+        page.get_by_test_id("backup-import-file").set_input_files(str(upload))
+        field(page, "backup-import-passphrase").fill(PASSPHRASE)
+        page.get_by_test_id("backup-import-run").click()
+        expect(page.get_by_test_id("backup-import-result")).to_contain_text("4 already here")
+        _shot(page, "en", "backup-import-upload")
+        page.keyboard.press("Escape")
 
         # Legal hold on a recording: a lock in the list, and deleting it is refused.
         page.get_by_test_id("menu-recordings").click()
@@ -196,6 +207,10 @@ def test_the_backup_pages_photographed_in_every_language(site, size):
             page.get_by_test_id("backup-import").click()
             expect(page.get_by_test_id("backup-import-sets")).to_contain_text("rset-")
             _shot(page, locale, "backup-import")
+            page.get_by_test_id("backup-import-from").locator("label").nth(1).click()
+            _shot(page, locale, "backup-import-upload-form")
+            if locale != "en":
+                assert english_in(page, [str(folder), *PROPER]) == []
             page.keyboard.press("Escape")
             page.get_by_test_id("backup-settings").click()
             expect(page.get_by_test_id("backup-targets").locator("tbody tr").first).to_be_visible()

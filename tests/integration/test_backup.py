@@ -471,3 +471,40 @@ def test_the_passphrase_rules_and_a_changed_passphrase_opens_the_old_sets(source
         assert out.returncode == answer, out
         assert ("wrong_passphrase" in out.stdout) is bool(answer), out
     source.admin.data(PASSPHRASE_SET, {"p": PASSPHRASE})
+
+
+def test_a_set_uploaded_as_a_zip_is_imported_and_a_hostile_zip_reaches_nothing(source, tmp_path):
+    import zipfile
+    from urllib.parse import quote
+
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    assert source.backup_now(source.target("LOCAL", str(folder)))["recordings"] == 4
+    [set_folder] = list(folder.iterdir())
+    upload = tmp_path / "set.zip"
+    with zipfile.ZipFile(upload, "w") as z:
+        for path in set_folder.rglob("*"):
+            z.write(path, f"copied/{set_folder.name}/{path.relative_to(set_folder)}")
+        # What a hostile zip adds: names that would leave any extraction folder.
+        z.writestr("../../evil.txt", b"x")
+        z.writestr("/etc/evil.txt", b"x")
+    fresh = Appliance()
+    try:
+        url = fresh.server.url + "/api/v1/backup-import"
+
+        def post(client: httpx.Client | Client, passphrase: str) -> httpx.Response:
+            http = client.http if isinstance(client, Client) else client
+            return http.post(url, content=upload.read_bytes(), headers={
+                "Content-Type": "application/zip", "X-Backup-Passphrase": quote(passphrase)})  # fmt: skip
+
+        assert post(httpx.Client(timeout=60), PASSPHRASE).status_code == 401
+        wrong = post(fresh.admin, "not the passphrase").json()
+        assert (wrong["result"], wrong["error"], wrong["recordings"]) == ("FAILED", "wrong_passphrase", 0)
+        done = post(fresh.admin, PASSPHRASE).json()
+        assert (done["result"], done["recordings"], done["voicemails"], done["problems"]) == ("DONE", 4, 1, []), done
+        again = post(fresh.admin, PASSPHRASE).json()
+        assert (again["recordings"], again["skipped"]) == (0, 5), again
+        assert not Path("/evil.txt").exists() and not (fresh.server.root / "evil.txt").exists()
+        assert not list((fresh.server.data_dir / "tmp").glob("upload-*")), "the upload is not left on disk"
+    finally:
+        fresh.stop()

@@ -443,7 +443,8 @@ class BackupMutations:
 class BackupSubscriptions:
     @strawberry.subscription(
         permission_classes=[IsAdmin],
-        description="A target's backup progress, and an import's, each second while it changes",
+        description="A target's backup progress, and an import's, each second while it changes; "
+        "targetId 0 follows the import of an uploaded set",
     )
     async def backup_progress(
         self, info: Info, target_id: strawberry.ID
@@ -452,8 +453,11 @@ class BackupSubscriptions:
         found = parse_id(target_id) or 0
         last = ""
         while True:
-            view = await call(backups.target_view, actor, found)
-            state = imports.progress_of(found) or (view.progress if view.running else {})
+            state = imports.progress_of(found)
+            if state is None and found != imports.UPLOAD_KEY:
+                view = await call(backups.target_view, actor, found)
+                state = view.progress if view.running else {}
+            state = state or {}
             shown = BackupProgress(
                 running=bool(state), done=int(state.get("done", 0)),
                 total=int(state.get("total", 0)), recordings=int(state.get("recordings", 0)),

@@ -37,6 +37,7 @@ from appliance.api.graphql.sockets import (
 )
 from appliance.api.http.audio import recording_audio
 from appliance.api.http.auth import resolve_actor, sign_in
+from appliance.api.http.backup_import import MAX_SET_UPLOAD, import_backup_upload
 from appliance.api.http.captcha import CaptchaStore
 from appliance.api.http.employees import MAX_IMPORT_BODY, employee_template, import_employees
 from appliance.api.http.files import (
@@ -172,6 +173,11 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/api/v1/audit/export.xlsx", export_audit, methods=["GET"]),
         Route("/api/v1/alarms/export.xlsx", export_alarms, methods=["GET"]),
         Route("/api/v1/backup-log/export.xlsx", export_backup_log, methods=["GET"]),
+        Route(
+            "/api/v1/backup-import",
+            LimitBody(request_response(import_backup_upload), MAX_SET_UPLOAD),
+            methods=["POST"],
+        ),
         Route("/api/v1/employees/employee-tpl.csv", employee_template, methods=["GET"]),
         Route(
             "/api/v1/employees/import",

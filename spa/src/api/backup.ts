@@ -65,6 +65,19 @@ export async function importBackup(id: string, passphrase: string, sets: string[
   )).importBackup;
 }
 
+/** Import an uploaded set (.zip): the body is the file; the passphrase goes in a header. */
+export async function importUpload(file: File, passphrase: string, config: boolean): Promise<ImportResult> {
+  const response = await fetch(`/api/v1/backup-import?includeConfig=${config}`, {
+    method: "POST",
+    body: file,
+    headers: { "Content-Type": "application/zip", "X-Backup-Passphrase": encodeURIComponent(passphrase) },
+    credentials: "same-origin",
+  });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`);
+  return { ...body, errorDetail: body.errorDetail ?? "", configRestored: body.config_created ?? {} } as ImportResult;
+}
+
 export async function saveIncludeConfig(include: boolean): Promise<BackupSettings> {
   return (await gql<{ setBackupIncludeConfig: BackupSettings }>(
     `mutation($c: Boolean!) { setBackupIncludeConfig(include: $c) { ${SETTINGS} } }`, { c: include },
