@@ -163,6 +163,12 @@ def set_target(
         before = _target_row(target_id)
         if before.location != values["location"] or before.kind.value != values["kind"]:
             values["host_key"] = ""  # another server: its key is pinned afresh
+            was = parse_location(before.kind, before.location)
+            if spec.password is None and (was.host, was.port) != (where.host, where.port):
+                # The saved password is never sent to a server it was not given for.
+                raise InvalidInput(
+                    "another server: give its password", field="password", code="required"
+                )
         backup_queries.update_target(target_id, values)
     audit.record(
         actor,

@@ -508,3 +508,17 @@ def test_a_set_uploaded_as_a_zip_is_imported_and_a_hostile_zip_reaches_nothing(s
         assert not list((fresh.server.data_dir / "tmp").glob("upload-*")), "the upload is not left on disk"
     finally:
         fresh.stop()
+
+
+def test_a_saved_password_is_never_sent_to_another_server(source):
+    """Changing a target's server without giving its password again is refused: the saved
+    password would otherwise go to whatever host the new location names."""
+    made = source.target("FTP", "ftp://127.0.0.1:2121/a", username="u", password="the-nas-password")
+    moved = source.admin.data(SET_TARGET, {"i": {"id": made, "kind": "FTP", "location": "ftp://192.0.2.66/a",
+                                                 "username": "u"}})["setBackupTarget"]  # fmt: skip
+    assert (moved["__typename"], moved["field"], moved["rule"]) == ("UserError", "password", "required")
+    # Another folder on the same server keeps it.
+    kept = source.admin.data(SET_TARGET, {"i": {"id": made, "kind": "FTP", "location": "ftp://127.0.0.1:2121/b",
+                                                "username": "u"}})["setBackupTarget"]  # fmt: skip
+    assert kept["__typename"] == "BackupTarget" and kept["location"] == "ftp://127.0.0.1:2121/b"
+    source.admin.data("mutation($id: ID!) { deleteBackupTarget(id: $id) { deleted } }", {"id": made})
