@@ -147,13 +147,19 @@ PONY_DIR = $(shell $(PY) -c 'import pony, os; print(os.path.dirname(pony.__file_
 # pysnmp reads its own MIB modules as Python source from its package folder at run time
 # (MibBuilder's DirMibSource): they ship as plain files beside the compiled package.
 PYSNMP_MIBS = $(shell $(PY) -c 'import pysnmp.smi.mibs as m, os; print(os.path.dirname(m.__file__))' 2>/dev/null)
-NUITKA_FLAGS := --onefile --python-flag=no_site \
+# Imported only inside try/except ImportError, or only by a library's own command line:
+# pygments (strawberry's and httpx's pretty printing, installed here by pytest), invoke
+# (paramiko's ssh_config "Match exec"), yaml (uvicorn's --log-config). Compiled, they were
+# 45 % of the C files of a cold build.
+OPTIONAL_IMPORTS := pygments invoke yaml httpx._main strawberry.exceptions.syntax
+NUITKA_FLAGS := --onefile --python-flag=no_site --lto=no \
 	--include-package=appliance --include-package-data=appliance \
 	--include-package=uvicorn --include-package-data=captcha \
 	--nofollow-import-to=pony --include-raw-dir=$(PONY_DIR)=pony --no-deployment-flag=excluded-module-usage \
 	--include-raw-dir=$(PYSNMP_MIBS)=pysnmp/smi/mibs \
 	$(foreach m,$(PONY_STDLIB),--include-module=$(m)) --include-module=psycopg2 \
 	--nofollow-import-to=pytest --nofollow-import-to=numpy --nofollow-import-to=mypy \
+	$(foreach m,$(OPTIONAL_IMPORTS),--nofollow-import-to=$(m)) \
 	--output-dir=build/nuitka --output-filename=recorder
 
 binary: dist/recorder
