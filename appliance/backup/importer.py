@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,7 +19,6 @@ from typing import Any
 
 from appliance.backup.runner import encrypted_size
 from appliance.domain.backup import (
-    AUDIO_FILE,
     CONFIG_FILE,
     KEY_FILE,
     MANIFEST_FILE,
@@ -27,10 +27,17 @@ from appliance.domain.backup import (
     BackupResult,
     LogKind,
     RunCounts,
+    check_manifest_row,
 )
 from appliance.domain.recordings import Direction, RecordingKind
 from appliance.domain.settings import FileFormat
-from appliance.errors import ApplianceError, IntegrityError, InvalidInput, TransferFailed
+from appliance.errors import (
+    ApplianceError,
+    IntegrityError,
+    InvalidInput,
+    StorageError,
+    TransferFailed,
+)
 from appliance.media import backup_key
 from appliance.media.backup_key import KEY_FILE_MAX, KeyFile, WrongPassphrase
 from appliance.media.codec import EXTENSIONS
@@ -42,7 +49,9 @@ from appliance.transfer.client import TransferClient, read_small
 
 log = logging.getLogger(__name__)
 
-MANIFEST_MAX = 64 * 1024 * 1024
+MANIFEST_MAX = 16 * 1024 * 1024  # 200 rows; a row's bounds keep it under 150 kB
+FREE_MARGIN = 1024**3  # an import never takes the data disk's last gigabyte
+KEYS_MAX = 32  # distinct key files (passphrase changes) one import opens
 PROGRESS_EVERY_S = 1.0
 Progress = Callable[[dict[str, Any]], None]
 
@@ -106,6 +115,9 @@ def open_keys(client: TransferClient, sets: list[str], passphrase: str) -> dict[
     opened: dict[bytes, bytes] = {}
     for name in sets:
         data = read_small(client, _in(name, KEY_FILE), KEY_FILE_MAX)
+        if data not in opened and len(opened) >= KEYS_MAX:
+            raise InvalidInput(f"more than {KEYS_MAX} key files", code="too_many",
+                               params={"max": KEYS_MAX})  # fmt: skip
         if data not in opened:
             opened[data] = backup_key.unwrap(KeyFile.parse(data), passphrase)
         keys[name] = opened[data]
@@ -119,20 +131,19 @@ def _opened(client: TransferClient, path: str, cipher: MasterKey, limit: int) ->
         return b"".join(reader.read_range(0, reader.size - 1)) if reader.size else b""
 
 
-def _rows(client: TransferClient, set_name: str, part: str, cipher: MasterKey) -> list[Any]:
+def _rows(client: TransferClient, set_name: str, part: str, cipher: MasterKey) -> list[bytes]:
     plain = _opened(client, _in(set_name, part), cipher, MANIFEST_MAX)
-    return [_checked(line) for line in plain.splitlines() if line.strip()]
+    return [line for line in plain.splitlines() if line.strip()]
+
+
+_KINDS = {k.value for k in RecordingKind}
+_DIRECTIONS = {d.value for d in Direction}
+_FORMATS = {f.value for f in FileFormat}
 
 
 def _checked(line: bytes) -> dict[str, Any]:
     row: dict[str, Any] = json.loads(line)
-    RecordingKind(row["kind"])
-    if row["direction"] is not None:
-        Direction(row["direction"])
-    FileFormat(row["file_format"])
-    datetime.fromisoformat(row["started_at"])
-    if not AUDIO_FILE.match(row["file"]) or not isinstance(row["size"], int):
-        raise ValueError(f"file {row['file']!r}")
+    check_manifest_row(row, _KINDS, _DIRECTIONS, _FORMATS)
     return row
 
 
@@ -180,12 +191,18 @@ class _Importer:
         )
         for part in parts:
             try:
-                rows = _rows(self.client, set_name, part, cipher)
-            except (IntegrityError, ValueError, KeyError, TypeError) as exc:
+                lines = _rows(self.client, set_name, part, cipher)
+            except (IntegrityError, ValueError) as exc:
                 self.run.counts.problems.append(BackupProblem(_in(set_name, part), "corrupt",
                                                               str(exc)[:300]))  # fmt: skip
                 continue
-            for row in rows:
+            for number, line in enumerate(lines, 1):
+                try:
+                    row = _checked(line)
+                except (ValueError, KeyError, TypeError, RecursionError) as exc:
+                    self.run.counts.problems.append(BackupProblem(
+                        f"{_in(set_name, part)}:{number}", "bad_row", str(exc)[:300]))  # fmt: skip
+                    continue
                 self.import_row(set_name, row, cipher)
                 self.done += 1
                 self.report()
@@ -195,9 +212,14 @@ class _Importer:
             self.run.counts.skipped += 1
             return
         path = _in(set_name, row["file"])
+        if row["size"] * 2 + FREE_MARGIN > shutil.disk_usage(self.ctx.config.data_dir).free:
+            self.run.counts.problems.append(
+                BackupProblem(row["sn"], "no_room", f"{row['size']} bytes")
+            )
+            return
         try:
             stored_bytes = self._restore(path, row, cipher)
-        except (IntegrityError, TransferFailed) as exc:
+        except (IntegrityError, TransferFailed, StorageError) as exc:
             reason = "missing" if getattr(exc, "code", "") == "not_found" else "corrupt"
             self.run.counts.problems.append(BackupProblem(row["sn"], reason, str(exc)[:300]))
             return
@@ -230,7 +252,12 @@ class _Importer:
                     if digest.hexdigest() != row["sha256"]:
                         raise IntegrityError(f"{path} does not match its checksum")
                     stored = writer.commit()
-        if backups.restore_row(self.actor, row, stored) is None:
+        try:
+            restored = backups.restore_row(self.actor, row, stored)
+        except BaseException:
+            self.ctx.store.remove(stored.relpath)  # no file without its row
+            raise
+        if restored is None:
             self.ctx.store.remove(stored.relpath)
             return None
         return stored.disk_size

@@ -297,3 +297,90 @@ def log_search_text(target: str, event: str, params: dict[str, Any]) -> str:
 
 def manifest_line(row: dict[str, Any]) -> bytes:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+# A manifest row's bounds: what an appliance writes, with room; a hostile set's rows beyond
+# them are reported and left out, never stored.
+ROW_TEXT_MAX = 128
+SN_MAX = 64
+CALL_ID_MAX = 500
+TAGS_MAX = 1000
+DURATION_MAX_MS = 7 * 86400 * 1000
+FILE_MAX = 4 * 1024**3
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _text(row: dict[str, Any], key: str, limit: int, *, optional: bool = False) -> None:
+    value = row[key]
+    if optional and value is None:
+        return
+    if not isinstance(value, str) or len(value) > limit or not value.isprintable():
+        raise ValueError(f"{key}: text of {limit} printable characters at most")
+
+
+def _number(row: dict[str, Any], key: str, low: int, high: int, *, optional: bool = False) -> None:
+    value = row[key]
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{key}: a whole number from {low} to {high}")
+
+
+def _time(value: Any, key: str) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: a time")
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None or not 1970 <= at.year <= 9998:  # then UTC is within range too
+        raise ValueError(f"{key}: a time with its offset, 1970 to 9998")
+
+
+def check_manifest_row(row: Any, kinds: set[str], directions: set[str], formats: set[str]) -> None:
+    """Raise ValueError (KeyError, TypeError) saying what is wrong with a row."""
+    if not isinstance(row, dict):
+        raise ValueError("not an object")
+    _text(row, "sn", SN_MAX)
+    if not row["sn"] or not re.fullmatch(r"[A-Za-z0-9_+*#.-]+", row["sn"]):
+        raise ValueError("sn: letters, digits and _ + * # . - only")
+    _text(row, "call_id", CALL_ID_MAX)
+    for key in ("caller", "callee", "device", "device_address", "source"):
+        _text(row, key, ROW_TEXT_MAX)
+    for key in ("caller_org", "callee_org"):
+        _text(row, key, ROW_TEXT_MAX, optional=True)
+    if row["kind"] not in kinds or (
+        row["direction"] is not None and row["direction"] not in directions
+    ):
+        raise ValueError("kind or direction unknown")
+    if row["file_format"] not in formats:
+        raise ValueError("file_format unknown")
+    _time(row["started_at"], "started_at")
+    _time(row["created_at"], "created_at")
+    _number(row, "duration_ms", 0, DURATION_MAX_MS)
+    _number(row, "duration", 0, DURATION_MAX_MS // 1000 + 1)
+    _number(row, "score", 0, 100, optional=True)
+    _number(row, "play_count", 0, 2**31 - 1)
+    _number(row, "size", 0, FILE_MAX)
+    if not isinstance(row["protected"], bool):
+        raise ValueError("protected: true or false")
+    if not isinstance(row["sha256"], str) or not _SHA256.match(row["sha256"]):
+        raise ValueError("sha256: 64 hexadecimal digits")
+    if not isinstance(row["file"], str) or not AUDIO_FILE.match(row["file"]):
+        raise ValueError("file: a set's numbered audio file")
+    tags = row["tags"]
+    if not isinstance(tags, list) or len(tags) > TAGS_MAX:
+        raise ValueError(f"tags: a list of {TAGS_MAX} at most")
+    names = set()
+    for tag in tags:
+        if not isinstance(tag, dict):
+            raise ValueError("tags: objects")
+        _text(tag, "name", ROW_TEXT_MAX)
+        offset = tag["offset"]
+        if offset is not None and (
+            isinstance(offset, bool)
+            or not isinstance(offset, int | float)
+            or not 0 <= offset <= 1e7
+        ):
+            raise ValueError("tags: an offset in seconds")
+        _time(tag["at"], "tags.at")
+        names.add(tag["name"])
+    if len(names) != len(tags):
+        raise ValueError("tags: a name twice")

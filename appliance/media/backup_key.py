@@ -30,8 +30,9 @@ KEY_BYTES = 32
 TIME_COST = 3
 MEMORY_KIB = 64 * 1024
 PARALLELISM = 2
-MEMORY_KIB_MAX = 1024 * 1024
-TIME_COST_MAX = 20
+# A hostile set's key file may ask for more: opening one then costs at most ~3 s and 256 MiB.
+MEMORY_KIB_MAX = 256 * 1024
+TIME_COST_MAX = 8
 KEY_FILE_MAX = 4096
 _AAD = b"recorder-backup-key-v1"
 
@@ -118,7 +119,7 @@ class KeyFile:
         if not (
             1 <= found.time_cost <= TIME_COST_MAX
             and 8 * found.parallelism <= found.memory_kib <= MEMORY_KIB_MAX
-            and 1 <= found.parallelism <= 16
+            and 1 <= found.parallelism <= 8
             and 8 <= len(found.salt) <= 64
             and len(found.nonce) == 12
         ):

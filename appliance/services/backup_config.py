@@ -41,6 +41,7 @@ from appliance.services import (
 )
 from appliance.services.access import Tree
 from appliance.services.context import Actor
+from appliance.services.passwords import is_our_kind_of_hash
 
 FORMAT = "recorder-config"
 VERSION = 1
@@ -185,10 +186,13 @@ def import_document(actor: Actor, data: bytes, master: MasterKey) -> ConfigCount
 
 def _restore_settings(actor: Actor, document: dict[str, Any]) -> bool:
     """The recording settings and alarm rules as saved; whether anything changed."""
-    saved = Settings.from_store({k: str(v) for k, v in document.get("settings", {}).items()})
+    given = {k: str(v) for k, v in (document.get("settings") or {}).items()}
     before = settings.current()
-    after = settings.update(actor, **{k: getattr(saved, k) for k in saved.to_store()})
-    changed = before.diff(after) != {}
+    changed = False
+    if given:  # what the document leaves out stays as it is here
+        saved = Settings.from_store({**before.to_store(), **given})
+        after = settings.update(actor, **{k: getattr(saved, k) for k in saved.to_store()})
+        changed = before.diff(after) != {}
     rules = document.get("alarm_rules")
     if rules:
         json.loads(rules)  # refused by the caller if it is not JSON
@@ -245,7 +249,11 @@ def _restore_employee(actor: Actor, raw: dict[str, Any]) -> bool:
         str(raw["extension"]), str(raw["name"]), None, str(raw.get("phone", "")), org.id, role_ids
     )
     checked, login = employees.checked_employee(spec, Tree.load(), set(role_ids), None)
-    user = employees.save_employee(checked, login, None, hashed=str(raw["password_hash"]))
+    hashed = str(raw["password_hash"])
+    if not is_our_kind_of_hash(hashed):
+        # A hash costlier than ours would make each sign-in as this login costly for anyone.
+        raise InvalidInput("the password hash is not one this appliance makes", code="not_a_backup")
+    user = employees.save_employee(checked, login, None, hashed=hashed)
     by_id(User, user.id).enabled = bool(raw.get("enabled", True))
     extension_owners.refresh([user.id])
     audit.record(actor, AuditType.EMPLOYEE, "employee_created", login=login, name=checked.name)

@@ -21,3 +21,21 @@ def password_matches(stored_hash: str | None, password: str) -> bool:
     except (VerificationError, InvalidHashError):
         return False
     return stored_hash is not None
+
+
+def is_our_kind_of_hash(stored: str) -> bool:
+    """A hash this hasher made, or one that costs no more to check (an imported account's
+    hash must not make every sign-in as it spend gigabytes and seconds)."""
+    from argon2 import extract_parameters
+
+    try:
+        found = extract_parameters(stored)
+    except (InvalidHashError, ValueError):
+        return False
+    ours = _hasher
+    return (
+        found.type is ours.type
+        and found.memory_cost <= ours.memory_cost
+        and found.time_cost <= ours.time_cost
+        and found.parallelism <= ours.parallelism
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,14 +26,32 @@ class LocalClient:
     host_key = ""
 
     def __init__(self, root: str) -> None:
-        self.root = Path(root)
+        # The folder the administrator named may itself be a link (to a mounted disk).
+        self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise TransferFailed("not_found", f"{root} is not a folder")
 
     def _full(self, path: str) -> Path:
-        full = (self.root / path.lstrip("/")).resolve()
-        if full != self.root.resolve() and self.root.resolve() not in full.parents:
-            raise TransferFailed("not_found", f"{path} leads outside {self.root}")
+        """The path below the target's folder, refusing any link on the way: a link planted
+        in a set would otherwise have a run read, write or delete where it leads."""
+        full = self.root
+        for part in Path(path.strip("/")).parts:
+            if part in ("..", "."):
+                raise TransferFailed("not_found", f"{path}: no '..' below the target")
+            full = full / part
+            if full.is_symlink():
+                raise TransferFailed("not_found", f"{path}: a link, not followed")
+        return full
+
+    def _regular(self, path: str) -> Path:
+        """A plain file (a pipe or a device would hang or never end a read)."""
+        full = self._full(path)
+        try:
+            mode = full.lstat().st_mode
+        except OSError as exc:
+            raise _failure(exc) from exc
+        if not stat.S_ISREG(mode):
+            raise TransferFailed("not_found", f"{path}: not a plain file")
         return full
 
     def list_dir(self, path: str) -> list[RemoteEntry]:
@@ -56,7 +75,7 @@ class LocalClient:
 
     def stat(self, path: str) -> RemoteFile | None:
         try:
-            found = self._full(path).stat()
+            found = self._full(path).lstat()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -65,7 +84,7 @@ class LocalClient:
 
     def download(self, path: str, sink: Sink, offset: int = 0, size: int | None = None) -> None:
         try:
-            with self._full(path).open("rb") as fh:
+            with self._regular(path).open("rb") as fh:
                 fh.seek(offset)
                 while block := fh.read(BLOCK):
                     sink.write(block)
@@ -74,7 +93,7 @@ class LocalClient:
 
     def delete(self, path: str) -> None:
         try:
-            self._full(path).unlink()
+            self._regular(path).unlink()
         except OSError as exc:
             raise _failure(exc) from exc
 
@@ -97,7 +116,10 @@ class LocalClient:
         final = self._full(path)
         partial = final.with_name(f".{final.name}.part")
         try:
-            with partial.open("wb") as fh:
+            partial.unlink(missing_ok=True)
+            # A new file of our own: never an existing pipe or a link planted there.
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as fh:
                 shutil.copyfileobj(source, fh, BLOCK)
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -12,7 +12,10 @@ from appliance.errors import TransferFailed
 from appliance.transfer.client import RemoteEntry, RemoteFile, Sink
 
 BLOCK = 1024 * 1024
-MEMBERS_MAX = 2_000_000
+MEMBERS_MAX = 500_000
+# A set's files are ciphertext and do not compress: a member that would grow more than
+# this on reading is a bomb, not a backup.
+RATIO_MAX = 2
 
 
 class ZipClient:
@@ -33,8 +36,22 @@ class ZipClient:
                 continue
             if info.filename.startswith("/") or "\\" in info.filename:
                 continue
+            if info.file_size > RATIO_MAX * info.compress_size + 64 * 1024:
+                continue
             self.files[info.filename] = info
         self.root = self._root()
+        # Each folder's entries once: listing a set costs its own entries, not the zip's.
+        self.folders: dict[str, dict[str, RemoteEntry]] = {}
+        for name, info in self.files.items():
+            steps = name.split("/")
+            for depth, step in enumerate(steps):
+                folder = "/".join(steps[:depth])
+                entry = (
+                    RemoteEntry(step, False, info.file_size, None)
+                    if depth == len(steps) - 1
+                    else RemoteEntry(step, True, None, None)
+                )
+                self.folders.setdefault(folder, {}).setdefault(step, entry)
 
     def _root(self) -> str:
         """Where the sets are: the zip's top, or the one folder a zipped copy was made of."""
@@ -50,20 +67,10 @@ class ZipClient:
         return "/".join(p for p in (self.root, path) if p)
 
     def list_dir(self, path: str) -> list[RemoteEntry]:
-        prefix = self._full(path)
-        prefix = f"{prefix}/" if prefix else ""
-        entries: dict[str, RemoteEntry] = {}
-        for name, info in self.files.items():
-            if not name.startswith(prefix):
-                continue
-            first, _, rest = name[len(prefix) :].partition("/")
-            if rest:
-                entries.setdefault(first, RemoteEntry(first, True, None, None))
-            else:
-                entries[first] = RemoteEntry(first, False, info.file_size, None)
-        if not entries and path:
+        found = self.folders.get(self._full(path))
+        if found is None:
             raise TransferFailed("not_found", f"{path} is not in the zip")
-        return list(entries.values())
+        return list(found.values())
 
     def resolves_inside(self, path: str) -> bool:
         return False

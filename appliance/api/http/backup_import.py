@@ -26,7 +26,10 @@ async def import_backup_upload(request: Request) -> Response:
     actor = await require_user(request)
     if not actor.is_admin:  # before a byte of the body is read or written to disk
         return error(403, "only administrators may import backups")
-    passphrase = unquote(request.headers.get(PASSPHRASE_HEADER, ""), errors="strict")
+    try:
+        passphrase = unquote(request.headers.get(PASSPHRASE_HEADER, ""), errors="strict")
+    except UnicodeDecodeError:
+        return error(400, f"{PASSPHRASE_HEADER}: percent-encoded UTF-8", field="passphrase")
     if not passphrase:
         return error(
             400, f"the passphrase is missing (header {PASSPHRASE_HEADER})", field="passphrase"
