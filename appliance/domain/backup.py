@@ -57,7 +57,7 @@ def set_began(name: str) -> datetime | None:
     found = SET_NAME.match(name)
     if not found:
         return None
-    return datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return datetime.strptime(found.group(1), "%Y%m%dT%H%M%S%z")  # "Z": UTC, aware
 
 
 def audio_name(number: int) -> str:

@@ -16,6 +16,7 @@ from tests.browser.test_console_locale_layout import _shot, english_in
 from tests.support.server import ADMIN_PASSWORD, ApplianceServer, first_login
 
 pytestmark = [
+    pytest.mark.alone,  # CPU alarms pop up on a busy machine: not beside another test process
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
     pytest.mark.skipif(not CONSOLE.exists(), reason="the console is not built (make console)"),
 ]

@@ -17,6 +17,9 @@ from tests.support.smtp import PASSWORD, USER, CertificateAuthority, MailServer
 from tests.support.snmp import AUTH_KEY, COMMUNITY, PRIV_KEY, TrapReceiver, snmp_tool
 from tests.support.snmp import USER as SNMP_USER
 
+# CPU alarms and delays are measured: not beside another test process.
+pytestmark = pytest.mark.alone
+
 RECEIVERS = "mutation($r: [SnmpReceiverInput!]!) { setSnmpReceivers(receivers: $r) { __typename ... on UserError { message field rule } } }"
 RULE = "mutation($i: AlarmEventInput!) { updateAlarmEvent(input: $i) { __typename ... on UserError { message field rule } } }"
 MAIL = "mutation($i: MailSettingsInput!) { updateMailSettings(input: $i) { __typename ... on UserError { message field rule } } }"

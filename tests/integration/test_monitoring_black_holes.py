@@ -11,10 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.server import ApplianceServer, Client, prepare_admin
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 import capture_load
+
+# CPU alarms and delays are measured: not beside another test process.
+pytestmark = pytest.mark.alone
 
 CALLS, SECONDS = 300, 10
 

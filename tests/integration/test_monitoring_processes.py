@@ -17,6 +17,9 @@ from tests.support.processes import stop_process
 from tests.support.server import ApplianceServer, prepare_admin
 from tests.support.snmp import COMMUNITY, TrapReceiver
 
+# CPU alarms and delays are measured: not beside another test process.
+pytestmark = pytest.mark.alone
+
 ALARMS = """query($f: AlarmFilter) { alarms(filter: $f, pageSize: 50) { items {
   id event state subject message params raisedAt clearedAt value threshold } } }"""
 RECEIVERS = "mutation($r: [SnmpReceiverInput!]!) { setSnmpReceivers(receivers: $r) { __typename } }"
