@@ -19,7 +19,7 @@ from typing import Any
 
 from pony.orm import db_session
 
-from appliance.db import org_queries, settings_queries
+from appliance.db import backup_queries, org_queries, settings_queries
 from appliance.db.entities import Device, Organization, Role, User, by_id
 from appliance.domain.audit import AuditType
 from appliance.domain.devices import DeviceMode, DeviceSpec, IntervalUnit, PullProtocol
@@ -69,7 +69,7 @@ def export_document(master: MasterKey) -> bytes:
     aliases = {d.id: d.alias for d in Device.select()}
     role_names = {r.id: r.name for r in Role.select()}
     departments = org_queries.role_departments(list(role_names))
-    users = list(User.select(lambda u: u.organization_id is not None and not u.is_admin))
+    users = [u for u in User.select() if u.organization_id is not None and not u.is_admin]
     user_roles = org_queries.roles_of_users([u.id for u in users])
     document = {
         "format": FORMAT,
@@ -228,8 +228,9 @@ def _restore_department(actor: Actor, raw: dict[str, Any]) -> bool:
 def _restore_role(actor: Actor, raw: dict[str, Any]) -> bool:
     if Role.get(name=str(raw["name"])) is not None:
         return False
-    names = list(raw.get("departments", []))
-    found = [o.id for o in Organization.select(lambda o: o.name in names)]
+    found = list(
+        backup_queries.ids_by_name("organization", list(raw.get("departments", []))).values()
+    )
     roles.create_role(
         actor, roles.RoleSpec(str(raw["name"]), found, [Action(a) for a in raw["actions"]])
     )
@@ -243,8 +244,7 @@ def _restore_employee(actor: Actor, raw: dict[str, Any]) -> bool:
     org = Organization.get(name=raw.get("department") or "")
     if org is None:
         raise InvalidInput(f"no department {raw.get('department')!r}", code="unknown_organisation")
-    names = list(raw.get("roles", []))
-    role_ids = [r.id for r in Role.select(lambda r: r.name in names)]
+    role_ids = list(backup_queries.ids_by_name("role", list(raw.get("roles", []))).values())
     spec = employees.EmployeeSpec(
         str(raw["extension"]), str(raw["name"]), None, str(raw.get("phone", "")), org.id, role_ids
     )

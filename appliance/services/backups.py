@@ -16,7 +16,7 @@ from pony.orm.core import TransactionIntegrityError
 
 from appliance.db import backup_queries, recording_queries, settings_queries
 from appliance.db.backup_queries import PendingRow, SetRow, TargetRow
-from appliance.db.entities import Device, Organization, Recording, Tag, by_id
+from appliance.db.entities import Device, Recording, Tag, by_id
 from appliance.domain.audit import AuditType
 from appliance.domain.backup import (
     BackupTargetSpec,
@@ -445,11 +445,8 @@ def rows_for(wanted: list[int]) -> list[Backed]:
     found = recording_queries.by_ids(wanted)
     ids = [r.id for r in found]
     views = {v.id: v for v in views_of(found)}
-    device_ids = sorted({r.device_id for r in found if r.device_id})
-    devices = {d.id: d.alias for d in Device.select(lambda d: d.id in device_ids)}
-    tags_of: dict[int, list[Tag]] = {}
-    for t in Tag.select(lambda t: t.recording_id in ids).order_by(Tag.id):
-        tags_of.setdefault(t.recording_id, []).append(t)
+    devices = backup_queries.device_aliases([r.device_id for r in found if r.device_id])
+    tags_of = backup_queries.tags_of(ids)
     out: list[Backed] = []
     for r in found:
         view = views[r.id]
@@ -519,8 +516,9 @@ def restore_row(actor: Actor, row: dict[str, Any], stored: StoredFile) -> int | 
                 n += 1
                 sn = sn_with_suffix(row["sn"], n)
             device = Device.get(alias=row["device"]) if row["device"] else None
-            names = [n for n in (row["caller_org"], row["callee_org"]) if n]
-            orgs = {o.name: o.id for o in Organization.select(lambda o: o.name in names)}
+            orgs = backup_queries.ids_by_name(
+                "organization", [row["caller_org"], row["callee_org"]]
+            )
             [(_, call_id)] = [k for k in _identity(row) if k[0] == (device.id if device else None)]
             started = datetime.fromisoformat(row["started_at"])
             r = Recording(
