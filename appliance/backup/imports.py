@@ -5,16 +5,18 @@ process, so its progress lives here, keyed by target)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from appliance.backup import importer, runner
-from appliance.backup.importer import ImportRun
+from appliance.backup.importer import ImportRun, Progress
 from appliance.domain.backup import BackupResult, TargetKind
 from appliance.errors import Conflict, TransferFailed
 from appliance.services import backups
 from appliance.services.context import Actor, AppContext
+from appliance.transfer.client import TransferClient
 from appliance.transfer.zipped import ZipClient
 
 _progress: dict[int, dict[str, Any]] = {}
@@ -57,6 +59,37 @@ def progress_of(target_id: int) -> dict[str, Any] | None:
         return dict(found) if found is not None else None
 
 
+UPLOAD_KEY = 0  # the progress of an uploaded set's import, beside the targets' ids
+
+
+def _import_tracked(
+    key: int,
+    open_client: Callable[[], TransferClient],
+    run: Callable[[TransferClient, Progress], ImportRun],
+) -> ImportRun:
+    """One import at a time per key, its progress readable by the subscription meanwhile."""
+    with _lock:
+        if key in _progress:
+            raise Conflict("an import from there is under way", code="import_running")
+        _progress[key] = {"done": 0, "running": True}
+
+    def progress(state: dict[str, Any]) -> None:
+        with _lock:
+            _progress[key] = {**state, "running": True}
+
+    try:
+        client = open_client()
+        try:
+            return run(client, progress)
+        finally:
+            client.close()
+    except TransferFailed as exc:
+        return ImportRun(error=exc.code, detail=exc.detail, result=BackupResult.FAILED)
+    finally:
+        with _lock:
+            _progress.pop(key, None)
+
+
 def from_target(
     ctx: AppContext,
     actor: Actor,
@@ -67,32 +100,14 @@ def from_target(
 ) -> ImportRun:
     actor.require_admin()
     cfg = backups.target_config(target_id, ctx.master)
-    with _lock:
-        if target_id in _progress:
-            raise Conflict("an import from this target is under way", code="import_running")
-        _progress[target_id] = {"done": 0, "running": True}
-
-    def progress(state: dict[str, Any]) -> None:
-        with _lock:
-            _progress[target_id] = {**state, "running": True}
-
-    try:
-        client = runner.sign_in(cfg)
-        try:
-            return importer.import_backup(
-                ctx, actor, client, passphrase, sets=sets or None, source=cfg.where.label(),
-                progress=progress, include_config=include_config,
-            )  # fmt: skip
-        finally:
-            client.close()
-    except TransferFailed as exc:
-        return ImportRun(error=exc.code, detail=exc.detail, result=BackupResult.FAILED)
-    finally:
-        with _lock:
-            _progress.pop(target_id, None)
-
-
-UPLOAD_KEY = 0  # the progress of an uploaded set's import, beside the targets' ids
+    return _import_tracked(
+        target_id,
+        lambda: runner.sign_in(cfg),
+        lambda client, progress: importer.import_backup(
+            ctx, actor, client, passphrase, sets=sets or None, source=cfg.where.label(),
+            progress=progress, include_config=include_config,
+        ),
+    )  # fmt: skip
 
 
 def from_upload(
@@ -100,26 +115,11 @@ def from_upload(
 ) -> ImportRun:
     """Import the sets in an uploaded .zip (one set folder, or several, zipped as they lie)."""
     actor.require_admin()
-    with _lock:
-        if UPLOAD_KEY in _progress:
-            raise Conflict("an uploaded set is being imported", code="import_running")
-        _progress[UPLOAD_KEY] = {"done": 0, "running": True}
-
-    def progress(state: dict[str, Any]) -> None:
-        with _lock:
-            _progress[UPLOAD_KEY] = {**state, "running": True}
-
-    try:
-        client = ZipClient(path)
-        try:
-            return importer.import_backup(
-                ctx, actor, client, passphrase, source=path.name, progress=progress,
-                include_config=include_config,
-            )  # fmt: skip
-        finally:
-            client.close()
-    except TransferFailed as exc:
-        return ImportRun(error=exc.code, detail=exc.detail, result=BackupResult.FAILED)
-    finally:
-        with _lock:
-            _progress.pop(UPLOAD_KEY, None)
+    return _import_tracked(
+        UPLOAD_KEY,
+        lambda: ZipClient(path),
+        lambda client, progress: importer.import_backup(
+            ctx, actor, client, passphrase, source=path.name, progress=progress,
+            include_config=include_config,
+        ),
+    )  # fmt: skip
