@@ -236,7 +236,7 @@ class _Importer:
         conf = settings.current()
         started = datetime.fromisoformat(row["started_at"])
         ext = EXTENSIONS[FileFormat(row["file_format"])]
-        with tempfile.TemporaryFile(dir=self._scratch()) as sealed:
+        with tempfile.TemporaryFile(dir=self.ctx.store.scratch_dir()) as sealed:
             self.client.download(path, _BoundedFile(sealed, encrypted_size(row["size"])))
             with EncryptedReader(cipher, sealed) as reader:
                 if reader.size != row["size"]:
@@ -261,11 +261,6 @@ class _Importer:
             self.ctx.store.remove(stored.relpath)
             return None
         return stored.disk_size
-
-    def _scratch(self) -> str:
-        folder = self.ctx.config.data_dir / "tmp"
-        folder.mkdir(mode=0o700, exist_ok=True)
-        return str(folder)
 
 
 def import_backup(

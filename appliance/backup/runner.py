@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
-import secrets
-import socket
 import tempfile
 import threading
 import time
@@ -45,9 +42,9 @@ from appliance.errors import (
 )
 from appliance.media import backup_key
 from appliance.media.backup_key import KeyFile
-from appliance.media.crypto import CHUNK_SIZE, TAG, EncryptedWriter, MasterKey, encrypt
+from appliance.media.crypto import CHUNK_SIZE, HEADER_SIZE, TAG, EncryptedWriter, MasterKey, encrypt
 from appliance.media.store import StoredFile
-from appliance.services import backup_config, backup_log, backups
+from appliance.services import backup_config, backup_log, backups, jobs
 from appliance.services.backups import TargetConfig
 from appliance.services.context import Actor, AppContext, utcnow
 from appliance.transfer.client import Credentials, TargetClient, connect_target
@@ -101,10 +98,6 @@ class BackupRun:
         }
 
 
-def owner_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
 def credentials_of(cfg: TargetConfig) -> Credentials:
     return Credentials(
         cfg.username, cfg.password, tls_fingerprint=cfg.tls_fingerprint, host_key=cfg.host_key
@@ -120,7 +113,7 @@ def sign_in(cfg: TargetConfig) -> TargetClient:
 
 def encrypted_size(plain: int) -> int:
     """What a file of plain bytes takes once encrypted (header, one tag per chunk)."""
-    return 85 + (max(1, -(-plain // CHUNK_SIZE))) * TAG + plain
+    return HEADER_SIZE + max(1, -(-plain // CHUNK_SIZE)) * TAG + plain
 
 
 def seal_to(cipher: MasterKey, source: BinaryIO, scratch: BinaryIO) -> tuple[str, int]:
@@ -251,10 +244,8 @@ class _Target:
         self.progress(done, total, force=True)
 
     def _send_file(self, path: str, stored: StoredFile, cipher: MasterKey) -> tuple[str, int, int]:
-        scratch_dir = self.ctx.config.data_dir / "tmp"
-        scratch_dir.mkdir(mode=0o700, exist_ok=True)
         # Only ciphertext is ever written to the scratch file.
-        with tempfile.TemporaryFile(dir=scratch_dir) as scratch:
+        with tempfile.TemporaryFile(dir=self.ctx.store.scratch_dir()) as scratch:
             with self.ctx.store.open_plain(stored) as source:
                 digest, size = seal_to(cipher, source, scratch)
             if not stored.encrypted and digest != stored.sha256:
@@ -282,7 +273,7 @@ class _Target:
 
 def run_target(ctx: AppContext, actor: Actor, target_id: int) -> BackupRun:
     """Back up to one target now; Conflict when a run to it is under way."""
-    owner = owner_name()
+    owner = jobs.lease_owner()
     cfg = backups.target_config(target_id, ctx.master)
     if not backups.take_lease(target_id, owner, LEASE_S):
         raise Conflict("a backup to this target is under way", code="backup_running")

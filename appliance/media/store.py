@@ -188,7 +188,13 @@ class FileStore:
         return StoreWriter(self, f"recordings/{when:%Y/%m/%d}/{name}", encrypted)
 
     def scratch(self) -> Scratch:
-        return Scratch(self.root / SCRATCH_DIR)
+        return Scratch(self.scratch_dir())
+
+    def scratch_dir(self) -> Path:
+        """Where temporary files go: on the data disk, readable by this service alone."""
+        directory = self.root / SCRATCH_DIR
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return directory
 
     def put(self, data: bytes, when: datetime, ext: str, *, encrypted: bool) -> StoredFile:
         """Write atomically (temp file, fsync, rename) so no half file is ever visible."""

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -40,8 +37,7 @@ from appliance.errors import (
 )
 from appliance.media.codec import open_audio_file
 from appliance.media.partial import SealedPartial
-from appliance.media.store import Scratch
-from appliance.services import alarms, ingest, pulls, settings
+from appliance.services import alarms, ingest, jobs, pulls, settings
 from appliance.services.context import Actor, AppContext, utcnow
 from appliance.services.pulls import PullConfig, PullRun
 from appliance.transfer import Credentials, RemoteFile, TransferClient, connect, read_small, walk
@@ -58,10 +54,6 @@ FAILURES_ALARM = 3  # runs in a row that could not reach or list the device
 MIN_TRANSFER_S = 300.0
 MIN_RATE = 20_000
 CALL_ID_PREFIX = "pull:"
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def _credentials(cfg: PullConfig) -> Credentials:
@@ -160,7 +152,7 @@ def run_device(ctx: AppContext, device_id: int, actor: Actor) -> PullRun:
     """Fetch what is new from one device now; raises Conflict if a run is under way."""
     actor.require_admin()
     cfg = pulls.config(device_id, ctx.master)
-    owner = _owner()
+    owner = jobs.lease_owner()
     if not pulls.begin(device_id, owner, LEASE_S):
         raise Conflict("this device is being fetched from already", code="pull_running")
     run = _Run(device_id, owner)
@@ -404,7 +396,7 @@ def _store(
 ) -> ingest.IngestResult:
     """Decrypt the fetched bytes into a sealed scratch file (decoders need to seek), and
     store them through the one pipeline."""
-    scratch = Scratch(ctx.config.data_dir / "tmp")
+    scratch = ctx.store.scratch()
     try:
         for block in partial.plain():
             scratch.write(block)

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 import time
 from datetime import time as wall_time
 from datetime import timedelta
@@ -18,7 +15,7 @@ from appliance.domain.schedule import IntervalUnit, Policy, Schedule
 from appliance.pull import runner
 from appliance.services import housekeeping, jobs
 from appliance.services.context import SYSTEM, AppContext
-from appliance.services.jobs import Job
+from appliance.services.jobs import Job, lease_owner
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +73,7 @@ class SchedulerService:
 
     def __init__(self, ctx: AppContext, jobs: list[Job] | None = None) -> None:
         self.jobs = {job.name: job for job in (jobs if jobs is not None else jobs_for(ctx))}
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = lease_owner()
         self._stop = asyncio.Event()
 
     async def _wait(self, seconds: float) -> None:

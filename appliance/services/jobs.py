@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +19,12 @@ from appliance.domain.schedule import Schedule
 from appliance.services import settings
 
 __all__ = ["FAILED", "INTERRUPTED", "OK", "JobRow", "JobRunRow"]
+
+
+def lease_owner() -> str:
+    """Who holds a lease (a job's, a pull device's, a backup target's): this host and
+    process, and chance, so two holders in one process differ too."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True)

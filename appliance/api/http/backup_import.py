@@ -35,9 +35,7 @@ async def import_backup_upload(request: Request) -> Response:
             400, f"the passphrase is missing (header {PASSPHRASE_HEADER})", field="passphrase"
         )
     ctx: AppContext = request.app.state.ctx
-    folder = ctx.config.data_dir / "tmp"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=folder)
+    fd, name = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=ctx.store.scratch_dir())
     path = Path(name)
     try:
         try:
