@@ -12,7 +12,13 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from appliance.domain.devices import PullEndpoint, PullProtocol, check_address, host_of
+from appliance.domain.devices import (
+    PullEndpoint,
+    PullProtocol,
+    check_address,
+    host_of,
+    normal_fingerprint,
+)
 from appliance.domain.pull import unsafe_name
 from appliance.errors import InvalidInput
 
@@ -209,7 +215,7 @@ class BackupTargetSpec:
             raise InvalidInput("a user name is needed", field="username", code="required")
         if len(self.username) > 256 or any(not c.isprintable() for c in self.username):
             raise InvalidInput("user name: printable, 256 characters at most", field="username")
-        fingerprint = self.tls_fingerprint.replace(":", "").strip().lower()
+        fingerprint = normal_fingerprint(self.tls_fingerprint)
         if fingerprint and not re.fullmatch(r"[0-9a-f]{64}", fingerprint):
             raise InvalidInput(
                 "a SHA-256 fingerprint: 64 hexadecimal digits",

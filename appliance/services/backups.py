@@ -25,6 +25,7 @@ from appliance.domain.backup import (
     check_passphrase,
     parse_location,
 )
+from appliance.domain.devices import normal_fingerprint
 from appliance.domain.events import EventKind
 from appliance.domain.recordings import sn_with_suffix
 from appliance.domain.schedule import Schedule, time_zone
@@ -147,7 +148,7 @@ def set_target(
         "username": spec.username.strip(),
         "keep_months": spec.keep_months,
         "disk_limit_percent": spec.disk_limit_percent,
-        "tls_fingerprint": spec.tls_fingerprint.replace(":", "").strip().lower(),
+        "tls_fingerprint": normal_fingerprint(spec.tls_fingerprint),
     }
     if spec.password is not None:
         values["password_sealed"] = master.seal_text(spec.password) if spec.password else ""
