@@ -131,6 +131,22 @@ def admin_check_storage(config: Config, _: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def admin_check_stats(config: Config, args: argparse.Namespace) -> int:
+    from appliance.services import reports
+
+    _context(config)
+    found = reports.check(repair=not args.no_repair)
+    for d in found.differences:
+        state = "agrees" if d.missing == 0 and d.extra == 0 else "differs"
+        print(
+            f"{d.table}: {state} with a recount ({d.missing} rows missing or wrong, {d.extra} extra)"
+        )
+    if found.repaired:
+        print("repaired: the roll-ups were rebuilt from the recordings")
+    print(f"peak concurrency computed for {found.peaks} days")
+    return 0 if found.consistent or found.repaired else 1
+
+
 def admin_sweep_orphans(config: Config, _: argparse.Namespace) -> int:
     from appliance.services.housekeeping import sweep_orphans
 
@@ -398,6 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_parser(
         "check-storage", help="report recordings whose files are missing or corrupt"
     ).set_defaults(handler=admin_check_storage)
+    stats = admin.add_parser(
+        "check-stats", help="compare the statistics roll-ups with a recount and repair them"
+    )
+    stats.add_argument(
+        "--no-repair", action="store_true", help="only report differences (exit 1 if any)"
+    )
+    stats.set_defaults(handler=admin_check_stats)
     admin.add_parser(
         "sweep-orphans", help="remove stored files no recording refers to (older than an hour)"
     ).set_defaults(handler=admin_sweep_orphans)

@@ -25,6 +25,13 @@ def addresses(ids: list[int]) -> dict[int, str]:
     return {r[0]: r[1] for r in rows(sql, ids)}
 
 
+def aliases(ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    sql = f"SELECT id, alias FROM device WHERE id IN ({','.join('?' * len(ids))})"
+    return {r[0]: r[1] for r in rows(sql, ids)}
+
+
 def count() -> int:
     return int(rows("SELECT COUNT(*) FROM device")[0][0])
 

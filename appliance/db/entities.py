@@ -128,6 +128,7 @@ class Recording(db.Entity):  # type: ignore[name-defined]
     caller_org_id = Optional(int)
     callee_org_id = Optional(int)
     protected = Required(bool, default=False)
+    deleted_reason = Optional(str, nullable=True)
 
 
 class Tag(db.Entity):  # type: ignore[name-defined]

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from appliance.db.sql import from_db_time, rows, scalar, to_db_time
+from appliance.db.stat_sql import CIRCULAR
 from appliance.domain.organization import EVERYTHING, Scope
 from appliance.domain.recordings import RecordingFilter, party_pattern, sn_prefix, sn_start_window
 
@@ -59,6 +60,10 @@ class Criteria:
     callee_org_ids: frozenset[int] | None = None
     show_zero_duration: bool = True
     ids: list[int] | None = None
+    # Statistics only: leave out calls either of whose parties is in these organisations,
+    # and read the live recordings or those circular recording removed (which still count).
+    outside_org_ids: frozenset[int] | None = None
+    removed_by_circular: bool = False
 
 
 def _in(column: str, values: Iterable[Any], where: list[str], params: list[Any]) -> None:
@@ -98,19 +103,22 @@ def _party(column: str, value: str, where: list[str], params: list[Any]) -> None
 
 
 @dataclass(frozen=True)
-class _Sql:
+class Sql:
     source: str
     where: str
     params: list[Any]
     order: str
 
 
-def _build(criteria: Criteria) -> _Sql | None:
+def build(criteria: Criteria) -> Sql | None:
     """The FROM, WHERE and ORDER BY of a search; None when it can match nothing."""
     f = criteria.filter
     source, order = "recording r", "r.started_at DESC, r.id DESC"
     where = ["r.deleted_at IS NULL"]
     params: list[Any] = []
+    if criteria.removed_by_circular:
+        # The literal, not a parameter, so the partial index on these rows serves.
+        where = [f"r.deleted_reason = '{CIRCULAR}' AND r.deleted_at IS NOT NULL"]
     if f.tag:
         # Tag rows carry their recording's kind and time, so a tag search walks the
         # (name, kind, started_at) index newest first instead of the whole recording table.
@@ -139,6 +147,14 @@ def _build(criteria: Criteria) -> _Sql | None:
             if not values:
                 return None
             _in(column, values, where, params)
+    if criteria.outside_org_ids:
+        orgs = sorted(criteria.outside_org_ids)
+        marks = ",".join("?" * len(orgs))
+        where.append(
+            f"COALESCE(r.caller_org_id, 0) NOT IN ({marks})"
+            f" AND COALESCE(r.callee_org_id, 0) NOT IN ({marks})"
+        )
+        params.extend(orgs + orgs)
     if f.kind is not None:
         where.append("r.kind = ?")
         params.append(f.kind.value)
@@ -174,13 +190,13 @@ def _build(criteria: Criteria) -> _Sql | None:
     if f.score is not None:
         where.append("r.score = ?")
         params.append(f.score)
-    return _Sql(source, " AND ".join(where), params, order)
+    return Sql(source, " AND ".join(where), params, order)
 
 
 def _newest_first(
     criteria: Criteria, columns: str, limit: int, offset: int
 ) -> list[tuple[Any, ...]]:
-    sql = _build(criteria)
+    sql = build(criteria)
     if sql is None:
         return []
     text = (
@@ -231,7 +247,7 @@ def _tally_total(criteria: Criteria) -> int:
     if not scope.everything and scope.own_extension is not None:
         # Own calls that the departments above did not already count.
         own_only = Scope(own_device=scope.own_device, own_extension=scope.own_extension)
-        built = _build(replace(criteria, scope=own_only))
+        built = build(replace(criteria, scope=own_only))
         if built is not None:
             where, params = built.where, list(built.params)
             if scope.org_ids:
@@ -249,7 +265,7 @@ def _tally_total(criteria: Criteria) -> int:
 def count(criteria: Criteria) -> int:
     if _unfiltered(criteria):
         return _tally_total(criteria)
-    sql = _build(criteria)
+    sql = build(criteria)
     if sql is None:
         return 0
     return int(scalar(f"SELECT COUNT(*) FROM {sql.source} WHERE {sql.where}", sql.params))

@@ -15,6 +15,14 @@ class RecordingKind(StrEnum):
     VOICEMAIL = "voicemail"
 
 
+class DeletionReason(StrEnum):
+    """Why a recording was deleted: a person's deletion takes it out of the statistics,
+    circular recording's leaves it there (the call happened)."""
+
+    DELETED = "deleted"
+    CIRCULAR = "circular"
+
+
 class Direction(StrEnum):
     IN = "in"
     OUT = "out"

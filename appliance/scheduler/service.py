@@ -13,11 +13,12 @@ from datetime import timedelta
 from appliance.backup import runner as backup_runner
 from appliance.domain.schedule import IntervalUnit, Policy, Schedule
 from appliance.pull import runner
-from appliance.services import housekeeping, jobs
+from appliance.services import housekeeping, jobs, reports
 from appliance.services.context import SYSTEM, AppContext
 from appliance.services.jobs import Job, lease_owner
 
 log = logging.getLogger(__name__)
+STATS_DAYS_PER_RUN = 62
 
 
 def jobs_for(ctx: AppContext) -> list[Job]:
@@ -50,6 +51,14 @@ def jobs_for(ctx: AppContext) -> list[Job]:
             Schedule.interval(15, IntervalUnit.SECONDS),
             lambda: backup_runner.run_due(ctx, SYSTEM),
             first_after=timedelta(seconds=5),
+        ),
+        # Peak concurrency per day for the reports: a report computes a few days itself,
+        # this the rest (a year asked for the first time, a restored backup), a month a go.
+        Job(
+            "statistics",
+            Schedule.interval(10, IntervalUnit.MINUTES),
+            lambda: reports.fill_peaks(limit_days=STATS_DAYS_PER_RUN),
+            first_after=timedelta(minutes=1),
         ),
     ]
 

@@ -14,6 +14,7 @@ from appliance.domain.audit import AuditType
 from appliance.domain.events import EventKind
 from appliance.domain.organization import Action, Scope
 from appliance.domain.recordings import (
+    DeletionReason,
     RecordingFilter,
     check_score,
     check_tag,
@@ -229,6 +230,11 @@ def delete(ctx: AppContext, actor: Actor, ids: list[int], event: str = "deleted"
         for row in found:
             r = by_id(Recording, row.id)
             r.deleted_at = now
+            # Circular recording's deletions stay in the statistics (the call happened).
+            circular = event == "deleted_circular"
+            r.deleted_reason = (
+                DeletionReason.CIRCULAR if circular else DeletionReason.DELETED
+            ).value
             removed.append((r.relpath, r.sha256))
             if event == "deleted_circular":  # the manual logs these in the backup log
                 backup_log.record_deletion(r.sn, r.caller or "", r.callee or "", r.relpath)

@@ -103,3 +103,11 @@ def use_time_zone(zone: tzinfo) -> None:
 def to_local(value: datetime) -> datetime:
     """The appliance's wall-clock time, for SNs, file names and report cells."""
     return value.astimezone(_time_zone)
+
+
+def from_local(wall: datetime) -> datetime:
+    """The instant (aware UTC) of a wall-clock time in the appliance's zone; of the earlier
+    one when the clock went back, of the hour after a gap when it went forward."""
+    if _time_zone is None:
+        return wall.astimezone(UTC)
+    return wall.replace(tzinfo=_time_zone).astimezone(UTC)

@@ -52,6 +52,11 @@ def test_contract_names_of_the_spec_exist():
         "setBackupPassphrase(passphrase: String!)",
         "backupNow(targetId: ID!): BackupRunResult!",
         "protectRecordings(ids: [ID!]!, protect: Boolean!)",
+        "report(template: ReportTemplate!, at: Date = null, from: DateTime = null, to: DateTime = null, "
+        "filter: RecordingFilter = null, measure: ReportMeasure = CALLS, page: Int = 1, pageSize: Int = 20",
+        "enum ReportTemplate {\n  DAILY\n  MONTHLY\n  YEARLY\n  DEPARTMENT\n  CUSTOM\n}",
+        "enum ReportMeasure {\n  CALLS\n  TALK_TIME\n}",
+        "peakConcurrent: Int\n",
     ):
         assert needle in text, needle
 
@@ -186,6 +191,10 @@ def _expected(stem: str, data: dict, variables: dict, appliance) -> None:
         "Recording": lambda: data["recording"]["id"] == rec_id and data["recording"]["duration"] == 1
         and data["recording"]["audioUrl"] == f"/api/v1/recordings/{rec_id}/audio",
         "Roles": lambda: isinstance(data["roles"], list),
+        # The fixture's call of 2024-05-01 is in May's chart, on its day, with its talk time.
+        "Report": lambda: data["report"]["grouping"] == "DAY" and len(data["report"]["series"]) == 31
+        and next(p for p in data["report"]["series"] if p["label"] == "2024-05-01")["calls"] >= 1
+        and data["report"]["talkSeconds"] >= 1 and data["report"]["extensions"]["total"] >= 1,
         "ScoreRecording": lambda: data["scoreRecording"] == {"__typename": "Recording", "id": rec_id, "score": 9},
         "SearchRecordings": lambda: data["recordings"]["total"] == 1
         and data["recordings"]["items"][0]["caller"] == variables["filter"]["caller"],

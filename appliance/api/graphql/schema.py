@@ -23,6 +23,7 @@ from appliance.api.graphql.monitoring import (
 )
 from appliance.api.graphql.organization import OrganizationMutations, OrganizationQueries
 from appliance.api.graphql.recordings import RecordingMutations, RecordingQueries
+from appliance.api.graphql.reports import ReportQueries
 from appliance.api.graphql.settings import SettingsMutations, SettingsQueries
 from appliance.api.graphql.sockets import SubscriptionsOverSockets
 from appliance.api.graphql.system import SystemQueries
@@ -43,6 +44,7 @@ Query = merge_types(
         SystemQueries,
         MonitoringQueries,
         BackupQueries,
+        ReportQueries,
     ),
 )
 Mutation = merge_types(

@@ -46,6 +46,7 @@ from appliance.api.http.files import (
     export_audit,
     export_backup_log,
     export_recordings,
+    export_report,
 )
 from appliance.api.http.headers import LimitBody, SecurityHeaders
 from appliance.api.http.responses import NotSignedIn, appliance_error, not_signed_in
@@ -173,6 +174,7 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/api/v1/audit/export.xlsx", export_audit, methods=["GET"]),
         Route("/api/v1/alarms/export.xlsx", export_alarms, methods=["GET"]),
         Route("/api/v1/backup-log/export.xlsx", export_backup_log, methods=["GET"]),
+        Route("/api/v1/reports/export.xlsx", export_report, methods=["GET"]),
         Route(
             "/api/v1/backup-import",
             LimitBody(request_response(import_backup_upload), MAX_SET_UPLOAD),

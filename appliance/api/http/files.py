@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from functools import partial
 from typing import TypeVar
 
@@ -19,16 +20,17 @@ from appliance.api.http.audio import parse_format
 from appliance.api.http.query import filter_from_query
 from appliance.api.http.responses import error, error_of, require_user
 from appliance.api.http.selection import selection_from_query
-from appliance.api.http.spreadsheet import write_xlsx
+from appliance.api.http.spreadsheet import Sheet, write_workbook, write_xlsx
 from appliance.api.http.zipstream import stream_zip
 from appliance.domain.alarms import AlarmFilter
 from appliance.domain.audit import AuditFilter
 from appliance.domain.backup import BackupLogFilter
 from appliance.domain.organization import Action
-from appliance.domain.recordings import format_duration
+from appliance.domain.recordings import RecordingFilter, format_duration
+from appliance.domain.reports import ExtensionSort, ReportMeasure, ReportTemplate
 from appliance.errors import IntegrityError, InvalidInput
 from appliance.media.store import INTEGRITY_MESSAGE, storage_failure
-from appliance.services import alarms, audit, backup_log, exports
+from appliance.services import alarms, audit, backup_log, exports, reports
 from appliance.services import audio as stored_audio
 from appliance.services.context import Actor, AppContext, to_local, to_utc, utcnow
 
@@ -69,6 +71,33 @@ MAX_ALARM_EXPORT = 100_000
 BACKUP_LOG_COLUMNS = ["at", "result", "description"]
 BACKUP_LOG_WIDTHS = [20, 12, 90]
 MAX_BACKUP_LOG_EXPORT = 100_000
+REPORT_COLUMNS = [
+    "device",
+    "extension",
+    "name",
+    "organization",
+    "calls",
+    "talkTime",
+    "averageSeconds",
+    "outgoing",
+    "incoming",
+    "voicemails",
+]
+REPORT_WIDTHS = [18, 12, 14, 16, 10, 14, 14, 10, 10, 12]
+SERIES_COLUMNS = ["label", "calls", "talkTime", "talkSeconds", "voicemails", "peakConcurrent"]
+SERIES_WIDTHS = [20, 10, 14, 12, 12, 14]
+HEAT_COLUMNS = ["weekday", "hour", "calls", "talkSeconds"]
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """A report's parameters as the export takes them from a query (the filter apart)."""
+
+    template: ReportTemplate | None = None
+    at: date | None = None
+    measure: ReportMeasure = ReportMeasure.CALLS
+    sort: ExtensionSort = ExtensionSort.EXTENSION
+    descending: bool = False
 
 
 def _lang(request: Request) -> str:
@@ -301,3 +330,93 @@ async def export_backup_log(request: Request) -> Response:
 
     path = await _build_xlsx(build)
     return _xlsx_response(path, f"backup_log_{_stamp()}.xlsx")
+
+
+def _report_request(request: Request) -> reports.ReportRequest:
+    params = request.query_params
+    chosen = filter_from_query(ReportParams, params)
+    if chosen.template is None:
+        raise InvalidInput("template is required", field="template", code="required")
+    times = {}
+    for name in ("from", "to"):
+        raw = params.get(name)
+        if raw:
+            try:
+                times[name] = to_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+            except ValueError:
+                raise InvalidInput(
+                    f"{name} must be an ISO 8601 time", field=name, code="not_a_time"
+                ) from None
+    conditions = filter_from_query(RecordingFilter, params)
+    return reports.ReportRequest(
+        template=chosen.template,
+        at=chosen.at,
+        start=times.get("from"),
+        end=times.get("to"),
+        filter=replace(conditions, kind=None),
+        measure=chosen.measure,
+        sort=chosen.sort,
+        descending=chosen.descending,
+    )
+
+
+async def export_report(request: Request) -> Response:
+    """A report as a workbook: the table per extension, the chart's series, the heat map."""
+    actor = await require_user(request)
+    lang = _lang(request)
+    wanted = _report_request(request)
+    found = await run_in_threadpool(reports.export, actor, wanted)
+    if request.method == "HEAD":
+        return Response(media_type=XLSX)
+    weekdays = words.words(lang)["weekdays"]
+
+    def build() -> str:
+        table = (
+            [
+                e.device,
+                e.extension,
+                e.name,
+                e.organization or "",
+                e.calls,
+                format_duration(e.talk_seconds),
+                e.average_seconds,
+                e.outgoing,
+                e.incoming,
+                e.voicemails,
+            ]
+            for e in found.extensions
+        )
+        no_department = words.words(lang)["reportNoDepartment"]
+        series = (
+            [
+                p.label or no_department,
+                p.calls,
+                format_duration(p.talk_seconds),
+                p.talk_seconds,
+                p.voicemails,
+                "" if p.peak_concurrent is None else p.peak_concurrent,
+            ]
+            for p in found.series
+        )
+        heat = ([weekdays[c.weekday], c.hour, c.calls, c.talk_seconds] for c in found.heat_map)
+        return write_workbook(
+            [
+                Sheet(
+                    "extensions",
+                    words.columns(lang, "reportColumns", REPORT_COLUMNS),
+                    table,
+                    REPORT_WIDTHS,
+                ),
+                Sheet(
+                    "series",
+                    words.columns(lang, "seriesColumns", SERIES_COLUMNS),
+                    series,
+                    SERIES_WIDTHS,
+                ),
+                Sheet("heatmap", words.columns(lang, "heatColumns", HEAT_COLUMNS), heat),
+            ]
+        )
+
+    path = await _build_xlsx(build)
+    name = wanted.template.value.lower()
+    return _xlsx_response(path, f"report_{name}_{_stamp()}.xlsx")

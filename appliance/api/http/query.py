@@ -4,7 +4,7 @@ typed by the domain's own declaration: one list of conditions for GraphQL and HT
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -54,6 +54,13 @@ def filter_from_query(domain: type[D], params: QueryParams) -> D:
             except ValueError:
                 raise InvalidInput(
                     f"{name} must be an ISO 8601 time", field=name, code="not_a_time"
+                ) from None
+        elif kind is date:
+            try:
+                values[f.name] = date.fromisoformat(raw)
+            except ValueError:
+                raise InvalidInput(
+                    f"{name} must be a date (YYYY-MM-DD)", field=name, code="not_a_date"
                 ) from None
         elif kind is bool:
             if raw not in ("true", "false"):

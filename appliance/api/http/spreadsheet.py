@@ -6,6 +6,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from openpyxl import Workbook
@@ -47,23 +48,34 @@ def _cell(ws: WriteOnlyWorksheet, value: object) -> object:
     return safe_cell(value)
 
 
+@dataclass(frozen=True)
+class Sheet:
+    title: str
+    header: Sequence[str]
+    rows: Iterable[Sequence[object]]
+    widths: Sequence[int] = ()  # column widths in characters, so dates and SNs show whole
+
+
 def write_xlsx(
     title: str,
     header: Sequence[str],
     rows: Iterable[Sequence[object]],
     widths: Sequence[int] = (),
 ) -> str:
-    """Write a workbook in openpyxl's streaming mode to a temporary file; return its path.
+    """Write a one-sheet workbook to a temporary file; return its path."""
+    return write_workbook([Sheet(title, header, rows, widths)])
 
-    widths: column widths in characters, so dates and SNs show whole when the file opens.
-    """
+
+def write_workbook(sheets: Sequence[Sheet]) -> str:
+    """Write sheets in openpyxl's streaming mode to a temporary file; return its path."""
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title)
-    for index, width in enumerate(widths):
-        ws.column_dimensions[chr(ord("A") + index)].width = width
-    ws.append(list(header))
-    for row in rows:
-        ws.append([_cell(ws, v) for v in row])
+    for sheet in sheets:
+        ws = wb.create_sheet(sheet.title)
+        for index, width in enumerate(sheet.widths):
+            ws.column_dimensions[chr(ord("A") + index)].width = width
+        ws.append(list(sheet.header))
+        for row in sheet.rows:
+            ws.append([_cell(ws, v) for v in row])
     fd, path = tempfile.mkstemp(prefix="export-", suffix=".xlsx")
     os.close(fd)
     try:

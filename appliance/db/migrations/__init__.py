@@ -31,6 +31,7 @@ from appliance.db.migrations import (
     v17_alarms,
     v18_pull,
     v19_backup,
+    v20_statistics,
 )
 from appliance.db.migrations.step import TYPES, Step
 
@@ -54,6 +55,7 @@ STEPS: list[Step] = [
     v17_alarms.STEP,
     v18_pull.STEP,
     v19_backup.STEP,
+    v20_statistics.STEP,
 ]
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), "steps out of order"
 
