@@ -48,8 +48,9 @@ HOURLY_UP_TO = timedelta(days=2)
 DAILY_UP_TO = timedelta(days=62)
 LONGEST = timedelta(days=366 * 20)
 # Scoped or filtered reports compute peak concurrency from the calls themselves, so only
-# over a range this long; the appliance's own peaks come from a per-day cache.
-PEAK_SCAN_UP_TO = timedelta(days=31)
+# over a range this long (a month of a manager's calls is 100,000s of rows at 10 M); the
+# appliance's own peaks come from a per-day cache.
+PEAK_SCAN_UP_TO = HOURLY_UP_TO
 # A call that began this long before a period can still run into it (calls longer than a
 # day are not counted in the next day's peak).
 PEAK_LOOKBACK = timedelta(days=1)

@@ -13,6 +13,7 @@ export const router = createRouter({
       children: [
         { path: "", redirect: { name: "recordings" } },
         { path: "recordings", name: "recordings", component: () => import("./views/RecordingsView.vue") },
+        { path: "reports", name: "reports", component: () => import("./views/ReportsView.vue") },
         { path: "monitoring", name: "monitoring", component: () => import("./views/MonitoringView.vue"), meta: { admin: true } },
         { path: "backup", name: "backup", component: () => import("./views/BackupView.vue"), meta: { admin: true } },
         { path: "audit", name: "audit", component: () => import("./views/AuditView.vue"), meta: { admin: true } },

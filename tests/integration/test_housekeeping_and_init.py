@@ -100,6 +100,12 @@ def test_circular_recording_deletes_oldest_first_and_stops_at_the_limit(request,
         # The log is newest first: the oldest call was deleted first.
         assert [e["params"]["sn"][:8] for e in reversed(entries)] == ["20240202", "20240303", "20240404", "20240505"]
         assert all(e["description"] == f"[删除录音]录音文件({e['params']['sn']})" for e in entries)
+        # The statistics keep the calls circular recording removed (they happened); one a
+        # person deletes leaves them.
+        year = "query { report(template: YEARLY, at: \"2024-06-01\") { calls talkSeconds } }"
+        assert admin.data(year)["report"] == {"calls": 8, "talkSeconds": 8 * 20}
+        admin.data("mutation($i: [ID!]!) { deleteRecordings(ids: $i) { deleted } }", {"i": [ids["2024-08-08"]]})
+        assert admin.data(year)["report"] == {"calls": 7, "talkSeconds": 7 * 20}
     finally:
         if scheduler is not None:
             stop_process(scheduler)

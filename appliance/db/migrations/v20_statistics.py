@@ -41,11 +41,22 @@ def _fill(provider: str) -> list[str]:
     ]
 
 
-def _sqlite() -> list[str]:
+def triggers(provider: str) -> list[str]:
+    """The statements that create the triggers keeping the roll-ups."""
+    return _sqlite_triggers() if provider == "sqlite" else _postgres_triggers()
+
+
+def dropped_triggers(provider: str) -> list[str]:
+    """The statements that remove them (a bulk load rebuilds the roll-ups after)."""
+    if provider == "sqlite":
+        return [f"DROP TRIGGER stat_{n}" for n in ("insert", "update", "delete")]
+    return ["DROP TRIGGER stat_rollup ON recording", "DROP FUNCTION stat_fn()"]
+
+
+def _sqlite_triggers() -> list[str]:
     add = "; ".join(stat_sql.bumps("NEW", "1", "sqlite"))
     take = "; ".join(stat_sql.bumps("OLD", "-1", "sqlite"))
     return [
-        *_fill("sqlite"),
         f"CREATE TRIGGER stat_insert AFTER INSERT ON recording BEGIN {add}; END",
         f"CREATE TRIGGER stat_update AFTER UPDATE OF {stat_sql.WATCHED} ON recording "
         f"BEGIN {take}; {add}; END",
@@ -53,11 +64,10 @@ def _sqlite() -> list[str]:
     ]
 
 
-def _postgres() -> list[str]:
+def _postgres_triggers() -> list[str]:
     add = "; ".join(stat_sql.bumps("NEW", "1", "postgres"))
     take = "; ".join(stat_sql.bumps("OLD", "-1", "postgres"))
     return [
-        *_fill("postgres"),
         f"""CREATE FUNCTION stat_fn() RETURNS trigger AS $$
         BEGIN
           IF TG_OP IN ('UPDATE', 'DELETE') THEN {take}; END IF;
@@ -73,5 +83,5 @@ STEP = Step(
     20,
     "statistics roll-ups",
     _TABLES,
-    {"sqlite": _sqlite(), "postgres": _postgres()},
+    {provider: [*_fill(provider), *triggers(provider)] for provider in ("sqlite", "postgres")},
 )
