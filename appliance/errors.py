@@ -16,6 +16,9 @@ Codes and their params:
                            max where the form has a length limit
   not_an_integer           a text where a whole number belongs
   not_a_time               a text that is not an ISO 8601 time
+  not_a_date               a text that is not a date (YYYY-MM-DD)
+  not_allowed              something given where it has no place (e.g. conditions on a
+                           report that takes none)
   not_an_id                a text where an id belongs
   one_of                   allowed: the values accepted
   out_of_order             a range whose start is after its end

@@ -110,4 +110,4 @@ def from_local(wall: datetime) -> datetime:
     one when the clock went back, of the hour after a gap when it went forward."""
     if _time_zone is None:
         return wall.astimezone(UTC)
-    return wall.replace(tzinfo=_time_zone).astimezone(UTC)
+    return datetime.combine(wall.date(), wall.time(), _time_zone).astimezone(UTC)

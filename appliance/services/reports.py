@@ -4,7 +4,9 @@ roll-ups' consistency check."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -38,7 +40,7 @@ from appliance.domain.reports import (
     week_pieces,
     weekday_of,
 )
-from appliance.errors import InvalidInput, PermissionDenied
+from appliance.errors import Busy, InvalidInput, PermissionDenied
 from appliance.services import settings
 from appliance.services.access import access_of
 from appliance.services.catalogue import criteria_for
@@ -143,7 +145,11 @@ def _check_page(page: int, page_size: int) -> None:
 
 
 def _wall(value: datetime | None) -> datetime | None:
-    return to_local(value).replace(tzinfo=None) if value is not None else None
+    """The appliance's wall-clock time of an instant, naive (the domain's periods are)."""
+    if value is None:
+        return None
+    local = to_local(value)
+    return datetime.combine(local.date(), local.time())
 
 
 @dataclass(frozen=True)
@@ -470,10 +476,26 @@ def _build(scope: Scope, is_admin: bool, request: ReportRequest, limit: int, off
     )
 
 
-@db_session
+# A report over years with a search condition reads the recordings table: a few at once,
+# so signed-in people asking for many cannot take every worker thread and the database.
+_BUILDS = threading.BoundedSemaphore(3)
+BUILD_WAIT_S = 15
+
+
+@contextmanager
+def _one_build() -> Iterator[None]:
+    if not _BUILDS.acquire(timeout=BUILD_WAIT_S):
+        raise Busy("too many reports are being computed; try again shortly", retry_after=5)
+    try:
+        yield
+    finally:
+        _BUILDS.release()
+
+
 def report(actor: Actor, request: ReportRequest) -> Report:
     """One report, its table at the requested page."""
-    return report_in_scope(access_of(actor).scope, actor.is_admin, request)
+    with _one_build(), db_session:
+        return report_in_scope(access_of(actor).scope, actor.is_admin, request)
 
 
 def report_in_scope(scope: Scope, is_admin: bool, request: ReportRequest) -> Report:
@@ -486,11 +508,11 @@ def report_in_scope(scope: Scope, is_admin: bool, request: ReportRequest) -> Rep
 EXPORT_ROWS = 100_000
 
 
-@db_session
 def export(actor: Actor, request: ReportRequest) -> Report:
     """The report with every row of its table, for the spreadsheet."""
-    scope = access_of(actor).scope
-    return _build(scope, actor.is_admin, replace(request, page=1, page_size=1), EXPORT_ROWS, 0)
+    with _one_build(), db_session:
+        scope = access_of(actor).scope
+        return _build(scope, actor.is_admin, replace(request, page=1, page_size=1), EXPORT_ROWS, 0)
 
 
 @dataclass(frozen=True)

@@ -145,3 +145,22 @@ def test_peaks_equal_the_most_calls_at_any_instant(calls, width):
         instants = [bounds[i] + k / 2 for k in range(int((bounds[i + 1] - bounds[i]) * 2))]
         expected = max(sum(1 for s, e in intervals if s <= t < e) for t in instants)
         assert found[i] == expected
+
+
+def test_a_fourth_report_at_once_waits_then_is_told_to_come_back(monkeypatch):
+    from appliance.errors import Busy
+    from appliance.services import reports
+
+    monkeypatch.setattr(reports, "BUILD_WAIT_S", 0.05)
+    held = [reports._one_build() for _ in range(3)]
+    for build in held:
+        build.__enter__()
+    try:
+        with pytest.raises(Busy) as busy, reports._one_build():
+            pass
+        assert busy.value.retry_after == 5
+    finally:
+        for build in held:
+            build.__exit__(None, None, None)
+    with reports._one_build():  # free again
+        pass

@@ -26,6 +26,7 @@ CODES: list[tuple[type[errors.ApplianceError], str]] = [
     (errors.PasswordChangeRequired, "PASSWORD_CHANGE_REQUIRED"),
     (errors.AuthError, "UNAUTHENTICATED"),
     (errors.StorageError, "STORAGE_ERROR"),
+    (errors.Busy, "BUSY"),
 ]
 
 

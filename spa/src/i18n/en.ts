@@ -469,6 +469,8 @@ export default {
     invalid_format: "Not in the expected form",
     not_an_integer: "A whole number is needed",
     not_a_time: "A date and time is needed",
+    not_a_date: "A date is needed (YYYY-MM-DD)",
+    not_allowed: "Not allowed here",
     not_an_id: "Not a valid reference",
     one_of: "One of: {allowed}",
     out_of_order: "The start is after the end",

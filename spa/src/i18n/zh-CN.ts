@@ -469,6 +469,8 @@ export default {
     invalid_format: "格式不正确",
     not_an_integer: "须为整数",
     not_a_time: "须为日期时间",
+    not_a_date: "须为日期（YYYY-MM-DD）",
+    not_allowed: "此处不允许",
     not_an_id: "引用无效",
     one_of: "须为以下之一：{allowed}",
     out_of_order: "开始晚于结束",

@@ -469,6 +469,8 @@ export default {
     invalid_format: "格式不正確",
     not_an_integer: "須為整數",
     not_a_time: "須為日期時間",
+    not_a_date: "須為日期（YYYY-MM-DD）",
+    not_allowed: "此處不允許",
     not_an_id: "參照無效",
     one_of: "須為以下之一：{allowed}",
     out_of_order: "開始晚於結束",
