@@ -15,7 +15,7 @@ APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin gru
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install install-test console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events bench-monitor bench-pull bench-backup clean apt-test apt-image \
+.PHONY: run install install-test console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events bench-monitor bench-pull bench-backup bench-reports clean apt-test apt-image \
 	binary test-binary image test-image box
 
 $(STAMP): pyproject.toml
@@ -126,6 +126,11 @@ bench-pull: install-test apt-test
 bench-backup: install-test apt-test
 	$(PY) benchmarks/backup.py
 
+# Every report template at 10,000,000 recordings on SQLite and PostgreSQL (about an hour
+# and 20 GB of scratch space), the search's cases beside them, ingest with roll-ups on/off.
+bench-reports: install-test apt-test
+	$(PY) benchmarks/reports.py
+
 # GraphQL refusal times, known/unknown sign-in times, and promptness during an import.
 bench-refusals: install-test apt-test
 	$(PY) benchmarks/refusals.py
@@ -193,7 +198,7 @@ BINARY_TESTS := tests/integration/test_smoke.py tests/integration/test_recording
 	tests/integration/test_pull.py::test_http_and_https_autoindex_with_a_trusted_fingerprint \
 	tests/integration/test_backup.py::test_a_local_backup_holds_nothing_in_clear_and_restores_on_a_new_appliance \
 	tests/integration/test_backup.py::test_a_schedule_backs_up_to_ftp_sftp_and_smb_and_a_new_appliance_imports_from_the_share \
-	tests/integration/test_graphql_contract.py \
+	tests/integration/test_graphql_contract.py tests/integration/test_reports.py \
 	tests/browser/test_console.py::test_search_with_several_conditions
 
 test-binary: dist/recorder apt-test install-test
