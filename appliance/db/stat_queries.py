@@ -48,23 +48,39 @@ def pairs(
 ) -> list[BucketRow]:
     """Calls per bucket of the pairs of parties' organisations: either party in `orgs`
     (None: any), the caller in `caller_orgs` and the callee in `callee_orgs` when given."""
-    params: list[Any] = []
-    where = [_pieces(pieces, params)]
-    if orgs is not None:
-        listed = sorted(orgs)
-        where.append(f"(caller_org IN ({_marks(listed)}) OR callee_org IN ({_marks(listed)}))")
-        params.extend(listed + listed)
+    conditions: list[str] = []
+    fixed: list[Any] = []
     for column, values in (("caller_org", caller_orgs), ("callee_org", callee_orgs)):
         if values is not None:
             listed = sorted(values)
-            where.append(f"{column} IN ({_marks(listed)})" if listed else "1 = 0")
-            params.extend(listed)
-    found = rows(
-        f"SELECT level, bucket, kind, SUM(calls), SUM(talk) FROM stat_pair "
-        f"WHERE {' AND '.join(where)} GROUP BY level, bucket, kind",
-        params,
-    )
-    return [(r[0], int(r[1]), r[2], int(r[3]), int(r[4])) for r in found]
+            if not listed:
+                return []
+            conditions.append(f"{column} IN ({_marks(listed)})")
+            fixed.extend(listed)
+    # A manager's pairs: those with the caller in their departments, then those with only the
+    # callee there, each read through its own index, piece by piece.
+    sides: list[tuple[str, list[Any]]] = [("1 = 1", [])]
+    if orgs is not None:
+        listed = sorted(orgs)
+        marks = _marks(listed)
+        sides = [
+            (f"caller_org IN ({marks})", listed),
+            (f"callee_org IN ({marks}) AND caller_org NOT IN ({marks})", listed + listed),
+        ]
+    out: dict[tuple[str, int, str], list[int]] = {}
+    for p in pieces:
+        for side, side_params in sides:
+            where = " AND ".join(["level = ?", "bucket BETWEEN ? AND ?", side, *conditions])
+            found = rows(
+                f"SELECT bucket, kind, SUM(calls), SUM(talk) FROM stat_pair WHERE {where} "
+                "GROUP BY bucket, kind",
+                [p.level, p.first, p.last, *side_params, *fixed],
+            )
+            for bucket, kind, calls, talk in found:
+                sums = out.setdefault((p.level, int(bucket), kind), [0, 0])
+                sums[0] += int(calls)
+                sums[1] += int(talk)
+    return [(k[0], k[1], k[2], v[0], v[1]) for k, v in out.items()]
 
 
 def departments(pieces: list[Piece]) -> list[tuple[int, str, int, int]]:
@@ -172,10 +188,13 @@ def _extension_scope(scope: Scope, params: list[Any], alias: str) -> str | None:
     return "(" + " OR ".join(parts) + ")" if parts else None
 
 
-def _facts_from_rollups(pieces: list[Piece], params: list[Any]) -> str:
+def _facts_from_rollups(pieces: list[Piece], scope: Scope, params: list[Any]) -> str:
+    where = _pieces(pieces, params)
+    # The scope inside too, so a manager's rows come through the (level, org_id) index.
+    visible = _extension_scope(scope, params, "")
     return (
         "SELECT device_id, extension, org_id, kind, calls, talk, outgoing, incoming "
-        f"FROM stat_extension WHERE {_pieces(pieces, params)}"
+        f"FROM stat_extension WHERE {where} AND {visible or '1 = 0'}"
     )
 
 
@@ -210,7 +229,7 @@ def extensions(
     listed too when with_owners (the manual lists every employee)."""
     params: list[Any] = []
     if pieces is not None:
-        facts = _facts_from_rollups(pieces, params)
+        facts = _facts_from_rollups(pieces, scope, params)
     else:
         assert criteria is not None
         facts = _facts_from_recordings(criteria, params)
