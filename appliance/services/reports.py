@@ -63,6 +63,8 @@ class ReportRequest:
     page_size: int = 20
     sort: ExtensionSort = ExtensionSort.EXTENSION
     descending: bool = False
+    peaks: bool = True  # compute peak concurrency
+    heat_map: bool = True  # compute calls by weekday and hour
 
 
 @dataclass(frozen=True)
@@ -455,7 +457,7 @@ def _build(scope: Scope, is_admin: bool, request: ReportRequest, limit: int, off
         calls = sum(p.calls for p in series)
         talk = sum(p.talk_seconds for p in series)
         voicemails = sum(p.voicemails for p in series)
-    point_peaks, peak = _peaks(plan, series)
+    point_peaks, peak = _peaks(plan, series) if request.peaks else ([None] * len(series), None)
     if period.grouping is not Grouping.DEPARTMENT:
         series = [replace(p, peak_concurrent=v) for p, v in zip(series, point_peaks, strict=True)]
     total, rows, table_from_rollups = _extension_page(plan, request, limit, offset)
@@ -468,7 +470,7 @@ def _build(scope: Scope, is_admin: bool, request: ReportRequest, limit: int, off
         extensions_total=total,
         extensions=rows,
         peak_concurrent=peak,
-        heat_map=_heat_map(plan),
+        heat_map=_heat_map(plan) if request.heat_map else [],
         calls=calls,
         talk_seconds=talk,
         voicemails=voicemails,

@@ -149,6 +149,19 @@ class Report:
         )
 
 
+def _asked(info: Info) -> set[str]:
+    """The names selected anywhere under the report field (fragments included)."""
+    names: set[str] = set()
+    pending = list(info.selected_fields)
+    while pending:
+        node = pending.pop()
+        name = getattr(node, "name", None)
+        if name:
+            names.add(name)
+        pending.extend(getattr(node, "selections", []) or [])
+    return names
+
+
 @strawberry.type
 class ReportQueries:
     @strawberry.field(
@@ -172,6 +185,7 @@ class ReportQueries:
         sort: ReportSort = DomainSort.EXTENSION,
         descending: bool = False,
     ) -> Report:
+        asked = _asked(info)
         with graphql_errors():
             chosen = to_domain(filter, DomainFilter) if filter is not None else None
             request = reports.ReportRequest(
@@ -185,6 +199,9 @@ class ReportQueries:
                 page_size=20 if page_size is None else page_size,
                 sort=DomainSort(sort),
                 descending=descending,
+                # What nobody asked for is not computed: a sweep of the calls, a heat map.
+                peaks="peakConcurrent" in asked,
+                heat_map="heatMap" in asked,
             )
         found = await call(reports.report, actor_of(info), request)
         return Report.of(found)
