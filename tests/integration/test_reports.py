@@ -362,3 +362,35 @@ def test_check_stats_repairs_a_damaged_rollup(known):
     assert after == before - 5
     again = server.cli("admin", "check-stats", "--no-repair", check=False)
     assert again.returncode == 0, again.stdout
+
+
+def test_moving_an_employee_moves_their_calls_between_departments(known):
+    """Last in the file: 李四 (202) moves from Sales to HQ, which the manager's role does not
+    hold: their calls leave the manager's report (unless they called Sales), at once."""
+    admin, orgs = known["admin"], known["orgs"]
+    staff = admin.data("query($o: ID!) { employees(organizationId: $o) { id extension name } }", {"o": orgs["sales"]})
+    lisi = next(e for e in staff["employees"] if e["name"] == "李四")
+
+    def slices() -> dict[str, int]:
+        department = _report(admin, "DEPARTMENT", at="2026-12-01")
+        return {p["label"]: p["calls"] for p in department["series"]}
+
+    before = slices()
+    moved = admin.data(
+        "mutation($id: ID!, $i: EmployeeInput!) { updateEmployee(id: $id, input: $i) { __typename } }",
+        {"id": lisi["id"], "i": {"extension": "202", "name": "李四", "organizationId": orgs["hq"]}},
+    )
+    assert moved["updateEmployee"]["__typename"] == "Employee", moved
+    manager = _report(known["manager"], "DAILY", at=DAY)
+    # c17 (202 to an outside number) is HQ's now; c3 (202 to Sales' 201) still shows.
+    assert _points(manager)[H.format(9)] == (3, 10, 0, 1)
+    assert (manager["calls"], manager["talkSeconds"]) == (6, 18)
+    assert set(_table_by_device(manager, known)) == {("A", "201"), ("A", "203"), ("A", "900")}
+    after = slices()
+    hq, sales = known["names"]["HQ"], known["names"]["Sales"]
+    # c17 and the later test's calls from 202 to outside numbers went from Sales to HQ;
+    # c3 (202 to Sales' 201) now counts in both.
+    gained = after[hq] - before[hq]
+    assert gained >= 2 and before[sales] - after[sales] == gained - 1
+    checked = known["server"].cli("admin", "check-stats", "--no-repair", check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
