@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -202,33 +199,6 @@ def worker(url: str, n: int, runs: int) -> None:
     print(json.dumps({"load": loaded, "timings": timings, "search": searched, "ingest": rates}))
 
 
-def run_backend(name: str, n: int, runs: int) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix=f"bench-reports-{name}-"))
-    pg = None
-    try:
-        if name == "sqlite":
-            url = f"sqlite:///{tmp / 'bench.db'}"
-        else:
-            from tests.support.postgres import PostgresServer
-
-            pg = PostgresServer().start()
-            url = pg.create_database("bench")
-        env = {**os.environ, "RECORDER_DATA_DIR": str(tmp)}
-        out = subprocess.run(
-            [sys.executable, __file__, "--worker", url, "--rows", str(n), "--runs", str(runs)],
-            env=env, capture_output=True, text=True,
-        )
-        if out.returncode:
-            sys.exit(f"{name} worker failed:\n{out.stderr}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    finally:
-        if pg:
-            pg.stop()
-        for path in sorted(tmp.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        tmp.rmdir()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -244,7 +214,7 @@ def main() -> None:
     backends = [args.only] if args.only else ["sqlite", "postgres"]
     print(f"{'backend':<10} {'case':<40} {'median ms':>10} {'p95 ms':>10}")
     for name in backends:
-        result = run_backend(name, args.rows, args.runs)
+        result = search.run_backend(name, args.rows, args.runs, script=__file__)
         load = result["load"]
         print(f"{name:<10} {'(bulk load, s)':<40} {load['load_s']:>10.1f}")
         print(f"{name:<10} {'(roll-ups built by recount, s)':<40} {load['rollups_s']:>10.1f}")

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -215,8 +216,11 @@ def p95(values: list[float]) -> float:
     return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
 
 
-def run_backend(name: str, n: int, runs: int) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+def run_backend(name: str, n: int, runs: int, script: str = __file__) -> dict:
+    """Run script's worker on a fresh database of the backend (PostgreSQL started here);
+    its last line of output, as JSON. The scratch folder goes afterwards (10 M rows fill
+    gigabytes)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-{Path(script).stem}-{name}-"))
     pg = None
     try:
         if name == "sqlite":
@@ -228,7 +232,7 @@ def run_backend(name: str, n: int, runs: int) -> dict:
             url = pg.create_database("bench")
         env = {**os.environ, "RECORDER_DATA_DIR": str(tmp)}
         out = subprocess.run(
-            [sys.executable, __file__, "--worker", url, "--rows", str(n), "--runs", str(runs)],
+            [sys.executable, script, "--worker", url, "--rows", str(n), "--runs", str(runs)],
             env=env, capture_output=True, text=True,
         )
         if out.returncode:
@@ -237,6 +241,7 @@ def run_backend(name: str, n: int, runs: int) -> dict:
     finally:
         if pg:
             pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:

@@ -43,3 +43,19 @@ def check_count(field: str, items: Sized, max_count: int) -> None:
             code="too_many",
             params={"max": max_count},
         )
+
+
+def check_page(page: int, page_size: int, max_page_size: int) -> None:
+    """A list's page (from 1) and page size (1 to max_page_size)."""
+    if page < 1 or not 1 <= page_size <= max_page_size:
+        bad = "page" if page < 1 else "page_size"
+        raise InvalidInput(
+            f"page must be >= 1 and pageSize 1..{max_page_size}",
+            field=bad,
+            code="out_of_range",
+            params={
+                "min": 1,
+                "max": None if bad == "page" else max_page_size,
+                "value": page if bad == "page" else page_size,
+            },
+        )

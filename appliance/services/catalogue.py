@@ -19,7 +19,8 @@ from appliance.domain.recordings import (
     check_score,
     check_tag,
 )
-from appliance.errors import Conflict, InvalidInput, NotFound
+from appliance.domain.rules import check_page
+from appliance.errors import Conflict, NotFound
 from appliance.services import audit, backup_log, events, settings
 from appliance.services.access import Tree, access_of, permitted
 from appliance.services.audio import transcodes
@@ -117,18 +118,7 @@ def criteria_for(f: RecordingFilter, scope: Scope) -> Criteria:
 def search(
     actor: Actor, f: RecordingFilter, page: int, page_size: int
 ) -> tuple[int, list[RecordingView]]:
-    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-        bad = "page" if page < 1 else "page_size"
-        raise InvalidInput(
-            f"page must be >= 1 and pageSize 1..{MAX_PAGE_SIZE}",
-            field=bad,
-            code="out_of_range",
-            params={
-                "min": 1,
-                "max": None if bad == "page" else MAX_PAGE_SIZE,
-                "value": page if bad == "page" else page_size,
-            },
-        )
+    check_page(page, page_size, MAX_PAGE_SIZE)
     criteria = criteria_for(f, access_of(actor).scope)
     found = recording_queries.search(criteria, page_size, (page - 1) * page_size)
     total = recording_queries.count(criteria)

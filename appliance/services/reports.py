@@ -40,6 +40,7 @@ from appliance.domain.reports import (
     week_pieces,
     weekday_of,
 )
+from appliance.domain.rules import check_page
 from appliance.errors import Busy, InvalidInput, PermissionDenied
 from appliance.services import settings
 from appliance.services.access import access_of
@@ -135,17 +136,6 @@ def _conditions(f: RecordingFilter) -> set[str]:
     }
 
 
-def _check_page(page: int, page_size: int) -> None:
-    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
-        bad = "page" if page < 1 else "page_size"
-        raise InvalidInput(
-            f"page must be >= 1 and pageSize 1..{MAX_PAGE_SIZE}",
-            field=bad,
-            code="out_of_range",
-            params={"min": 1, "max": None if bad == "page" else MAX_PAGE_SIZE},
-        )
-
-
 def _wall(value: datetime | None) -> datetime | None:
     """The appliance's wall-clock time of an instant, naive (the domain's periods are)."""
     if value is None:
@@ -175,7 +165,7 @@ class _Plan:
 def _plan(scope: Scope, is_admin: bool, request: ReportRequest) -> _Plan:
     if request.template is ReportTemplate.DEPARTMENT and not is_admin:
         raise PermissionDenied("only administrators may compare departments")
-    _check_page(request.page, request.page_size)
+    check_page(request.page, request.page_size, MAX_PAGE_SIZE)
     chosen = request.filter or RecordingFilter(kind=None)
     at = request.at or to_local(utcnow()).date()
     start, end = _wall(request.start), _wall(request.end)
