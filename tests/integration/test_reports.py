@@ -102,6 +102,7 @@ def known(request):
         yield {
             "server": server, "admin": admin, "token": Client(server.url, token=token), "names": names,
             "manager": login("HQ", "900"), "employee": login("Sales", "202"), "devices": devices,
+            "manager_login": prefixes["HQ"] + "900",
             "ids": ids, "orgs": {"hq": hq, "sales": sales, "support": support},
         }
     finally:
@@ -178,6 +179,12 @@ def test_daily_for_a_manager_and_an_employee(known):
     assert (manager["calls"], manager["talkSeconds"], manager["voicemails"]) == (7, 21, 1)
     assert manager["peakConcurrent"] == 2
     assert set(_table_by_device(manager, known)) == {("A", "201"), ("A", "202"), ("A", "203"), ("A", "900")}
+    # A token acts with its user's scope: the manager's token sees the manager's report.
+    made = known["server"].cli("admin", "token", "create", "--name", "bi", "--user", known["manager_login"])
+    token = Client(known["server"].url, token=made.stdout.strip().splitlines()[-1])
+    assert _report(token, "DAILY", at=DAY) == manager
+    refused = token.gql(REPORT, {"t": "DEPARTMENT"})
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     employee = _report(known["employee"], "DAILY", at=DAY)
     assert _points(employee) == {H.format(9): (1, 3, 0, 1), H.format(14): (1, 2, 0, 1)}
     assert (employee["calls"], employee["talkSeconds"]) == (2, 5)
