@@ -328,8 +328,10 @@ def _fetch_one(
     except TransferFailed as exc:
         session.broken = True
         run.add("failed", f.path, PullReason.TRANSFER_FAILED, exc.detail or exc.code)
-        if exc.code == "longer_than_listed":
-            partial.discard()  # nothing of a file that lies about its size is kept
+        if exc.code == "longer_than_listed" or partial.size == 0:
+            # Nothing of a file that lies about its size is kept, and nothing is kept of
+            # one that sent no byte (refused, gone): there is nothing to resume from.
+            partial.discard()
         else:
             partial.close()
         return

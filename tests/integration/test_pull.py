@@ -56,10 +56,14 @@ def appliance():
 def tree():
     base = Path(tempfile.mkdtemp(prefix="recorder-pbx-"))
     root = base / "spool" / "asterisk"
-    expected = pbx_tree.build(root, base / "outside")
+    # The link's target lies outside what every server serves, not only outside the PBX's folder.
+    outside = Path(tempfile.mkdtemp(prefix="recorder-outside-"))
+    expected = pbx_tree.build(root, outside)
     readable_by_all(base)
+    readable_by_all(outside)
     yield root, expected
     shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(outside, ignore_errors=True)
 
 
 _aliases = iter(range(1000))

@@ -145,6 +145,8 @@ def build(root: Path, outside: Path) -> list[Expected]:
     (day / "in-2019-1390\x01-20250327-104100-1743044460.12510.wav").write_bytes(_wav(1))
     outside.mkdir(parents=True, exist_ok=True)
     (outside / "secret.wav").write_bytes(_wav(2))
+    # Settled like the rest, so that whether it is fetched never depends on the clock.
+    os.utime(outside / "secret.wav", (OLD, OLD))
     os.symlink(outside / "secret.wav", day / "in-2020-13900000001-20250327-104200-1743044520.1.wav")
     for folder, _, files in os.walk(root):
         for file in files:

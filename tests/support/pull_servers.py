@@ -200,7 +200,8 @@ class NginxServer:
             f"    listen 127.0.0.1:{self.http_port};\n"
             f"    listen 127.0.0.1:{self.https_port} ssl;\n"
             f"    ssl_certificate {self.ca.cert_file};\n    ssl_certificate_key {self.ca.key_file};\n"
-            f"    root {self.root};\n    autoindex on;\n  }}\n"
+            # A link out of the served tree is refused as a careful administrator would.
+            f"    root {self.root};\n    autoindex on;\n    disable_symlinks on;\n  }}\n"
             "}\n"
         )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
