@@ -140,7 +140,9 @@ def bumps(alias: str, sign: str, provider: str) -> list[str]:
                 "stat_extension",
                 EXTENSION_KEY,
                 ("calls", "talk", "outgoing", "incoming"),
-                ", org_id = excluded.org_id",
+                # An addition carries the extension's department now; a removal carries the
+                # one the recording had, which may be gone (a deleted or moved employee).
+                ", org_id = excluded.org_id" if sign == "1" else "",
             )
             for ext, org, out_n, in_n, when in extension_sides(alias)
         ),

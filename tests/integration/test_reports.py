@@ -372,7 +372,7 @@ def test_check_stats_repairs_a_damaged_rollup(known):
 
 
 def test_moving_an_employee_moves_their_calls_between_departments(known):
-    """Last in the file: 李四 (202) moves from Sales to HQ, which the manager's role does not
+    """Near the end: 李四 (202) moves from Sales to HQ, which the manager's role does not
     hold: their calls leave the manager's report (unless they called Sales), at once."""
     admin, orgs = known["admin"], known["orgs"]
     staff = admin.data("query($o: ID!) { employees(organizationId: $o) { id extension name } }", {"o": orgs["sales"]})
@@ -399,5 +399,27 @@ def test_moving_an_employee_moves_their_calls_between_departments(known):
     # c3 (202 to Sales' 201) now counts in both.
     gained = after[hq] - before[hq]
     assert gained >= 2 and before[sales] - after[sales] == gained - 1
+    checked = known["server"].cli("admin", "check-stats", "--no-repair", check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_deleting_an_employee_takes_their_extension_out_of_the_department(known):
+    """Last in the file: 张三 (201 on A) leaves. No department holds A's 201 any more, so the
+    manager's report drops the row at once, whichever of its calls changed last, and the
+    roll-ups give the table the recordings give."""
+    admin, orgs = known["admin"], known["orgs"]
+    staff = admin.data("query($o: ID!) { employees(organizationId: $o) { id name } }", {"o": orgs["sales"]})
+    zhang = next(e for e in staff["employees"] if e["name"] == "张三")
+    assert ("A", "201") in _table_by_device(_report(known["manager"], "DAILY", at=DAY), known)
+    gone = admin.data("mutation($id: ID!) { deleteEmployee(id: $id) { __typename } }", {"id": zhang["id"]})
+    assert gone["deleteEmployee"]["__typename"] != "UserError", gone
+    daily = _report(known["manager"], "DAILY", at=DAY, page_size=100)
+    assert ("A", "201") not in _table_by_device(daily, known)
+    recounted = _report(known["manager"], "CUSTOM", from_=daily["start"], to=daily["end"],
+                        filter={"minDuration": 0}, page_size=100)  # fmt: skip
+    assert recounted["fromRollups"] is False and daily["fromRollups"] is True
+    # (A condition narrows the table to who had such calls; the template lists every owner.)
+    with_calls = {k: v for k, v in _table_by_device(daily, known).items() if v[1] or v[-1]}
+    assert _table_by_device(recounted, known) == with_calls
     checked = known["server"].cli("admin", "check-stats", "--no-repair", check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
