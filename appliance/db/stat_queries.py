@@ -209,9 +209,12 @@ def _facts_from_recordings(criteria: Criteria, params: list[Any]) -> str:
                 f"WHERE {where} AND {when}"
             )
             params.extend(part_params)
-    return (
-        " UNION ALL ".join(parts) if parts else ("SELECT 0, '', 0, 'call', 0, 0, 0, 0 WHERE 1 = 0")
+    # No part: conditions no recording can meet (an unknown department or device).
+    nothing = (
+        "SELECT 0 AS device_id, '' AS extension, 0 AS org_id, 'call' AS kind, 0 AS calls, "
+        "0 AS talk, 0 AS outgoing, 0 AS incoming WHERE 1 = 0"
     )
+    return " UNION ALL ".join(parts) if parts else nothing
 
 
 def extensions(

@@ -256,6 +256,16 @@ def test_custom_reports_with_conditions(known):
     # The manager's custom report stays in their scope.
     mine = _report(known["manager"], "CUSTOM", filter={"callee": "666"}, **span)
     assert mine["calls"] == 0 and mine["extensions"]["total"] == 0
+    # A department or device nobody has: no call meets it, for anyone, and the export agrees.
+    for client in (admin, known["employee"]):
+        for nowhere in ({"callerOrg": "no such department"}, {"device": "no such device"}):
+            empty = _report(client, "CUSTOM", filter=nowhere, **span)
+            assert (empty["calls"], empty["extensions"]["total"]) == (0, 0), nowhere
+    exported = known["employee"].http.get("/api/v1/reports/export.xlsx", params={
+        "template": "CUSTOM", "from": span["from_"], "to": span["to"], "callerOrg": "nope"})  # fmt: skip
+    assert exported.status_code == 200, exported.text
+    sheet = openpyxl.load_workbook(io.BytesIO(exported.content))["extensions"]
+    assert sheet.max_row == 1  # the header alone
 
 
 def test_sorting_and_pages(known):
