@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from appliance.domain.recordings import EARLIEST_START, LATEST_START
 from appliance.errors import InvalidInput
 
 
@@ -86,6 +87,24 @@ def _month_start(d: date) -> datetime:
 
 def _next_month(t: datetime) -> datetime:
     return datetime(t.year + t.month // 12, t.month % 12 + 1, 1)
+
+
+def check_reportable(field: str, value: date | datetime | None) -> None:
+    """A day or instant a call may have: reports go no further (nor do the calendar's
+    arithmetic and the time zone's, which end at years 1 and 9999)."""
+    if value is None:
+        return
+    if isinstance(value, datetime):
+        inside = EARLIEST_START <= value <= LATEST_START
+    else:
+        inside = EARLIEST_START.date() <= value <= LATEST_START.date()
+    if not inside:
+        raise InvalidInput(
+            "a report covers 1970 to 9998",
+            field=field,
+            code="out_of_range",
+            params={"min": "1970-01-01", "max": "9998-12-31"},
+        )
 
 
 def _out_of_order(field: str) -> InvalidInput:

@@ -28,6 +28,7 @@ from appliance.domain.reports import (
     Piece,
     ReportMeasure,
     ReportTemplate,
+    check_reportable,
     cover,
     edges,
     hour_key,
@@ -167,6 +168,14 @@ def _plan(scope: Scope, is_admin: bool, request: ReportRequest) -> _Plan:
         raise PermissionDenied("only administrators may compare departments")
     check_page(request.page, request.page_size, MAX_PAGE_SIZE)
     chosen = request.filter or RecordingFilter(kind=None)
+    for field, value in (
+        ("at", request.at),
+        ("from", request.start),
+        ("to", request.end),
+        ("startedFrom", chosen.started_from),
+        ("startedTo", chosen.started_to),
+    ):
+        check_reportable(field, value)
     at = request.at or to_local(utcnow()).date()
     start, end = _wall(request.start), _wall(request.end)
     if start is None and chosen.started_from is not None:

@@ -291,11 +291,19 @@ def test_bad_requests_are_refused_at_their_field(known):
         ({"t": "CUSTOM", "from": "2026-12-02T00:00:00Z", "to": "2026-12-01T00:00:00Z"}, "to"),
         ({"t": "DAILY", "s": 500}, "pageSize"),
         ({"t": "DEPARTMENT", "f": {"caller": "201"}}, "filter"),
+        # The calendar's ends: no call is there, and the arithmetic would overflow.
+        ({"t": "YEARLY", "at": "9999-12-31"}, "at"),
+        ({"t": "DAILY", "at": "0001-01-01"}, "at"),
+        ({"t": "CUSTOM", "from": "0001-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}, "from"),
+        ({"t": "CUSTOM", "from": "2026-12-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}, "to"),
+        ({"t": "DAILY", "f": {"startedFrom": "1969-12-31T23:59:59Z"}}, "startedFrom"),
     ):
         answer = admin.gql(REPORT, variables)
         assert answer["data"] is None, answer
         assert answer["errors"][0]["extensions"]["code"] == "INVALID_INPUT", answer
         assert answer["errors"][0]["extensions"]["field"] == field, answer
+    late = admin.http.get("/api/v1/reports/export.xlsx", params={"template": "MONTHLY", "at": "9999-12-31"})
+    assert late.status_code == 400 and "at" in late.text, late.text
 
 
 def test_the_export_holds_table_series_and_heat_map(known):
