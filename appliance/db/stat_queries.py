@@ -279,16 +279,17 @@ def extensions(
     ]
 
 
-def day_calls(days: list[int]) -> dict[int, int]:
-    """Calls started on each local day (YYYYMMDD), from the roll-up."""
+def day_calls(days: list[int]) -> dict[int, tuple[int, int]]:
+    """Per local day (YYYYMMDD), the calls that started then and how many additions and
+    removals its roll-up has seen, from the roll-up."""
     if not days:
         return {}
     found = rows(
-        f"SELECT bucket, calls FROM stat_total WHERE level = 'd' AND kind = ? "
+        f"SELECT bucket, calls, changes FROM stat_total WHERE level = 'd' AND kind = ? "
         f"AND bucket IN ({_marks(days)})",
         [RecordingKind.CALL.value, *days],
     )
-    return {int(r[0]): int(r[1]) for r in found}
+    return {int(r[0]): (int(r[1]), int(r[2])) for r in found}
 
 
 def days_with_calls() -> list[int]:

@@ -122,9 +122,9 @@ def bumps(alias: str, sign: str, provider: str) -> list[str]:
     b = bucket("l.lv", hour, provider)
     series = levels(SERIES_LEVELS)
     return [
-        f"INSERT INTO stat_total (level, bucket, kind, calls, talk) "
-        f"SELECT l.lv, {b}, {alias}.kind, {sign}, {sign} * {alias}.duration FROM {series} "
-        f"WHERE {where} {_upsert(provider, 'stat_total', TOTAL_KEY, ('calls', 'talk'))}",
+        f"INSERT INTO stat_total (level, bucket, kind, calls, talk, changes) "
+        f"SELECT l.lv, {b}, {alias}.kind, {sign}, {sign} * {alias}.duration, 1 FROM {series} "
+        f"WHERE {where} {_upsert(provider, 'stat_total', TOTAL_KEY, ('calls', 'talk', 'changes'))}",
         f"INSERT INTO stat_pair (level, bucket, kind, caller_org, callee_org, calls, talk) "
         f"SELECT l.lv, {b}, {alias}.kind, COALESCE({alias}.caller_org_id, 0), "
         f"COALESCE({alias}.callee_org_id, 0), {sign}, {sign} * {alias}.duration FROM {series} "

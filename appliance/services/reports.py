@@ -346,12 +346,16 @@ def day_peaks(
     computed = 0
     everything = Criteria(RecordingFilter(kind=None))
     for day, key, previous in zip(days, keys, before, strict=True):
-        basis = f"{counts.get(key, 0)}:{counts.get(previous, 0)}"
+        (calls, changes), (calls_before, changes_before) = (
+            counts.get(key, (0, 0)),
+            counts.get(previous, (0, 0)),
+        )
+        basis = f"{calls}/{changes}:{calls_before}/{changes_before}"
         held = cached.get(key)
         if held is not None and held[1] == basis:
             out[key] = held[0]
             continue
-        if counts.get(key, 0) == 0 and counts.get(previous, 0) == 0:
+        if calls == 0 and calls_before == 0:
             out[key] = 0
             continue
         if inline is not None and computed >= inline:

@@ -389,6 +389,33 @@ def test_check_stats_repairs_a_damaged_rollup(known):
     assert again.returncode == 0, again.stdout
 
 
+def _upload(known, caller: str, callee: str, started: str, seconds: int) -> int:
+    device = known["devices"]["A"]
+    reply = httpx.post(
+        known["server"].url + "/api/v1/recordings",
+        data={"call_id": uuid.uuid4().hex, "caller": caller, "callee": callee, "started_at": started},
+        files={"audio": ("call.wav", wav_bytes(tone_pcm(seconds), 8000), "audio/wav")},
+        auth=(device["alias"], device["secret"]), timeout=60,
+    )  # fmt: skip
+    assert reply.status_code == 201, reply.text
+    return reply.json()["id"]
+
+
+def test_a_days_cached_peak_follows_a_deletion_and_an_addition_of_the_same_length(known):
+    admin, day = known["admin"], "2026-08-12"
+
+    def peak() -> int:
+        month = _report(admin, "MONTHLY", at=day)
+        return {p["label"]: p["peakConcurrent"] for p in month["series"]}[day]
+
+    _upload(known, "880", "881", f"{day}T09:00:00+02:00", 5)
+    overlapping = _upload(known, "882", "883", f"{day}T09:00:01+02:00", 5)
+    assert peak() == 2  # computed and cached
+    admin.data("mutation($i: [ID!]!) { deleteRecordings(ids: $i) { deleted } }", {"i": [overlapping]})
+    _upload(known, "884", "885", f"{day}T15:00:00+02:00", 5)  # the day's count is as before
+    assert peak() == 1
+
+
 def test_moving_an_employee_moves_their_calls_between_departments(known):
     """Near the end: 李四 (202) moves from Sales to HQ, which the manager's role does not
     hold: their calls leave the manager's report (unless they called Sales), at once."""

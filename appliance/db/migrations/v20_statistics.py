@@ -12,7 +12,8 @@ from appliance.db.migrations.step import Step
 _TABLES = [
     "ALTER TABLE recording ADD COLUMN deleted_reason TEXT",
     """CREATE TABLE stat_total (level TEXT NOT NULL, bucket BIGINT NOT NULL, kind TEXT NOT NULL,
-        calls BIGINT NOT NULL, talk BIGINT NOT NULL, PRIMARY KEY (level, bucket, kind))""",
+        calls BIGINT NOT NULL, talk BIGINT NOT NULL, changes BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (level, bucket, kind))""",
     """CREATE TABLE stat_pair (level TEXT NOT NULL, bucket BIGINT NOT NULL, kind TEXT NOT NULL,
         caller_org BIGINT NOT NULL, callee_org BIGINT NOT NULL, calls BIGINT NOT NULL,
         talk BIGINT NOT NULL, PRIMARY KEY (level, bucket, kind, caller_org, callee_org))""",
@@ -28,8 +29,9 @@ _TABLES = [
     f"WHERE deleted_reason = '{stat_sql.CIRCULAR}'",
     "CREATE INDEX stat_extension_org ON stat_extension (level, org_id, bucket)",
     # The appliance's peak of concurrent calls per local day, computed when a report first
-    # needs it; `basis` holds the day's and the day before's call counts it was computed
-    # from, so a later call (or deletion) there shows it stale.
+    # needs it; `basis` holds the day's and the day before's call counts and changes it was
+    # computed from (stat_total.changes counts every addition and removal, which a count
+    # alone cannot: a call deleted and another added), so a later change shows it stale.
     "CREATE TABLE stat_peak (day BIGINT PRIMARY KEY, peak INTEGER NOT NULL, basis TEXT NOT NULL)",
 ]
 
