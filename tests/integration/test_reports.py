@@ -304,6 +304,26 @@ def test_bad_requests_are_refused_at_their_field(known):
         assert answer["errors"][0]["extensions"]["field"] == field, answer
     late = admin.http.get("/api/v1/reports/export.xlsx", params={"template": "MONTHLY", "at": "9999-12-31"})
     assert late.status_code == 400 and "at" in late.text, late.text
+    early = admin.http.get("/api/v1/reports/export.xlsx", params={
+        "template": "CUSTOM", "from": "0001-01-01T00:00:00+05:00", "to": "2026-01-01T00:00:00Z"})  # fmt: skip
+    assert early.status_code == 400 and early.json()["field"] == "from", early.text
+
+
+def test_one_person_cannot_take_every_report_slot(known):
+    """Aliases run a document's reports side by side: a person gets two at once, the third
+    is refused as busy at once instead of waiting in the web server's threads (and as a
+    report is never null, the document with it)."""
+    fields = " ".join(
+        f'r{n}: report(template: CUSTOM, from: "2006-01-01T00:00:00Z", to: "2025-12-31T00:00:00Z", '
+        f'filter: {{caller: "2*"}}) {{ calls }}'
+        for n in range(6)
+    )
+    answer = known["employee"].gql(f"{{ {fields} }}")
+    assert answer["data"] is None, answer
+    assert {e["extensions"]["code"] for e in answer["errors"]} == {"BUSY"}, answer
+    # Someone else is not held up by it, and the same person may ask again afterwards.
+    assert _report(known["admin"], "DAILY", at=DAY)["calls"] > 0
+    assert known["employee"].gql(REPORT, {"t": "DAILY", "at": DAY}).get("errors") is None
 
 
 def test_the_export_holds_table_series_and_heat_map(known):

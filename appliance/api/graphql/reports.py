@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
+from appliance.api.admission import REPORTS, person_of
 from appliance.api.graphql.context import IsAuthenticated, actor_of
 from appliance.api.graphql.errors import call, graphql_errors
 from appliance.api.graphql.inputs import to_domain
@@ -203,5 +204,8 @@ class ReportQueries:
                 peaks="peakConcurrent" in asked,
                 heat_map="heatMap" in asked,
             )
-        found = await call(reports.report, actor_of(info), request)
+        actor = actor_of(info)
+        with graphql_errors():
+            async with REPORTS.admit(person_of(actor)):
+                found = await call(reports.report, actor, request)
         return Report.of(found)

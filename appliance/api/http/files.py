@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from appliance import words
+from appliance.api.admission import REPORTS, person_of
 from appliance.api.http.audio import parse_format
 from appliance.api.http.query import filter_from_query
 from appliance.api.http.responses import error, error_of, require_user
@@ -342,11 +343,16 @@ def _report_request(request: Request) -> reports.ReportRequest:
         raw = params.get(name)
         if raw:
             try:
-                times[name] = to_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+                given = datetime.fromisoformat(raw.replace("Z", "+00:00"))
             except ValueError:
                 raise InvalidInput(
                     f"{name} must be an ISO 8601 time", field=name, code="not_a_time"
                 ) from None
+            try:
+                times[name] = to_utc(given)
+            except InvalidInput as exc:  # a time UTC's years do not hold: say which
+                exc.field = name
+                raise
     conditions = filter_from_query(RecordingFilter, params)
     return reports.ReportRequest(
         template=chosen.template,
@@ -365,7 +371,8 @@ async def export_report(request: Request) -> Response:
     actor = await require_user(request)
     lang = _lang(request)
     wanted = _report_request(request)
-    found = await run_in_threadpool(reports.export, actor, wanted)
+    async with REPORTS.admit(person_of(actor)):
+        found = await run_in_threadpool(reports.export, actor, wanted)
     if request.method == "HEAD":
         return Response(media_type=XLSX)
     weekdays = words.words(lang)["weekdays"]
