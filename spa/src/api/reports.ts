@@ -1,4 +1,4 @@
-import { gql } from "./gql";
+import { GqlError, gql } from "./gql";
 
 export type Template = "DAILY" | "MONTHLY" | "YEARLY" | "DEPARTMENT" | "CUSTOM";
 export type Measure = "CALLS" | "TALK_TIME";
@@ -51,7 +51,21 @@ export interface ReportQuery {
   descending: boolean;
 }
 
+const BUSY_TRIES = 8;
+
+/** The report; while the appliance says it is busy with others, asked again a second later. */
 export async function loadReport(q: ReportQuery): Promise<Report> {
+  for (let tried = 1; ; tried++) {
+    try {
+      return await askReport(q);
+    } catch (e) {
+      if (!(e instanceof GqlError) || e.code !== "BUSY" || tried >= BUSY_TRIES) throw e;
+      await new Promise((done) => setTimeout(done, 1000));
+    }
+  }
+}
+
+async function askReport(q: ReportQuery): Promise<Report> {
   const data = await gql<{ report: Report }>(
     `query($t: ReportTemplate!, $at: Date, $from: DateTime, $to: DateTime, $f: RecordingFilter, $m: ReportMeasure,
       $p: Int, $s: Int, $sort: ReportSort, $d: Boolean) {
