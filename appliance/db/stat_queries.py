@@ -11,7 +11,7 @@ from typing import Any
 from appliance.db import stat_sql
 from appliance.db.database import provider
 from appliance.db.recording_queries import Criteria, build
-from appliance.db.sql import from_db_time, rows, run, scalar
+from appliance.db.sql import rows, run, scalar
 from appliance.domain.organization import Scope
 from appliance.domain.recordings import RecordingKind
 from appliance.domain.reports import ExtensionSort, Piece
@@ -120,26 +120,49 @@ def recorded_hours(criteria: Criteria) -> list[tuple[int, str, int, int]]:
     """(local hour key, kind, calls, talk) of the recordings the criteria match."""
     hour = stat_sql.local_hour("r", provider())
     out: dict[tuple[int, str], list[int]] = {}
-    for source, where, params in _parts(criteria):
-        found = rows(
-            f"SELECT {hour}, r.kind, COUNT(*), SUM(r.duration) FROM {source} WHERE {where} "
-            "GROUP BY 1, 2",
-            params,
-        )
-        for key, kind, calls, talk in found:
-            sums = out.setdefault((int(key), kind), [0, 0])
-            sums[0] += int(calls)
-            sums[1] += int(talk or 0)
+    # One kind at a time: every index of the recordings that ranges over time has the kind
+    # before the time, and without it a person's own calls are found by scanning a device.
+    kinds = [criteria.filter.kind] if criteria.filter.kind else list(RecordingKind)
+    for kind in kinds:
+        one_kind = replace(criteria, filter=replace(criteria.filter, kind=kind))
+        for source, where, params in _parts(one_kind):
+            found = rows(
+                f"SELECT {hour}, COUNT(*), SUM(r.duration) FROM {source} WHERE {where} GROUP BY 1",
+                params,
+            )
+            for key, calls, talk in found:
+                sums = out.setdefault((int(key), kind.value), [0, 0])
+                sums[0] += int(calls)
+                sums[1] += int(talk or 0)
     return [(k[0], k[1], v[0], v[1]) for k, v in out.items()]
 
 
-def call_intervals(criteria: Criteria) -> list[tuple[datetime, int]]:
-    """(start, duration in seconds) of the calls the criteria match, for peak concurrency."""
+def _epoch(column: str) -> str:
+    """Seconds since 1970 of a UTC time column, computed by the database: a day's calls
+    are tens of thousands of rows, too many to parse one by one in Python."""
+    if provider() == "postgres":
+        return f"EXTRACT(EPOCH FROM {column})"
+    return f"(julianday({column}) - 2440587.5) * 86400.0"
+
+
+def call_intervals(
+    criteria: Criteria, ending_after: datetime | None = None
+) -> list[tuple[float, float]]:
+    """(start, end) in seconds since 1970 of the calls the criteria match, for peak
+    concurrency; only those still running at `ending_after` when given."""
     matched = replace(criteria, filter=replace(criteria.filter, kind=RecordingKind.CALL))
-    out: list[tuple[datetime, int]] = []
+    start = _epoch("r.started_at")
+    out: list[tuple[float, float]] = []
     for source, where, params in _parts(matched):
-        found = rows(f"SELECT r.started_at, r.duration FROM {source} WHERE {where}", params)
-        out.extend((from_db_time(r[0]), int(r[1])) for r in found)
+        extra, extra_params = "", []
+        if ending_after is not None:
+            extra = f" AND {start} + r.duration > ?"
+            extra_params = [ending_after.timestamp()]
+        found = rows(
+            f"SELECT {start}, r.duration FROM {source} WHERE {where}{extra}",
+            [*params, *extra_params],
+        )
+        out.extend((float(r[0]), float(r[0]) + int(r[1])) for r in found)
     return out
 
 

@@ -45,16 +45,18 @@ def weekday(hour: str, provider: str) -> str:
 
 # Levels of the roll-ups: an hour, a day, a month, a year (extensions only) and a weekday's
 # hour within a month (the heat map), each as an integer a range of buckets can bound.
-SERIES_LEVELS = ("h", "d", "m", "w")
+SERIES_LEVELS = ("h", "d", "m", "w", "x")
 EXTENSION_LEVELS = ("d", "m", "y")
 
 
 def bucket(level: str, hour: str, provider: str) -> str:
     """The bucket of an hour expression at a level column's value."""
-    week = f"({hour} / 10000) * 1000 + {weekday(hour, provider)} * 100 + {hour} % 100"
+    weekday_hour = f"{weekday(hour, provider)} * 100 + {hour} % 100"
     return (
         f"CASE {level} WHEN 'h' THEN {hour} WHEN 'd' THEN {hour} / 100 "
-        f"WHEN 'm' THEN {hour} / 10000 WHEN 'y' THEN {hour} / 1000000 ELSE {week} END"
+        f"WHEN 'm' THEN {hour} / 10000 WHEN 'y' THEN {hour} / 1000000 "
+        f"WHEN 'w' THEN ({hour} / 10000) * 1000 + {weekday_hour} "
+        f"ELSE ({hour} / 1000000) * 1000 + {weekday_hour} END"
     )
 
 

@@ -233,14 +233,24 @@ SERIES_COVER = ("m", "d", "h")
 EXTENSION_COVER = ("y", "m", "d")
 
 
+# The weekday-hour levels a heat map reads, by the calendar level they split: `x` buckets
+# are YYYY*1000 + weekday*100 + hour, `w` buckets YYYYMM*1000 + weekday*100 + hour. A year
+# has 168 of them per pair of departments where its months have 2,016.
+WEEK_LEVELS = {"y": "x", "m": "w"}
+
+
 def week_pieces(start: datetime, end: datetime) -> tuple[list[Piece], list[Piece]] | None:
-    """The heat map's cover: whole months from the weekday-hour level (`w` buckets are
-    YYYYMM*1000 + weekday*100 + hour), the rest from hours."""
-    pieces = cover(start, end, ("m", "h"))
+    """The heat map's cover: whole years and months from the weekday-hour levels, the rest
+    from hours."""
+    pieces = cover(start, end, ("y", "m", "h"))
     if pieces is None:
         return None
-    months = [Piece("w", p.first * 1000, p.last * 1000 + 623) for p in pieces if p.level == "m"]
-    return months, [p for p in pieces if p.level == "h"]
+    weeks = [
+        Piece(WEEK_LEVELS[p.level], p.first * 1000, p.last * 1000 + 623)
+        for p in pieces
+        if p.level in WEEK_LEVELS
+    ]
+    return weeks, [p for p in pieces if p.level == "h"]
 
 
 def labels(period: Period) -> list[str]:

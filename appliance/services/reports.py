@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from pony.orm import db_session
@@ -22,6 +22,7 @@ from appliance.domain.reports import (
     MAX_PAGE_SIZE,
     PEAK_LOOKBACK,
     PEAK_SCAN_UP_TO,
+    WEEK_LEVELS,
     ExtensionSort,
     Grouping,
     Period,
@@ -154,6 +155,18 @@ class _Plan:
     criteria: Criteria  # the actor's scope, the filter's conditions and the period
     conditions: set[str]
     rollups: bool  # only conditions the roll-ups hold, and whole hours
+    # The chart and the heat map read the same hours of the recordings: once per report.
+    # (Keyed by the criteria's text: they hold lists, which do not hash.)
+    _hours: dict[str, list[BucketRow]] = field(default_factory=dict, compare=False)
+
+    def recorded_hours(self, criteria: Criteria) -> list[BucketRow]:
+        """Calls and voicemails per hour of the recordings the criteria match."""
+        key = repr(criteria)
+        if key not in self._hours:
+            self._hours[key] = [
+                ("h", k, kind, c, t) for k, kind, c, t in stat_queries.recorded_hours(criteria)
+            ]
+        return self._hours[key]
 
     @property
     def everything(self) -> bool:
@@ -168,14 +181,14 @@ def _plan(scope: Scope, is_admin: bool, request: ReportRequest) -> _Plan:
         raise PermissionDenied("only administrators may compare departments")
     check_page(request.page, request.page_size, MAX_PAGE_SIZE)
     chosen = request.filter or RecordingFilter(kind=None)
-    for field, value in (
+    for name, value in (
         ("at", request.at),
         ("from", request.start),
         ("to", request.end),
         ("startedFrom", chosen.started_from),
         ("startedTo", chosen.started_to),
     ):
-        check_reportable(field, value)
+        check_reportable(name, value)
     at = request.at or to_local(utcnow()).date()
     start, end = _wall(request.start), _wall(request.end)
     if start is None and chosen.started_from is not None:
@@ -221,13 +234,13 @@ def _bucket_rows(plan: _Plan, pieces: list[Piece]) -> list[BucketRow]:
         found = stat_queries.pairs(pieces, orgs, caller_orgs, callee_orgs)
     own = _own_remainder(plan)
     if own is not None:
-        found += [("h", k, kind, c, t) for k, kind, c, t in stat_queries.recorded_hours(own)]
+        found += plan.recorded_hours(own)
     return found
 
 
 def _hour_rows(plan: _Plan) -> list[BucketRow]:
     """Calls and voicemails per hour from the recordings themselves."""
-    return [("h", k, kind, c, t) for k, kind, c, t in stat_queries.recorded_hours(plan.criteria)]
+    return plan.recorded_hours(plan.criteria)
 
 
 def _series(plan: _Plan) -> list[ReportPoint]:
@@ -279,14 +292,14 @@ def _heat_map(plan: _Plan) -> list[HeatCell]:
     period = plan.period
     split = week_pieces(period.start, period.end) if plan.rollups else None
     if split is not None:
-        months, hours = split
-        found = _bucket_rows(plan, [*months, *hours])
+        weeks, hours = split
+        found = _bucket_rows(plan, [*weeks, *hours])
     else:
         found = _hour_rows(plan)
     for level, key, kind, calls, talk in found:
         if kind != "call":
             continue
-        if level == "w":
+        if level in WEEK_LEVELS.values():
             weekday, hour = key // 100 % 10, key % 100
         else:
             if not period.start <= key_time(key, "h") < period.end:
@@ -298,26 +311,22 @@ def _heat_map(plan: _Plan) -> list[HeatCell]:
     return [HeatCell(d, h, c[0], c[1]) for (d, h), c in cells.items()]
 
 
-def _epoch(t: datetime) -> float:
-    return t.timestamp()
-
-
 def _swept(bounds: list[datetime], criteria: Criteria) -> list[int]:
     """Peaks per [bounds[i], bounds[i+1]) (wall clock) of the calls the criteria match."""
     utc = [from_local(b) for b in bounds]
-    looked = replace(
-        criteria,
-        filter=replace(
-            criteria.filter,
-            started_from=utc[0] - PEAK_LOOKBACK,
-            started_to=utc[-1] - timedelta(microseconds=1),
-        ),
+
+    def started(first: datetime, last: datetime) -> Criteria:
+        return replace(
+            criteria, filter=replace(criteria.filter, started_from=first, started_to=last)
+        )
+
+    before = timedelta(microseconds=1)
+    intervals = stat_queries.call_intervals(started(utc[0], utc[-1] - before))
+    # Of the calls that began before the period, only those still running when it begins.
+    intervals += stat_queries.call_intervals(
+        started(utc[0] - PEAK_LOOKBACK, utc[0] - before), ending_after=utc[0]
     )
-    intervals = (
-        (_epoch(start), _epoch(start) + duration)
-        for start, duration in stat_queries.call_intervals(looked)
-    )
-    return peaks(intervals, [_epoch(u) for u in utc])
+    return peaks(intervals, [u.timestamp() for u in utc])
 
 
 def _days(start: datetime, end: datetime) -> list[datetime]:

@@ -78,6 +78,10 @@ def test_whole_days_cover_with_years_months_and_days_and_cut_days_do_not():
 def test_the_heat_map_reads_months_by_weekday_hour_and_the_rest_by_hour():
     months, rest = week_pieces(datetime(2026, 1, 15), datetime(2026, 4, 1))
     assert [(p.level, p.first, p.last) for p in months] == [("w", 202602000, 202603623)]
+    # A whole year is one piece of the yearly weekday-hour level, its rest months and hours.
+    years, rest_of_year = week_pieces(datetime(2025, 12, 1), datetime(2027, 1, 1, 5))
+    assert [(p.level, p.first, p.last) for p in years] == [("w", 202512000, 202512623), ("x", 2026000, 2026623)]
+    assert [(p.level, p.first, p.last) for p in rest_of_year] == [("h", 2027010100, 2027010104)]
     assert [(p.level, p.first, p.last) for p in rest] == [("h", 2026011500, 2026013123)]
     assert weekday_of(2026120609) == 0  # a Sunday, numbered as SQLite's %w and PostgreSQL's DOW
     assert weekday_of(2026120709) == 1
