@@ -44,7 +44,8 @@ def weekday(hour: str, provider: str) -> str:
 
 
 # Levels of the roll-ups: an hour, a day, a month, a year (extensions only) and a weekday's
-# hour within a month (the heat map), each as an integer a range of buckets can bound.
+# hour within a month (w) and within a year (x) for the heat map, each as an integer a range
+# of buckets can bound.
 SERIES_LEVELS = ("h", "d", "m", "w", "x")
 EXTENSION_LEVELS = ("d", "m", "y")
 
