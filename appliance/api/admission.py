@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 from appliance.errors import Busy
 from appliance.services.context import Actor
+
+T = TypeVar("T")
 
 
 class Admission:
@@ -21,8 +25,16 @@ class Admission:
         self._free: asyncio.Semaphore | None = None  # made in the server's event loop
         self._in_flight: Counter[str] = Counter()
 
-    @asynccontextmanager
-    async def admit(self, person: str) -> AsyncIterator[None]:
+    def _leave(self, person: str) -> None:
+        self._in_flight[person] -= 1
+        if not self._in_flight[person]:
+            del self._in_flight[person]
+
+    async def run(self, person: str, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) in the thread pool once admitted. The slot and the person's share are
+        held until the thread is done, even when the request that asked goes away: a
+        cancelled coroutine does not stop its thread (GraphQL cancels a document's other
+        fields when one fails)."""
         if self._in_flight[person] >= self.per_person:
             raise Busy(f"you already have {self.what} being computed; try again shortly", 5)
         if self._free is None:
@@ -30,20 +42,22 @@ class Admission:
         free = self._free
         self._in_flight[person] += 1
         try:
-            try:
-                await asyncio.wait_for(free.acquire(), self.wait_s)
-            except TimeoutError:
-                raise Busy(
-                    f"too many {self.what} are being computed; try again shortly", 5
-                ) from None
-            try:
-                yield
-            finally:
-                free.release()
-        finally:
-            self._in_flight[person] -= 1
-            if not self._in_flight[person]:
-                del self._in_flight[person]
+            async with asyncio.timeout(self.wait_s):
+                await free.acquire()
+        except TimeoutError:
+            self._leave(person)
+            raise Busy(f"too many {self.what} are being computed; try again shortly", 5) from None
+        except BaseException:
+            self._leave(person)
+            raise
+        work = asyncio.ensure_future(run_in_threadpool(fn, *args))
+
+        def done(_: asyncio.Future[T]) -> None:
+            free.release()
+            self._leave(person)
+
+        work.add_done_callback(done)
+        return await asyncio.shield(work)
 
 
 def person_of(actor: Actor) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from appliance.db import stat_sql
@@ -137,32 +136,32 @@ def recorded_hours(criteria: Criteria) -> list[tuple[int, str, int, int]]:
     return [(k[0], k[1], v[0], v[1]) for k, v in out.items()]
 
 
-def _epoch(column: str) -> str:
-    """Seconds since 1970 of a UTC time column, computed by the database: a day's calls
-    are tens of thousands of rows, too many to parse one by one in Python."""
+def _epoch_ms(column: str) -> str:
+    """Whole milliseconds since 1970 of a UTC time column, computed by the database (a day's
+    calls are tens of thousands of rows, too many to parse one by one in Python), exact so
+    that a call ending as another begins does not overlap it. SQLite's julianday() holds
+    whole milliseconds since its epoch in a double: rounding recovers them."""
     if provider() == "postgres":
-        return f"EXTRACT(EPOCH FROM {column})"
-    return f"(julianday({column}) - 2440587.5) * 86400.0"
+        return f"CAST(ROUND(EXTRACT(EPOCH FROM {column}) * 1000) AS BIGINT)"
+    return f"(CAST(ROUND(julianday({column}) * 86400000.0) AS INTEGER) - 210866760000000)"
 
 
-def call_intervals(
-    criteria: Criteria, ending_after: datetime | None = None
-) -> list[tuple[float, float]]:
-    """(start, end) in seconds since 1970 of the calls the criteria match, for peak
-    concurrency; only those still running at `ending_after` when given."""
+def call_intervals(criteria: Criteria, ending_after: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) in milliseconds since 1970 of the calls the criteria match, for peak
+    concurrency; only those still running at `ending_after` (the same unit) when given."""
     matched = replace(criteria, filter=replace(criteria.filter, kind=RecordingKind.CALL))
-    start = _epoch("r.started_at")
-    out: list[tuple[float, float]] = []
+    start = _epoch_ms("r.started_at")
+    out: list[tuple[int, int]] = []
     for source, where, params in _parts(matched):
         extra, extra_params = "", []
         if ending_after is not None:
-            extra = f" AND {start} + r.duration > ?"
-            extra_params = [ending_after.timestamp()]
+            extra = f" AND {start} + r.duration * 1000 > ?"
+            extra_params = [ending_after]
         found = rows(
             f"SELECT {start}, r.duration FROM {source} WHERE {where}{extra}",
             [*params, *extra_params],
         )
-        out.extend((float(r[0]), float(r[0]) + int(r[1])) for r in found)
+        out.extend((int(r[0]), int(r[0]) + 1000 * int(r[1])) for r in found)
     return out
 
 

@@ -4,7 +4,7 @@ concurrency and the labels of a chart. No I/O: times here are the appliance's wa
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -312,10 +312,11 @@ def weekday_of(key: int) -> int:
     return (key_time(key, "h").weekday() + 1) % 7
 
 
-def peaks(intervals: Iterable[tuple[float, float]], boundaries: list[float]) -> list[int]:
+def peaks(intervals: Iterable[tuple[float, float]], boundaries: Sequence[float]) -> list[int]:
     """The most calls in progress at once within each [boundaries[i], boundaries[i+1]).
 
-    intervals: (start, end) in seconds. At one instant calls end before others start, so
+    intervals: (start, end) in the boundaries' unit (exact: the appliance gives whole
+    milliseconds, so equal instants compare equal). At one instant calls end before others start, so
     back-to-back calls do not overlap; a call of no length is never in progress."""
     count = len(boundaries) - 1
     out = [0] * max(0, count)

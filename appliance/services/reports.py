@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from pony.orm import db_session
 
@@ -321,12 +321,21 @@ def _swept(bounds: list[datetime], criteria: Criteria) -> list[int]:
         )
 
     before = timedelta(microseconds=1)
+    bounds_ms = [_epoch_ms(u) for u in utc]
     intervals = stat_queries.call_intervals(started(utc[0], utc[-1] - before))
     # Of the calls that began before the period, only those still running when it begins.
     intervals += stat_queries.call_intervals(
-        started(utc[0] - PEAK_LOOKBACK, utc[0] - before), ending_after=utc[0]
+        started(utc[0] - PEAK_LOOKBACK, utc[0] - before), ending_after=bounds_ms[0]
     )
-    return peaks(intervals, [u.timestamp() for u in utc])
+    return peaks(intervals, bounds_ms)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_ms(t: datetime) -> int:
+    """Whole milliseconds since 1970, exactly (as the database gives calls' starts)."""
+    return (t - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _days(start: datetime, end: datetime) -> list[datetime]:

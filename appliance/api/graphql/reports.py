@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from appliance.api.admission import REPORTS, person_of
 from appliance.api.graphql.context import IsAuthenticated, actor_of
-from appliance.api.graphql.errors import call, graphql_errors
+from appliance.api.graphql.errors import graphql_errors
 from appliance.api.graphql.inputs import to_domain
 from appliance.api.graphql.recordings import RecordingFilter
 from appliance.domain.recordings import RecordingFilter as DomainFilter
@@ -18,6 +18,7 @@ from appliance.domain.reports import ExtensionSort as DomainSort
 from appliance.domain.reports import Grouping as DomainGrouping
 from appliance.domain.reports import ReportMeasure as DomainMeasure
 from appliance.domain.reports import ReportTemplate as DomainTemplate
+from appliance.errors import InvalidInput
 from appliance.services import reports
 from appliance.services.context import to_utc
 
@@ -163,6 +164,17 @@ def _asked(info: Info) -> set[str]:
     return names
 
 
+def _utc(name: str, value: dt.datetime | None) -> dt.datetime | None:
+    """An argument's time in UTC; one UTC's years do not hold is refused at its name."""
+    if value is None:
+        return None
+    try:
+        return to_utc(value)
+    except InvalidInput as exc:
+        exc.field = name
+        raise
+
+
 @strawberry.type
 class ReportQueries:
     @strawberry.field(
@@ -192,8 +204,8 @@ class ReportQueries:
             request = reports.ReportRequest(
                 template=DomainTemplate(template),
                 at=at,
-                start=to_utc(from_) if from_ is not None else None,
-                end=to_utc(to) if to is not None else None,
+                start=_utc("from", from_),
+                end=_utc("to", to),
                 filter=chosen,
                 measure=DomainMeasure(measure or DomainMeasure.CALLS),
                 page=1 if page is None else page,
@@ -206,6 +218,5 @@ class ReportQueries:
             )
         actor = actor_of(info)
         with graphql_errors():
-            async with REPORTS.admit(person_of(actor)):
-                found = await call(reports.report, actor, request)
+            found = await REPORTS.run(person_of(actor), reports.report, actor, request)
         return Report.of(found)

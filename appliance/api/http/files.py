@@ -371,8 +371,7 @@ async def export_report(request: Request) -> Response:
     actor = await require_user(request)
     lang = _lang(request)
     wanted = _report_request(request)
-    async with REPORTS.admit(person_of(actor)):
-        found = await run_in_threadpool(reports.export, actor, wanted)
+    found = await REPORTS.run(person_of(actor), reports.export, actor, wanted)
     if request.method == "HEAD":
         return Response(media_type=XLSX)
     weekdays = words.words(lang)["weekdays"]

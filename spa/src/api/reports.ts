@@ -53,14 +53,17 @@ export interface ReportQuery {
 
 const BUSY_TRIES = 8;
 
-/** The report; while the appliance says it is busy with others, asked again a second later. */
-export async function loadReport(q: ReportQuery): Promise<Report> {
+/** The report, or null once it is no longer wanted; while the appliance says it is busy,
+ * asked again a second later for as long as it is still wanted (a superseded request must
+ * not keep taking the person's share of reports from the one that replaced it). */
+export async function loadReport(q: ReportQuery, wanted: () => boolean = () => true): Promise<Report | null> {
   for (let tried = 1; ; tried++) {
     try {
       return await askReport(q);
     } catch (e) {
       if (!(e instanceof GqlError) || e.code !== "BUSY" || tried >= BUSY_TRIES) throw e;
       await new Promise((done) => setTimeout(done, 1000));
+      if (!wanted()) return null;
     }
   }
 }
