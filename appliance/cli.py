@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -41,7 +42,7 @@ def serve(config: Config, names: tuple[str, ...]) -> int:
     from appliance import runtime, sd
     from appliance.event_follower import EventFollower
     from appliance.monitor import lifecycle
-    from appliance.services import events
+    from appliance.services import events, ha
 
     sd.use_journal_when_present()
     events.set_process("+".join(names))
@@ -49,6 +50,8 @@ def serve(config: Config, names: tuple[str, ...]) -> int:
     # from what it knew, the monitor reports the outage; both connect when it is back);
     # every other service needs it.
     ctx = _context(config, connect=not set(names) <= {"capture", "monitor"})
+    # Recordings and secrets a paired appliance sent open with its key, kept sealed by ours.
+    ctx.master.follow_peers(partial(ha.peer_keys, ctx.master))
     # First, so the log level setting holds from the start; it never waits on the database.
     services: list[runtime.Service] = [EventFollower(ctx)]
     if "api" in names:
@@ -70,7 +73,7 @@ def serve(config: Config, names: tuple[str, ...]) -> int:
     if "failover" in names:
         from appliance.ha.service import FailoverService
 
-        services.append(FailoverService())
+        services.append(FailoverService(ctx))
     log.info("recorder %s starting %s", __version__, ", ".join(names))
     # Says in the data directory that this process runs these services, and at the end
     # whether it stopped cleanly: the monitor tells a clean stop from a death by it.

@@ -40,6 +40,10 @@ class Config:
     sip_tcp_per_source: int = 32
     # How often the monitor samples and evaluates alarms (the console's resolution).
     monitor_seconds: int = 10
+    # The failover service's port for its peer (mutual TLS), and the address it listens on
+    # (default: the web server's).
+    ha_port: int = 7443
+    ha_host: str = ""
     # Where sip_port came from when set ("RECORDER_SIP_PORT", or the file's key): it
     # overrides the setting, and the settings page says so.
     sip_port_source: str = ""
@@ -147,4 +151,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             "RECORDER_SIP_TCP_PER_SOURCE", get("sip_tcp_per_source", 32), 1, 100_000
         ),
         monitor_seconds=_as_int("RECORDER_MONITOR_SECONDS", get("monitor_seconds", 10), 1, 300),
+        ha_port=_as_int("RECORDER_HA_PORT", get("ha_port", 7443), 1, 65535),
+        ha_host=str(get("ha_host", "")),
     )

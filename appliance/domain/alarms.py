@@ -27,6 +27,7 @@ class AlarmEvent(StrEnum):
     DATABASE_ERROR = "DATABASE_ERROR"
     NO_RECORDING = "NO_RECORDING"
     PULL_FAILED = "PULL_FAILED"  # a pull device failed several runs in a row
+    TAKEOVER = "TAKEOVER"  # the standby took over from a silent primary
 
 
 class AlarmLevel(StrEnum):
@@ -230,5 +231,10 @@ def describe(event: AlarmEvent, value: float | None, threshold: float | None, **
         return (
             f"fetching from device {params.get('device', '?')} failed {number(value)} times"
             f" in a row: {params.get('error', '?')}"
+        )
+    if event is AlarmEvent.TAKEOVER:
+        return (
+            f"took over as primary: {params.get('peer', 'the primary')} silent for"
+            f" {number(value)} s"
         )
     return event.value

@@ -96,6 +96,11 @@ EVENTS: dict[str, str] = {
     "employee_changed": "changed employee {old} -> {login} {name}",
     "employee_deleted": "deleted employee {login} {name}",
     "employees_imported": "imported employees: {created} created, {updated} updated",
+    "ha_settings_changed": "primary/standby: {changes}",
+    "ha_sync_requested": "asked for a sync with the standby now",
+    "ha_paired": "paired with the other appliance of the pair",
+    "ha_promoted": "became the primary ({why})",
+    "ha_stepped_down": "became the standby of a newer primary (promotion {peer_epoch})",
 }
 
 

@@ -47,6 +47,8 @@ class EventKind(StrEnum):
     ALARM_ACKNOWLEDGED = "alarm.acknowledged"
     ALARM_SETTINGS_CHANGED = "alarm_settings.changed"
     ALARM_TEST_REQUESTED = "alarm.test_requested"  # "send a test trap": the monitor sends it
+    HA_CHANGED = "ha.changed"  # this side's primary/standby settings (not synced)
+    HA_ROLE_CHANGED = "ha.role_changed"  # promoted (takeover, make primary) or stepped down
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,446 @@
-"""`recorder failover`: the appliance's primary/standby role.
+"""`recorder failover`: this appliance's side of a primary/standby pair.
 
-Until a standby is configured the appliance is standalone: this service holds that role,
-so the unit is in place and watched when primary/standby sync (R-HA) arrives.
+It listens on its own port (mutual TLS with the paired peer's pinned certificate) and:
+- pairs, once, with the peer given the same pairing secret (the primary asks);
+- sends a heartbeat every second and hears the peer's;
+- pushes its event log to the peer every period and on "sync now": the primary all it
+  changed, a standby only what it recorded itself (a handover after a split);
+- as standby, takes over when the primary has been silent for the takeover time while the
+  witness still answers; as primary, steps down when it meets a newer primary.
+Capture never waits on any of this: the spool and the database are the record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
+import secrets
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.domain.ha import (
+    DEFAULT_PORT,
+    HaRole,
+    PeerView,
+    newer_primary,
+    pairing_proof,
+    parse_address,
+    proofs_match,
+    should_take_over,
+)
+from appliance.errors import ApplianceError
+from appliance.ha import link
+from appliance.ha.link import LinkError
+from appliance.ha.tls import (
+    NodeIdentity,
+    der_of,
+    fingerprint,
+    peer_certificate,
+    pem_of,
+    require_pinned,
+)
+from appliance.ha.witness import reachable
+from appliance.services import ha
+from appliance.services.context import AppContext
+
+log = logging.getLogger(__name__)
+
+TICK = 1.0
+CONNECT_TIMEOUT = 3.0
+PAIR_FAILURES_PER_MINUTE = 5
+
+
+@dataclass
+class _Heard:
+    """When the peer was last heard (either way), on the monotonic clock."""
+
+    at: float
+    role: str = ""
+    epoch: int = 0
+    promoted_at: str = ""
 
 
 class FailoverService:
     name = "failover"
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.identity = NodeIdentity(ctx.config.data_dir / "ha")
+        (ctx.config.data_dir / "ha" / "node.fingerprint").write_text(
+            self.identity.fingerprint + "\n", encoding="ascii"
+        )
         self._stop = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._served_pem: str | None = None
+        self._heard = _Heard(time.monotonic())
+        self._side: ha.Side | None = None
+        self._pushing: asyncio.Task[None] | None = None
+        self._last_push = 0.0
+        self._pair_failures: list[float] = []
 
-    async def _hold(self) -> None:
-        await self._stop.wait()
+    # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> asyncio.Task[None]:
-        return asyncio.create_task(self._hold())
+        self._side = await asyncio.to_thread(ha.side, self.ctx.master)
+        await self._listen(self._side)
+        return asyncio.create_task(self._run())
 
     async def stop(self) -> None:
         self._stop.set()
 
     def status(self) -> str:
-        return "role standalone (no standby configured)"
+        side = self._side
+        role = side.settings.role.value.lower() if side else "?"
+        return f"role {role}, pair port {self.ctx.config.ha_port}"
+
+    async def _listen(self, side: ha.Side) -> None:
+        """Listen while in a pair (a standalone appliance opens no port for it), with a
+        context that pins the peer's certificate as it is now."""
+        wanted = side.settings.role is not HaRole.STANDALONE
+        if self._server is not None and (not wanted or side.peer_pem != self._served_pem):
+            self._server.close()
+            self._server = None
+        if not wanted or self._server is not None:
+            return
+        host = self.ctx.config.ha_host or self.ctx.config.http_host
+        try:
+            self._server = await asyncio.start_server(
+                self._connection,
+                host,
+                self.ctx.config.ha_port,
+                ssl=self.identity.server_context(side.peer_pem),
+                ssl_handshake_timeout=10,
+            )
+        except OSError as exc:
+            log.error("cannot listen on %s:%d: %s", host, self.ctx.config.ha_port, exc)
+            await asyncio.to_thread(
+                ha.note_peer,
+                None,
+                f"cannot listen on port {self.ctx.config.ha_port}: {exc.strerror}",
+            )
+            return
+        self._served_pem = side.peer_pem
+
+    async def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self._tick()
+                except Exception:  # the database away, say: try again next second
+                    log.exception("failover tick")
+                try:
+                    await asyncio.wait_for(self._stop.wait(), TICK)
+                except TimeoutError:
+                    pass
+        finally:
+            if self._pushing is not None:
+                self._pushing.cancel()
+            if self._server is not None:
+                self._server.close()
+
+    async def _tick(self) -> None:
+        side = self._side = await asyncio.to_thread(ha.side, self.ctx.master)
+        await self._listen(side)
+        settings = side.settings
+        if settings.role is HaRole.STANDALONE or not settings.peer_address:
+            return
+        if not side.peer_pem:
+            if settings.role is HaRole.PRIMARY and side.secret:
+                await self._guarded(self._pair(side), "pairing")
+            return
+        await self._guarded(self._beat(side), "")
+        if (self._pushing is None or self._pushing.done()) and self._push_due(side):
+            self._pushing = asyncio.create_task(self._guarded(self._push(side), "sync"))
+        if settings.role is HaRole.STANDBY:
+            await self._maybe_take_over(side)
+
+    async def _guarded(self, work: Any, doing: str) -> None:
+        try:
+            await work
+        except (LinkError, OSError, ssl.SSLError, ApplianceError, TimeoutError) as exc:
+            why = f"{doing}: {exc}" if doing else str(exc)
+            log.info("peer: %s", why)
+            await asyncio.to_thread(ha.note_peer, None, why or type(exc).__name__)
+
+    def _push_due(self, side: ha.Side) -> bool:
+        if side.sync_requested_at is not None:
+            return True
+        return time.monotonic() - self._last_push >= side.settings.period_seconds
+
+    # --- connections -----------------------------------------------------------------------
+
+    async def _open(self, side: ha.Side) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, port = parse_address(side.settings.peer_address, DEFAULT_PORT, "peer_address")
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                host, port, ssl=self.identity.client_context(side.peer_pem),
+                server_hostname="recorder-ha",
+            ),
+            CONNECT_TIMEOUT,
+        )  # fmt: skip
+        if side.peer_pem:
+            try:
+                require_pinned(peer_certificate(writer.get_extra_info("ssl_object")), side.peer_pem)
+            except ApplianceError:
+                await link.close(writer)
+                raise
+        return reader, writer
+
+    def _hello(self, side: ha.Side, op: str) -> dict[str, Any]:
+        return {
+            "op": op,
+            "role": side.settings.role.value,
+            "epoch": side.epoch,
+            "promoted_at": side.promoted_at,
+        }
+
+    async def _heard_from(self, message: dict[str, Any]) -> None:
+        self._heard = _Heard(
+            time.monotonic(),
+            str(message.get("role", "")),
+            int(message.get("epoch", 0) or 0),
+            str(message.get("promoted_at", "")),
+        )
+        await asyncio.to_thread(ha.note_peer, self._heard.role)
+        side = self._side
+        if (
+            side is not None
+            and side.settings.role is HaRole.PRIMARY
+            and self._heard.role == HaRole.PRIMARY.value
+            and newer_primary(
+                side.epoch, side.promoted_at, self._heard.epoch, self._heard.promoted_at
+            )
+        ):
+            await asyncio.to_thread(ha.step_down, self._heard.epoch)
+            self._side = await asyncio.to_thread(ha.side, self.ctx.master)
+
+    async def _beat(self, side: ha.Side) -> None:
+        reader, writer = await self._open(side)
+        try:
+            await link.send(writer, self._hello(side, "beat"))
+            await self._heard_from(await link.expect(reader, "beat", CONNECT_TIMEOUT))
+        finally:
+            await link.close(writer)
+
+    # --- pairing ---------------------------------------------------------------------------
+
+    async def _pair(self, side: ha.Side) -> None:
+        """As primary: prove the secret, check the standby's proof, swap master keys."""
+        reader, writer = await self._open(side)
+        try:
+            seen = peer_certificate(writer.get_extra_info("ssl_object"))
+            if seen is None:
+                raise LinkError("the peer showed no certificate")
+            fps = (self.identity.fingerprint, fingerprint(seen))
+            ours = secrets.token_bytes(16)
+            await link.send(
+                writer, {"op": "pair", "nonce": ours.hex(), "cert": self.identity.cert_pem}
+            )
+            answer = await link.expect(reader, "pair")
+            theirs = bytes.fromhex(str(answer.get("nonce", "")))
+            expected = pairing_proof(side.secret, "standby", (ours, theirs), fps)
+            if not proofs_match(str(answer.get("proof", "")), expected):
+                raise LinkError(
+                    "the standby does not know the pairing secret (or a relay is in between)"
+                )
+            key = base64.b64encode(self.ctx.master.export()).decode()
+            proof = pairing_proof(side.secret, "primary", (ours, theirs), fps)
+            await link.send(writer, {"op": "pair_key", "proof": proof, "key": key})
+            reply = await link.expect(reader, "pair_key")
+            peer_key = base64.b64decode(str(reply.get("key", "")), validate=True)
+            await asyncio.to_thread(ha.record_pairing, self.ctx.master, pem_of(seen), peer_key)
+            log.info("paired with %s", side.settings.peer_address)
+        finally:
+            await link.close(writer)
+
+    async def _answer_pairing(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: dict[str, Any]
+    ) -> None:
+        side = await asyncio.to_thread(ha.side, self.ctx.master)
+        now = time.monotonic()
+        self._pair_failures = [t for t in self._pair_failures if now - t < 60]
+        if side.settings.role is not HaRole.STANDBY or not side.secret:
+            await link.send(writer, {"op": "refused", "why": "not waiting to be paired"})
+            return
+        if len(self._pair_failures) >= PAIR_FAILURES_PER_MINUTE:
+            await link.send(writer, {"op": "refused", "why": "too many failed pairings; wait"})
+            return
+        cert_pem = str(first.get("cert", ""))
+        try:
+            fps = (fingerprint(der_of(cert_pem)), self.identity.fingerprint)
+            theirs = bytes.fromhex(str(first.get("nonce", "")))
+        except ValueError:
+            await link.send(writer, {"op": "refused", "why": "malformed pairing request"})
+            return
+        ours = secrets.token_bytes(16)
+        proof = pairing_proof(side.secret, "standby", (theirs, ours), fps)
+        await link.send(writer, {"op": "pair", "nonce": ours.hex(), "proof": proof})
+        second = await link.expect(reader, "pair_key")
+        expected = pairing_proof(side.secret, "primary", (theirs, ours), fps)
+        if not proofs_match(str(second.get("proof", "")), expected):
+            self._pair_failures.append(now)
+            await asyncio.to_thread(ha.note_peer, None, "pairing: the primary's secret differs")
+            await link.send(writer, {"op": "refused", "why": "the pairing secret differs"})
+            return
+        peer_key = base64.b64decode(str(second.get("key", "")), validate=True)
+        await asyncio.to_thread(ha.record_pairing, self.ctx.master, cert_pem, peer_key)
+        await link.send(
+            writer, {"op": "pair_key", "key": base64.b64encode(self.ctx.master.export()).decode()}
+        )
+        log.info("paired with the primary at %s", side.settings.peer_address)
+
+    # --- pushing (either side; the primary all, a standby its own recordings) -------------------
+
+    async def _push(self, side: ha.Side) -> None:
+        reader, writer = await self._open(side)
+        complete = False
+        applied = 0
+        try:
+            await link.send(writer, self._hello(side, "hello"))
+            answer = await link.expect(reader, "hello")
+            await self._heard_from(answer)
+            side = self._side or side
+            applied = int(answer.get("applied", 0))
+            handover = side.settings.role is not HaRole.PRIMARY
+            while True:
+                batch = await asyncio.to_thread(ha.outgoing, applied, side.settings, handover)
+                if batch is None:
+                    complete = True
+                    break
+                await link.send(
+                    writer, {"op": "batch", "last_id": batch.last_id, "items": batch.items}
+                )
+                wanted = await link.expect(reader, "need")
+                for index in wanted.get("files", []):
+                    relpath, size = batch.files.get(int(index), ("", -1))
+                    path = self.ctx.store.path(relpath) if relpath else None
+                    if path is None or not path.is_file() or path.stat().st_size != size:
+                        await link.send(writer, {"op": "file", "index": index, "size": -1})
+                        continue  # deleted meanwhile: its deletion follows in the log
+                    await link.send(writer, {"op": "file", "index": index, "size": size})
+                    await link.send_file(writer, path, size)
+                done = await link.expect(reader, "applied", 600)
+                applied = int(done.get("last_id", applied))
+            await link.send(writer, {"op": "done"})
+        finally:
+            await link.close(writer)
+            self._last_push = time.monotonic()
+            if side.settings.role is HaRole.PRIMARY or complete:
+                await asyncio.to_thread(ha.note_synced, applied, complete)
+
+    # --- the peer's connections ---------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            seen = peer_certificate(writer.get_extra_info("ssl_object"))
+            first = await link.receive(reader, 10)
+            if seen is None:
+                if first.get("op") == "pair":
+                    await self._answer_pairing(reader, writer, first)
+                else:
+                    await link.send(writer, {"op": "refused", "why": "not paired"})
+                return
+            side = await asyncio.to_thread(ha.side, self.ctx.master)
+            require_pinned(seen, side.peer_pem)
+            peer = fingerprint(seen)
+            op = first.get("op")
+            if op not in ("beat", "hello"):
+                await link.send(writer, {"op": "refused", "why": f"unexpected {op!r}"})
+                return
+            await self._heard_from(first)
+            side = self._side or side
+            reply = self._hello(side, op)
+            if op == "hello":
+                reply["applied"] = await asyncio.to_thread(ha.applied_from, peer)
+            await link.send(writer, reply)
+            if op == "hello":
+                await self._receive_batches(reader, writer, peer, first)
+        except (LinkError, ApplianceError, OSError, ssl.SSLError, TimeoutError) as exc:
+            log.info("a pair connection ended: %s", exc)
+        finally:
+            await link.close(writer)
+
+    async def _receive_batches(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        hello: dict[str, Any],
+    ) -> None:
+        while True:
+            message = await link.receive(reader, 600)
+            if message.get("op") == "done":
+                return
+            if message.get("op") != "batch":
+                raise LinkError(f"expected a batch, got {message.get('op')!r}")
+            items = [i for i in message.get("items", []) if isinstance(i, dict)]
+            side = self._side
+            if (
+                side is not None
+                and side.settings.role is HaRole.PRIMARY
+                and not (
+                    hello.get("role") == HaRole.PRIMARY.value
+                    and newer_primary(
+                        side.epoch,
+                        side.promoted_at,
+                        int(hello.get("epoch", 0)),
+                        str(hello.get("promoted_at", "")),
+                    )
+                )
+            ):
+                # A primary takes only recordings from a standby or an older primary (its
+                # handover): its own configuration and deletions stand.
+                items = [i for i in items if i.get("t") == "recording"]
+            wanted = await asyncio.to_thread(ha.files_wanted, self.ctx, items)
+            await link.send(writer, {"op": "need", "files": wanted})
+            missing: set[int] = set()
+            for _ in wanted:
+                announce = await link.expect(reader, "file")
+                index, size = int(announce["index"]), int(announce["size"])
+                if size < 0 or index not in wanted:
+                    missing.add(index)
+                    continue
+                await self._receive_file(reader, items[index]["payload"]["row"], size)
+            keep = [item for n, item in enumerate(items) if n not in missing]
+            await asyncio.to_thread(ha.apply, self.ctx, peer, int(message["last_id"]), keep)
+            await link.send(writer, {"op": "applied", "last_id": int(message["last_id"])})
+
+    async def _receive_file(
+        self, reader: asyncio.StreamReader, row: dict[str, Any], size: int
+    ) -> None:
+        store_writer = self.ctx.store.receive(str(row["relpath"]))
+        try:
+
+            async def sink(piece: bytes) -> None:
+                await asyncio.to_thread(store_writer.write, piece)
+
+            await link.receive_file(reader, size, sink)
+            await asyncio.to_thread(store_writer.commit, str(row["sha256"]))
+        except BaseException:
+            store_writer.abort()
+            raise
+
+    # --- takeover --------------------------------------------------------------------------
+
+    async def _maybe_take_over(self, side: ha.Side) -> None:
+        silent = time.monotonic() - self._heard.at
+        takeover = side.settings.takeover_seconds
+        if silent < takeover:
+            return
+        witness = side.settings.witness
+        view = PeerView(
+            paired=bool(side.peer_pem),
+            silent_seconds=silent,
+            witness_configured=bool(witness),
+            witness_reachable=bool(witness) and await reachable(witness),
+        )
+        if should_take_over(side.settings.role, takeover, view):
+            await asyncio.to_thread(ha.take_over, "primary_silent", round(silent, 1))
+            self._side = await asyncio.to_thread(ha.side, self.ctx.master)
+        elif witness and not view.witness_reachable:
+            await asyncio.to_thread(
+                ha.note_peer, None, "primary and witness both unreachable: not taking over"
+            )

@@ -18,9 +18,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import logging
 import os
 import struct
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -38,6 +40,8 @@ _HEADER = struct.Struct(">4sBIQ8s12s48s")
 HEADER_SIZE = _HEADER.size
 _WRAP_AAD = b"recorder-data-key-v1"
 _SECRET_AAD = b"recorder-secret-v1"
+PEER_LOOK_SECONDS = 5.0
+log = logging.getLogger(__name__)
 
 
 class MasterKey:
@@ -46,8 +50,58 @@ class MasterKey:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise StorageError("the master key must be 32 bytes")
+        self._key = key
         self._aead = AESGCM(key)
         self.fingerprint = hashlib.sha256(b"fp" + key).digest()[:8]
+        # A paired appliance's master key (primary/standby): what the peer encrypted and
+        # sealed opens here as it is, without re-encrypting its files. New files and
+        # secrets are always wrapped by this appliance's own key.
+        self._peers: dict[bytes, AESGCM] = {}
+        self._peer_source: Callable[[], list[bytes]] | None = None
+        self._peer_looked_at = 0.0
+
+    def export(self) -> bytes:
+        """The raw key, for the pairing that hands it to the peer inside mutual TLS."""
+        return self._key
+
+    def add_peer(self, key: bytes) -> None:
+        peer = MasterKey(key)
+        if peer.fingerprint != self.fingerprint:
+            self._peers[peer.fingerprint] = peer._aead
+
+    def follow_peers(self, source: Callable[[], list[bytes]]) -> None:
+        """Where peer keys come from when a file names an unknown one (a pairing made by
+        another process); looked at no more than every few seconds."""
+        self._peer_source = source
+
+    def knows(self, fingerprint: bytes) -> bool:
+        return fingerprint == self.fingerprint or self._aead_for(fingerprint) is not None
+
+    def _aead_for(self, fingerprint: bytes) -> AESGCM | None:
+        if fingerprint == self.fingerprint:
+            return self._aead
+        found = self._peers.get(fingerprint)
+        if found is None and self._refresh_peers():
+            found = self._peers.get(fingerprint)
+        return found
+
+    def _refresh_peers(self) -> bool:
+        """Ask the peer source again (rate-limited); whether a new key came."""
+        now = time.monotonic()
+        if self._peer_source is None or (
+            self._peer_looked_at and now - self._peer_looked_at < PEER_LOOK_SECONDS
+        ):
+            return False
+        self._peer_looked_at = now
+        known = len(self._peers)
+        try:
+            found = self._peer_source()
+        except Exception:  # the database away: the file stays unreadable until it is back
+            log.warning("the paired appliance's key could not be read", exc_info=True)
+            return False
+        for key in found:
+            self.add_peer(key)
+        return len(self._peers) > known
 
     @classmethod
     def load_or_create(cls, path: Path) -> MasterKey:
@@ -68,9 +122,12 @@ class MasterKey:
         nonce = os.urandom(12)
         return nonce, self._aead.encrypt(nonce, data_key, _WRAP_AAD)
 
-    def unwrap(self, nonce: bytes, wrapped: bytes) -> bytes:
+    def unwrap(self, nonce: bytes, wrapped: bytes, fingerprint: bytes | None = None) -> bytes:
+        aead = self._aead if fingerprint is None else self._aead_for(fingerprint)
+        if aead is None:
+            raise IntegrityError("encrypted under another master key")
         try:
-            return self._aead.decrypt(nonce, wrapped, _WRAP_AAD)
+            return aead.decrypt(nonce, wrapped, _WRAP_AAD)
         except InvalidTag:
             raise IntegrityError("data key does not unwrap with this master key") from None
 
@@ -84,10 +141,16 @@ class MasterKey:
         if not sealed.startswith("v1:"):
             raise IntegrityError("unknown sealed secret format")
         raw = base64.b64decode(sealed[3:])
-        try:
-            return self._aead.decrypt(raw[:12], raw[12:], _SECRET_AAD).decode()
-        except InvalidTag:
-            raise IntegrityError("sealed secret does not open with this master key") from None
+        # A paired peer's sealed secrets (devices', mail's) arrive with its configuration.
+        for attempt in range(2):
+            for aead in (self._aead, *self._peers.values()):
+                try:
+                    return aead.decrypt(raw[:12], raw[12:], _SECRET_AAD).decode()
+                except InvalidTag:
+                    continue
+            if attempt or not self._refresh_peers():
+                break
+        raise IntegrityError("sealed secret does not open with this master key")
 
 
 def _chunk_aad(header: bytes, index: int, last: bool) -> bytes:
@@ -128,9 +191,9 @@ class EncryptedReader:
             magic, version, chunk, size, fp, wrap_nonce, wrapped = _HEADER.unpack(header)
             if magic != MAGIC or version not in (VERSION, VERSION_STREAMED) or chunk == 0:
                 raise IntegrityError(f"{name}: not an encrypted recording")
-            if fp != master.fingerprint:
+            if not master.knows(fp):
                 raise IntegrityError(f"{name}: encrypted under another master key")
-            data_key = master.unwrap(wrap_nonce, wrapped)
+            data_key = master.unwrap(wrap_nonce, wrapped, fp)
         except IntegrityError:
             self.close()
             raise

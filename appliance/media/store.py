@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import tempfile
 import threading
 import uuid
@@ -28,6 +29,8 @@ HASH_BLOCK = 1024 * 1024
 SCRATCH_DIR = "tmp"
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 INTEGRITY_MESSAGE = "the recording failed its integrity check"
+# What create() names files: only these are accepted from a peer.
+RECEIVED_PATH = re.compile(r"recordings/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}\.[a-z0-9]{1,5}(\.enc)?")
 
 
 def storage_failure(exc: OSError, doing: str) -> StorageError:
@@ -86,8 +89,9 @@ class StoreWriter:
         except OSError as exc:
             raise storage_failure(exc, "writing a recording file") from exc
 
-    def commit(self) -> StoredFile:
-        """Seal, fsync, rename; the checksum is of the bytes on disk, read back once."""
+    def commit(self, expect_sha256: str | None = None) -> StoredFile:
+        """Seal, fsync, rename; the checksum is of the bytes on disk, read back once. With
+        `expect_sha256` (a copy from the peer) other bytes are refused before the rename."""
         try:
             if self._sealer is not None:
                 self._sealer.close()
@@ -100,6 +104,9 @@ class StoreWriter:
                 digest.update(block)
                 disk_size += len(block)
             self._fh.close()
+            if expect_sha256 is not None and digest.hexdigest() != expect_sha256:
+                self._tmp.unlink(missing_ok=True)
+                raise IntegrityError(f"{self.relpath}: the copy does not match its checksum")
             os.replace(self._tmp, self._final)
             _fsync_dir(self._final.parent)
         except OSError as exc:
@@ -186,6 +193,13 @@ class FileStore:
         """A new file under recordings/YYYY/MM/DD/, written piece by piece, then commit()."""
         name = f"{uuid.uuid4().hex}.{ext}" + (".enc" if encrypted else "")
         return StoreWriter(self, f"recordings/{when:%Y/%m/%d}/{name}", encrypted)
+
+    def receive(self, relpath: str) -> StoreWriter:
+        """A recording file copied byte for byte from the paired appliance, under the path
+        it has there (its bytes stay as they are: encrypted under the peer's key)."""
+        if not RECEIVED_PATH.fullmatch(relpath):
+            raise IntegrityError(f"{relpath!r} is not a recording's path")
+        return StoreWriter(self, relpath, encrypted=False)
 
     def scratch(self) -> Scratch:
         return Scratch(self.scratch_dir())

@@ -57,6 +57,7 @@ class ApplianceServer:
         self.root = Path(tempfile.mkdtemp(prefix="recorder-test-"))
         self.port = free_port()
         self.sip_port = free_port(udp=True)
+        self.ha_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("RECORDER_")}
         self.env = {
@@ -66,6 +67,7 @@ class ApplianceServer:
             "RECORDER_HTTP_HOST": "127.0.0.1",
             "RECORDER_HTTP_PORT": str(self.port),
             "RECORDER_SIP_PORT": str(self.sip_port),
+            "RECORDER_HA_PORT": str(self.ha_port),
             "RECORDER_LOGIN_CAPTCHA": "1" if captcha else "0",
             "TZ": str(self.zone),
         }

@@ -15,6 +15,7 @@ from appliance.api.graphql.context import SignedInIntrospection
 from appliance.api.graphql.devices import DeviceMutations, DeviceQueries
 from appliance.api.graphql.errors import should_mask
 from appliance.api.graphql.events import EventSubscriptions
+from appliance.api.graphql.ha import HaMutations, HaQueries
 from appliance.api.graphql.limits import DocumentLimits
 from appliance.api.graphql.monitoring import (
     MonitoringMutations,
@@ -45,6 +46,7 @@ Query = merge_types(
         MonitoringQueries,
         BackupQueries,
         ReportQueries,
+        HaQueries,
     ),
 )
 Mutation = merge_types(
@@ -57,6 +59,7 @@ Mutation = merge_types(
         SettingsMutations,
         MonitoringMutations,
         BackupMutations,
+        HaMutations,
     ),
 )
 

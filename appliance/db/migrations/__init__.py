@@ -32,6 +32,7 @@ from appliance.db.migrations import (
     v18_pull,
     v19_backup,
     v20_statistics,
+    v21_ha,
 )
 from appliance.db.migrations.step import TYPES, Step
 
@@ -56,6 +57,7 @@ STEPS: list[Step] = [
     v18_pull.STEP,
     v19_backup.STEP,
     v20_statistics.STEP,
+    v21_ha.STEP,
 ]
 assert [s.version for s in STEPS] == list(range(1, len(STEPS) + 1)), "steps out of order"
 

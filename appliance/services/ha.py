@@ -1,0 +1,407 @@
+"""Primary and standby (主备): the administrator's settings and status, and the use cases
+the failover service runs: pairing, what the primary sends, what the standby applies,
+takeover and stepping down."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pony.orm import db_session
+
+from appliance.db import event_queries, ha_queries, recording_queries
+from appliance.domain.alarms import AlarmEvent
+from appliance.domain.audit import AuditType
+from appliance.domain.events import EventKind
+from appliance.domain.ha import Change, HaRole, HaSettings, change_of, check_secret
+from appliance.domain.recordings import sn_with_suffix
+from appliance.media.crypto import MasterKey
+from appliance.services import alarms, audit, events
+from appliance.services.context import SYSTEM, Actor, AppContext, utcnow
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+# A peer heard within this long is reachable (heartbeats go every second).
+REACHABLE_SECONDS = 5.0
+# Users whose sessions end on the standby too, besides a changed password or a removal.
+_SESSIONS_ENDED = {EventKind.USER_ACCESS_ENDED.value, EventKind.USER_DISABLED.value}
+
+
+@dataclass(frozen=True)
+class HaStatus:
+    settings: HaSettings
+    paired: bool
+    paired_at: datetime | None
+    peer_reachable: bool
+    peer_role: str
+    peer_seen_at: datetime | None
+    last_sync_at: datetime | None
+    lag_recordings: int
+    lag_seconds: float
+    epoch: int
+    promoted_at: datetime | None
+    last_error: str
+    secret_set: bool
+    fingerprint: str = ""  # this side's pair certificate, to compare on both consoles
+
+
+@dataclass(frozen=True)
+class Side:
+    """What the failover service needs of this appliance's side, read in one go."""
+
+    settings: HaSettings
+    secret: str
+    peer_pem: str
+    epoch: int
+    promoted_at: str  # ISO UTC, "" before the first promotion
+    sync_requested_at: datetime | None
+    last_sync_at: datetime | None
+
+
+def _settings_of(state: dict[str, Any]) -> HaSettings:
+    return HaSettings(
+        role=HaRole(state["role"]),
+        peer_address=state["peer_address"],
+        recording_sync=state["recording_sync"],
+        config_sync=state["config_sync"],
+        period_seconds=int(state["period_seconds"]),
+        takeover_seconds=int(state["takeover_seconds"]),
+        witness=state["witness"],
+    )
+
+
+def _status(state: dict[str, Any], fingerprint: str = "") -> HaStatus:
+    seen = state["peer_seen_at"]
+    return HaStatus(
+        settings=_settings_of(state),
+        paired=bool(state["peer_cert"]),
+        paired_at=state["paired_at"],
+        peer_reachable=seen is not None and (utcnow() - seen).total_seconds() < REACHABLE_SECONDS,
+        peer_role=state["peer_role"],
+        peer_seen_at=seen,
+        last_sync_at=state["last_sync_at"],
+        lag_recordings=int(state["lag_recordings"]),
+        lag_seconds=float(state["lag_seconds"]),
+        epoch=int(state["epoch"]),
+        promoted_at=state["promoted_at"],
+        last_error=state["last_error"],
+        secret_set=bool(state["secret_sealed"]),
+        fingerprint=fingerprint,
+    )
+
+
+def _fingerprint(ctx: AppContext) -> str:
+    from_file = ctx.config.data_dir / "ha" / "node.fingerprint"
+    try:
+        return from_file.read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+@db_session
+def status(ctx: AppContext, actor: Actor) -> HaStatus:
+    actor.require_admin()
+    return _status(ha_queries.state(), _fingerprint(ctx))
+
+
+@db_session
+def role() -> HaRole:
+    """This appliance's role now (the capture and the API ask it every second or so)."""
+    return HaRole(ha_queries.state()["role"])
+
+
+def update_settings(
+    ctx: AppContext, actor: Actor, pairing_secret: str | None = None, **changes: Any
+) -> HaStatus:
+    """The 主备设置 page's save. A new peer address or secret means pairing again."""
+    actor.require_admin()
+    if pairing_secret is not None and pairing_secret != "":
+        check_secret(pairing_secret)
+    with db_session:
+        state = ha_queries.state()
+        before = _settings_of(state)
+        after = before.changed(**changes)
+        updates: dict[str, Any] = {
+            k: getattr(after, k).value if k == "role" else getattr(after, k)
+            for k in vars(after)
+            if getattr(after, k) != getattr(before, k)
+        }
+        if after.role is HaRole.STANDALONE:
+            updates["peer_cert"] = ""
+        if after.peer_address != before.peer_address or pairing_secret:
+            updates["peer_cert"] = ""  # pair again with whoever is there now
+            updates["paired_at"] = None
+        if pairing_secret:
+            updates["secret_sealed"] = ctx.master.seal_text(pairing_secret)
+        if after.role is HaRole.PRIMARY and before.role is not HaRole.PRIMARY:
+            updates["epoch"] = int(state["epoch"]) + 1
+            updates["promoted_at"] = utcnow()
+        ha_queries.update_state(**updates)
+        # The secret never reaches the audit trail or the event log; that it was set does.
+        shown = {
+            k: ("(set)" if k == "secret_sealed" else str(v))
+            for k, v in updates.items()
+            if k not in ("peer_cert", "paired_at", "promoted_at")
+        }
+        changes = ", ".join(f"{k.removesuffix('_sealed')}={v}" for k, v in shown.items())
+        audit.record(actor, AuditType.SETTINGS, "ha_settings_changed", changes=changes)
+        events.record(EventKind.HA_CHANGED, actor, **shown)
+        return _status(ha_queries.state(), _fingerprint(ctx))
+
+
+@db_session
+def request_sync(ctx: AppContext, actor: Actor) -> HaStatus:
+    """ "Sync now": the failover service starts a round at once instead of at the period."""
+    actor.require_admin()
+    ha_queries.update_state(sync_requested_at=utcnow())
+    audit.record(actor, AuditType.SETTINGS, "ha_sync_requested")
+    return _status(ha_queries.state(), _fingerprint(ctx))
+
+
+@db_session
+def make_primary(ctx: AppContext, actor: Actor) -> HaStatus:
+    """The administrator's failback: this side becomes the newest primary; the other side
+    steps down when it next hears of it."""
+    actor.require_admin()
+    state = ha_queries.state()
+    if not state["peer_address"]:
+        from appliance.errors import Conflict
+
+        raise Conflict("no standby is configured", code="not_paired")
+    _promote(state, actor, "make_primary")
+    return _status(ha_queries.state(), _fingerprint(ctx))
+
+
+def _promote(state: dict[str, Any], actor: Actor, why: str) -> None:
+    ha_queries.update_state(
+        role=HaRole.PRIMARY.value, epoch=int(state["epoch"]) + 1, promoted_at=utcnow()
+    )
+    audit.record(actor, AuditType.SETTINGS, "ha_promoted", why=why)
+    events.record(EventKind.HA_ROLE_CHANGED, actor, role=HaRole.PRIMARY.value, why=why)
+
+
+# --- for the failover service --------------------------------------------------------------
+
+
+@db_session
+def side(master: MasterKey) -> Side:
+    state = ha_queries.state()
+    secret = master.open_text(state["secret_sealed"]) if state["secret_sealed"] else ""
+    promoted = state["promoted_at"]
+    return Side(
+        settings=_settings_of(state),
+        secret=secret,
+        peer_pem=state["peer_cert"],
+        epoch=int(state["epoch"]),
+        promoted_at=promoted.isoformat() if promoted else "",
+        sync_requested_at=state["sync_requested_at"],
+        last_sync_at=state["last_sync_at"],
+    )
+
+
+def peer_keys(master: MasterKey) -> list[bytes]:
+    """The paired peers' master keys (the file store's readers ask for them)."""
+    with db_session:
+        sealed = ha_queries.peer_keys_sealed()
+    return [base64.b64decode(master.open_text(s)) for s in sealed]
+
+
+@db_session
+def record_pairing(master: MasterKey, peer_pem: str, peer_key: bytes) -> None:
+    """Pin the peer's certificate, keep its master key sealed by ours, forget the secret."""
+    peer = MasterKey(peer_key)
+    ha_queries.add_peer_key(
+        peer.fingerprint.hex(), master.seal_text(base64.b64encode(peer_key).decode()), utcnow()
+    )
+    ha_queries.update_state(peer_cert=peer_pem, paired_at=utcnow(), secret_sealed="", last_error="")
+    audit.record(SYSTEM, AuditType.SETTINGS, "ha_paired")
+    master.add_peer(peer_key)
+
+
+@db_session
+def note_peer(peer_role: str | None, error: str = "") -> None:
+    """The peer answered (its role) or did not (peer_role None, and why)."""
+    if peer_role is None:
+        ha_queries.update_state(last_error=error[:300])
+    else:
+        ha_queries.update_state(peer_seen_at=utcnow(), peer_role=peer_role, last_error="")
+
+
+@db_session
+def take_over(why: str, silent_seconds: float) -> None:
+    """The standby becomes primary: it records, accepts uploads and pulls, its console is
+    writable; the TAKEOVER alarm tells the administrators."""
+    state = ha_queries.state()
+    if state["role"] != HaRole.STANDBY.value:
+        return
+    _promote(state, SYSTEM, why)
+    log.warning("taking over as primary: %s (primary silent %.1f s)", why, silent_seconds)
+    alarms.raise_alarm(
+        AlarmEvent.TAKEOVER, value=silent_seconds, subject=state["peer_address"],
+        peer=state["peer_address"], why=why,
+    )  # fmt: skip
+
+
+@db_session
+def step_down(peer_epoch: int) -> None:
+    """A newer primary is there: this side becomes its standby (and hands over what it
+    recorded alone); never back without the administrator."""
+    state = ha_queries.state()
+    if state["role"] != HaRole.PRIMARY.value:
+        return
+    ha_queries.update_state(role=HaRole.STANDBY.value)
+    audit.record(SYSTEM, AuditType.SETTINGS, "ha_stepped_down", peer_epoch=peer_epoch)
+    events.record(EventKind.HA_ROLE_CHANGED, SYSTEM, role=HaRole.STANDBY.value, why="newer_primary")
+    log.warning("a newer primary (epoch %d) is there: this appliance is its standby", peer_epoch)
+
+
+# --- what the primary sends -------------------------------------------------------------------
+
+
+@dataclass
+class Outgoing:
+    """One batch for the peer: the entries up to last_id, what they mean now."""
+
+    last_id: int
+    items: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[int, tuple[str, int]] = field(default_factory=dict)  # item index: relpath, size
+
+
+@db_session
+def outgoing(after_id: int, settings: HaSettings, handover: bool) -> Outgoing | None:
+    """The next batch after `after_id`, or None when the peer has everything."""
+    found = event_queries.after(after_id, BATCH)
+    if not found:
+        return None
+    batch = Outgoing(found[-1].id)
+    recording_ids: dict[int, None] = {}  # in order, once each: the state now is sent
+    configuration = False
+    ended: set[int] = set()
+    for event in found:
+        change = change_of(
+            event.kind,
+            recordings=settings.recording_sync,
+            configuration=settings.config_sync,
+            handover=handover,
+        )
+        recording_id = event.params.get("id")
+        if change is Change.RECORDING and isinstance(recording_id, int):
+            recording_ids[recording_id] = None
+        elif change is Change.DELETION and isinstance(recording_id, int):
+            identity = ha_queries.identity_of(recording_id)
+            if identity is not None:
+                batch.items.append(
+                    {
+                        "t": "deletion",
+                        "device_id": identity[0],
+                        "call_id": identity[1],
+                        "reason": str(event.params.get("reason", "deleted")),
+                        "at": event.at.isoformat(),
+                    }
+                )
+        elif change is Change.CONFIGURATION:
+            configuration = True
+            if event.kind in _SESSIONS_ENDED and isinstance(recording_id, int):
+                ended.add(recording_id)  # these events' "id" is the user's
+    if configuration:  # the configuration as it is now, before the rows that refer to it
+        tables = ha_queries.configuration()
+        batch.items.insert(0, {"t": "configuration", "tables": tables, "ended": sorted(ended)})
+    for recording_id in recording_ids:
+        payload = ha_queries.recording_payload(recording_id)
+        if payload is None:
+            continue
+        row = payload["row"]
+        if row.get("deleted_at") is None:
+            batch.files[len(batch.items)] = (row["relpath"], int(row["disk_size"]))
+        batch.items.append({"t": "recording", "payload": payload})
+    return batch
+
+
+@db_session
+def cursor_of_peer(peer: str) -> int:
+    return ha_queries.applied(peer)
+
+
+@db_session
+def note_synced(last_applied: int, complete: bool) -> None:
+    """After a round: the lag the peer still has, and when it last caught up."""
+    count, oldest = ha_queries.lag_after(last_applied)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "lag_recordings": count,
+        "lag_seconds": 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds()),
+        "sync_requested_at": None,
+        "peer_seen_at": now,
+    }
+    if complete:
+        values["last_sync_at"] = now
+    ha_queries.update_state(**values)
+
+
+# --- what the standby applies ---------------------------------------------------------------
+
+
+@db_session
+def files_wanted(ctx: AppContext, items: list[dict[str, Any]]) -> list[int]:
+    """The items whose file this side lacks (not here, or here with other bytes)."""
+    wanted = []
+    for index, item in enumerate(items):
+        if item.get("t") != "recording":
+            continue
+        row = item["payload"]["row"]
+        if row.get("deleted_at") is not None:
+            continue
+        here = ha_queries.find_replica(row.get("device_id"), str(row["call_id"]))
+        if here is not None and here[2] == row["sha256"] and ctx.store.path(here[1]).exists():
+            continue
+        wanted.append(index)
+    return wanted
+
+
+def _free_sn(sn: str) -> str:
+    candidate, n = sn, 0
+    while recording_queries.sn_taken(candidate):
+        n += 1
+        candidate = sn_with_suffix(sn, n)
+    return candidate
+
+
+def apply(ctx: AppContext, peer: str, last_id: int, items: list[dict[str, Any]]) -> int:
+    """Apply one batch in one transaction with the cursor, so a restart on either side
+    resumes exactly; the recordings applied. Files were written before."""
+    removed: list[str] = []
+    applied = 0
+    with db_session:
+        for item in items:
+            kind = item.get("t")
+            if kind == "configuration":
+                ended = ha_queries.apply_configuration(item["tables"])
+                ha_queries.end_sessions(sorted({*ended, *map(int, item.get("ended", []))}))
+            elif kind == "recording":
+                row = item["payload"]["row"]
+                before = ha_queries.find_replica(row.get("device_id"), str(row["call_id"]))
+                ha_queries.apply_recording(item["payload"], _free_sn)
+                applied += 1
+                if row.get("deleted_at") is not None and before and before[3] is None:
+                    removed.append(before[1])
+            elif kind == "deletion":
+                relpath = ha_queries.apply_deletion(
+                    item.get("device_id"), str(item["call_id"]), str(item["reason"]),
+                    datetime.fromisoformat(str(item["at"])),
+                )  # fmt: skip
+                if relpath:
+                    removed.append(relpath)
+        ha_queries.set_applied(peer, last_id)
+        ha_queries.update_state(last_sync_at=utcnow(), peer_seen_at=utcnow())
+    for relpath in removed:
+        ctx.store.remove(relpath)
+    return applied
+
+
+@db_session
+def applied_from(peer: str) -> int:
+    return ha_queries.applied(peer)
