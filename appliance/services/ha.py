@@ -147,8 +147,8 @@ def update_settings(
             for k, v in updates.items()
             if k not in ("peer_cert", "paired_at", "promoted_at")
         }
-        changes = ", ".join(f"{k.removesuffix('_sealed')}={v}" for k, v in shown.items())
-        audit.record(actor, AuditType.SETTINGS, "ha_settings_changed", changes=changes)
+        summary = ", ".join(f"{k.removesuffix('_sealed')}={v}" for k, v in shown.items())
+        audit.record(actor, AuditType.SETTINGS, "ha_settings_changed", changes=summary)
         events.record(EventKind.HA_CHANGED, actor, **shown)
         return _status(ha_queries.state(), _fingerprint(ctx))
 
