@@ -42,7 +42,7 @@ from appliance.capture.sip.sdp import recordable
 from appliance.capture.sip.server import Answered
 from appliance.capture.spool import CallInfo, CallSeal
 from appliance.domain.settings import UnknownSourcePolicy
-from appliance.services import devices
+from appliance.services import devices, ha
 from appliance.services.active_calls import LiveCall
 from appliance.services.context import AppContext
 
@@ -165,6 +165,11 @@ class Sessions:
     def invite(self, request: SipRequest, peer: Peer) -> None:
         """A new recording session: 100 Trying now, the answer once its streams are ready."""
         refuse = self.dialogs.refuse
+        if ha.standby_now(self.ctx.config.data_dir):
+            # A session recording group (Oracle, AudioCodes, OpenSIPS, FreeSWITCH) moves on
+            # to the next recorder in its list: the primary, while it lives.
+            refuse(request, peer, 503, "Service Unavailable", "standby: the primary records")
+            return
         try:
             offer = parse_offer(request)
         except SipParseError as exc:

@@ -143,6 +143,7 @@ class FailoverService:
 
     async def _tick(self) -> None:
         side = self._side = await asyncio.to_thread(ha.side, self.ctx.master)
+        await asyncio.to_thread(ha.write_role, self.ctx.config.data_dir, side.settings.role)
         await self._listen(side)
         settings = side.settings
         if settings.role is HaRole.STANDALONE or not settings.peer_address:
@@ -204,7 +205,7 @@ class FailoverService:
             int(message.get("epoch", 0) or 0),
             str(message.get("promoted_at", "")),
         )
-        await asyncio.to_thread(ha.note_peer, self._heard.role)
+        await asyncio.to_thread(ha.note_peer, self._heard.role, "", self._heard.epoch)
         side = self._side
         if (
             side is not None
@@ -216,6 +217,9 @@ class FailoverService:
         ):
             await asyncio.to_thread(ha.step_down, self._heard.epoch)
             self._side = await asyncio.to_thread(ha.side, self.ctx.master)
+            await asyncio.to_thread(
+                ha.write_role, self.ctx.config.data_dir, self._side.settings.role
+            )
 
     async def _beat(self, side: ha.Side) -> None:
         reader, writer = await self._open(side)
@@ -253,6 +257,7 @@ class FailoverService:
             peer_key = base64.b64decode(str(reply.get("key", "")), validate=True)
             await asyncio.to_thread(ha.record_pairing, self.ctx.master, pem_of(seen), peer_key)
             log.info("paired with %s", side.settings.peer_address)
+            await self._paired()
         finally:
             await link.close(writer)
 
@@ -291,6 +296,14 @@ class FailoverService:
             writer, {"op": "pair_key", "key": base64.b64encode(self.ctx.master.export()).decode()}
         )
         log.info("paired with the primary at %s", side.settings.peer_address)
+        await self._paired()
+
+    async def _paired(self) -> None:
+        """Listen with the peer's certificate pinned at once (its first heartbeat follows
+        within a second), and count the pairing as having heard from it."""
+        self._heard = _Heard(time.monotonic())
+        self._side = await asyncio.to_thread(ha.side, self.ctx.master)
+        await self._listen(self._side)
 
     # --- pushing (either side; the primary all, a standby its own recordings) -------------------
 
@@ -440,6 +453,9 @@ class FailoverService:
         if should_take_over(side.settings.role, takeover, view):
             await asyncio.to_thread(ha.take_over, "primary_silent", round(silent, 1))
             self._side = await asyncio.to_thread(ha.side, self.ctx.master)
+            await asyncio.to_thread(
+                ha.write_role, self.ctx.config.data_dir, self._side.settings.role
+            )
         elif witness and not view.witness_reachable:
             await asyncio.to_thread(
                 ha.note_peer, None, "primary and witness both unreachable: not taking over"

@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import time as wall_time
 from datetime import timedelta
 
 from appliance.backup import runner as backup_runner
 from appliance.domain.schedule import IntervalUnit, Policy, Schedule
 from appliance.pull import runner
-from appliance.services import housekeeping, jobs, reports
+from appliance.services import ha, housekeeping, jobs, reports
 from appliance.services.context import SYSTEM, AppContext
 from appliance.services.jobs import Job, lease_owner
 
@@ -41,7 +42,7 @@ def jobs_for(ctx: AppContext) -> list[Job]:
         Job(
             "device pull",
             Schedule.interval(60, IntervalUnit.SECONDS),
-            lambda: runner.run_due(ctx, SYSTEM),
+            unless_standby(ctx, lambda: runner.run_due(ctx, SYSTEM)),
             first_after=timedelta(seconds=20),
         ),
         # The backup policies (several, each its own schedule) are read on every look, so
@@ -49,7 +50,7 @@ def jobs_for(ctx: AppContext) -> list[Job]:
         Job(
             "backup",
             Schedule.interval(15, IntervalUnit.SECONDS),
-            lambda: backup_runner.run_due(ctx, SYSTEM),
+            unless_standby(ctx, lambda: backup_runner.run_due(ctx, SYSTEM)),
             first_after=timedelta(seconds=5),
         ),
         # Peak concurrency per day for the reports: a report computes a few days itself,
@@ -61,6 +62,16 @@ def jobs_for(ctx: AppContext) -> list[Job]:
             first_after=timedelta(minutes=1),
         ),
     ]
+
+
+def unless_standby(ctx: AppContext, work: Callable[[], object]) -> Callable[[], None]:
+    """A standby neither pulls nor backs up: its primary does, with the same settings."""
+
+    def run() -> None:
+        if not ha.standby_now(ctx.config.data_dir):
+            work()
+
+    return run
 
 
 def describe(schedule: Schedule) -> str:

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pony.orm import db_session
@@ -138,7 +141,7 @@ def update_settings(
         if pairing_secret:
             updates["secret_sealed"] = ctx.master.seal_text(pairing_secret)
         if after.role is HaRole.PRIMARY and before.role is not HaRole.PRIMARY:
-            updates["epoch"] = int(state["epoch"]) + 1
+            updates["epoch"] = max(int(state["epoch"]), int(state["peer_epoch"])) + 1
             updates["promoted_at"] = utcnow()
         ha_queries.update_state(**updates)
         # The secret never reaches the audit trail or the event log; that it was set does.
@@ -177,9 +180,9 @@ def make_primary(ctx: AppContext, actor: Actor) -> HaStatus:
 
 
 def _promote(state: dict[str, Any], actor: Actor, why: str) -> None:
-    ha_queries.update_state(
-        role=HaRole.PRIMARY.value, epoch=int(state["epoch"]) + 1, promoted_at=utcnow()
-    )
+    # Past every promotion either side has made, so this primary is the newest of the two.
+    epoch = max(int(state["epoch"]), int(state["peer_epoch"])) + 1
+    ha_queries.update_state(role=HaRole.PRIMARY.value, epoch=epoch, promoted_at=utcnow())
     audit.record(actor, AuditType.SETTINGS, "ha_promoted", why=why)
     events.record(EventKind.HA_ROLE_CHANGED, actor, role=HaRole.PRIMARY.value, why=why)
 
@@ -223,12 +226,14 @@ def record_pairing(master: MasterKey, peer_pem: str, peer_key: bytes) -> None:
 
 
 @db_session
-def note_peer(peer_role: str | None, error: str = "") -> None:
-    """The peer answered (its role) or did not (peer_role None, and why)."""
+def note_peer(peer_role: str | None, error: str = "", peer_epoch: int = 0) -> None:
+    """The peer answered (its role and promotions) or did not (peer_role None, and why)."""
     if peer_role is None:
         ha_queries.update_state(last_error=error[:300])
     else:
-        ha_queries.update_state(peer_seen_at=utcnow(), peer_role=peer_role, last_error="")
+        ha_queries.update_state(
+            peer_seen_at=utcnow(), peer_role=peer_role, peer_epoch=peer_epoch, last_error=""
+        )
 
 
 @db_session
@@ -396,7 +401,10 @@ def apply(ctx: AppContext, peer: str, last_id: int, items: list[dict[str, Any]])
                 if relpath:
                     removed.append(relpath)
         ha_queries.set_applied(peer, last_id)
-        ha_queries.update_state(last_sync_at=utcnow(), peer_seen_at=utcnow())
+        if ha_queries.state()["role"] == HaRole.STANDBY.value:
+            # A standby's "last sync" is when the primary's changes last came in; a
+            # primary taking a handover has not thereby synced its standby.
+            ha_queries.update_state(last_sync_at=utcnow(), peer_seen_at=utcnow())
     for relpath in removed:
         ctx.store.remove(relpath)
     return applied
@@ -405,3 +413,31 @@ def apply(ctx: AppContext, peer: str, last_id: int, items: list[dict[str, Any]])
 @db_session
 def applied_from(peer: str) -> int:
     return ha_queries.applied(peer)
+
+
+# --- the role as other processes see it without asking the database ---------------------------
+
+ROLE_FILE = "ha/role"
+# The failover service rewrites the file every second; an older one is not believed (the
+# service is down or the role changed without it): the capture then records, as it would
+# alone, rather than turn calls away.
+ROLE_FRESH_SECONDS = 10.0
+
+
+def write_role(data_dir: Path, role: HaRole) -> None:
+    path = data_dir / ROLE_FILE
+    tmp = path.with_name(".role.tmp")
+    tmp.write_text(role.value, encoding="ascii")
+    os.replace(tmp, path)
+
+
+def standby_now(data_dir: Path) -> bool:
+    """Whether this appliance is a standby now: the capture answers 503 and the console is
+    read-only. Cheap (a stat and a short read): asked per INVITE and per mutation."""
+    path = data_dir / ROLE_FILE
+    try:
+        if time.time() - path.stat().st_mtime > ROLE_FRESH_SECONDS:
+            return False
+        return path.read_text(encoding="ascii").strip() == HaRole.STANDBY.value
+    except OSError:
+        return False

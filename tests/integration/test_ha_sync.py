@@ -67,6 +67,8 @@ def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Appliance, Appliance]
         ha(primary, role="PRIMARY", peerAddress=pair_address(standby), pairingSecret=SECRET,
            periodSeconds=PERIOD)  # fmt: skip
         wait_for("the primary paired", lambda: status(primary.admin)["paired"])
+        # The first round brings the primary's users: the standby's own sessions end then.
+        wait_for("the first sync", lambda: status(primary.admin)["lastSyncAt"])
         yield primary, standby
     finally:
         for s in servers:
@@ -131,8 +133,11 @@ def test_recordings_deletions_settings_and_employees_reach_the_standby(pair):
         assert copy.read_bytes() == path.read_bytes()
 
     # Settings and an employee arrived: the employee signs in on the standby.
-    settings = theirs_client.data("query { settings { logRetentionDays } }")["settings"]
-    assert settings["logRetentionDays"] == 123
+    wait_for(
+        "the settings on the standby",
+        lambda: theirs_client.data("query { settings { logRetentionDays } }")["settings"]["logRetentionDays"] == 123,
+        PERIOD * 5,
+    )
     employee = Client(standby.server.url)
     signed = employee.login(prefix + "2002", EMPLOYEE_PASSWORD)
     assert signed["user"]["login"] == prefix + "2002"

@@ -27,6 +27,7 @@ from appliance.api.graphql.recordings import RecordingMutations, RecordingQuerie
 from appliance.api.graphql.reports import ReportQueries
 from appliance.api.graphql.settings import SettingsMutations, SettingsQueries
 from appliance.api.graphql.sockets import SubscriptionsOverSockets
+from appliance.api.graphql.standby import StandbyReadOnly
 from appliance.api.graphql.system import SystemQueries
 from graphql import GraphQLError
 
@@ -89,6 +90,7 @@ schema = Schema(
         # Size, depth, fan-out and aliases in linear time, big documents off the event
         # loop (see limits.py).
         DocumentLimits,
+        StandbyReadOnly,
         lambda: MaskErrors(should_mask_error=should_mask),
     ],
 )
