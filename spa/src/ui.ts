@@ -56,7 +56,7 @@ export function listOf(items: string[], shown = 5): string {
   return items.length > shown ? t("files.andMore", { list: head, n: items.length - shown }) : head;
 }
 
-type Form = "settings" | "device" | "org" | "employee" | "role" | "password" | "recording" | "import" | "alarm" | "backup";
+type Form = "settings" | "device" | "org" | "employee" | "role" | "password" | "recording" | "import" | "alarm" | "backup" | "ha";
 
 /** Rules whose words depend on the field (which form, which relation): the field's hint
  * says them, with the server's numbers. */

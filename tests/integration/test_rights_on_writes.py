@@ -265,6 +265,16 @@ ADMIN_MUTATIONS = [
               lambda w, a: {"id": w.backup_target_id}),
     AdminCase("importBackup", "mutation($id: ID!) { importBackup(targetId: $id, passphrase: \"x\") { result } }",
               lambda w, a: {"id": w.backup_target_id}),
+    # Making the appliance half of a pair would hand its recordings and master key to the
+    # peer named here: the role must stay as it was.
+    AdminCase("updateHaSettings",
+              "mutation($i: HaSettingsInput!) { updateHaSettings(input: $i) { __typename } }",
+              lambda w, a: {"i": {"role": "PRIMARY", "peerAddress": "127.0.0.1:9",
+                                  "pairingSecret": "a rogue pairing secret"}},
+              also=lambda w: _still_standalone(w)),
+    AdminCase("syncNow", "mutation { syncNow { role } }", lambda w, a: {}),
+    AdminCase("makePrimary", "mutation { makePrimary { role } }", lambda w, a: {},
+              also=lambda w: _still_standalone(w)),
 ]
 ADMIN_QUERIES = [
     AdminCase("devices", "{ devices { id alias address } }", lambda w, a: {}),
@@ -282,7 +292,13 @@ ADMIN_QUERIES = [
     AdminCase("backupSettings", "{ backupSettings { passphraseSet } }", lambda w, a: {}),
     AdminCase("backupSets", "query($id: ID!) { backupSets(targetId: $id) { name } }",
               lambda w, a: {"id": w.backup_target_id}),
+    AdminCase("haStatus", "{ haStatus { role peer fingerprint } }", lambda w, a: {}),
 ]
+
+
+def _still_standalone(world: World) -> None:
+    found = world.admin.data("{ haStatus { role peer pairingSecretSet } }")["haStatus"]
+    assert found == {"role": "STANDALONE", "peer": "", "pairingSecretSet": False}, found
 # Open to anyone signed in, each for a reason; what is admin-only inside them is tested below.
 SIGNED_IN_MUTATIONS = {
     "login", "logout",
@@ -296,6 +312,7 @@ SIGNED_IN_QUERIES = {
     "organizations", "systemInfo",
     "report",  # in one's scope (test_reports); its department template is administrators'
     "passwordRules",  # public: the policy every password follows, shown before the first try
+    "applianceRole",  # whether this console is a standby's (read-only), for the banner
 }
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from appliance.api.graphql.context import IsAdmin, actor_of, context_of
+from appliance.api.graphql.context import IsAdmin, IsAuthenticated, actor_of, context_of
 from appliance.api.graphql.errors import UserError, attempt, call
 from appliance.domain import ha as domain
 from appliance.services import ha as service
@@ -103,6 +103,13 @@ class HaQueries:
     async def ha_status(self, info: Info) -> HaStatus:
         app = context_of(info).app
         return HaStatus.of(await call(service.status, app, actor_of(info)))
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="This appliance's role: on a STANDBY the console is read-only",
+    )
+    async def appliance_role(self, info: Info) -> HaRoleType:  # type: ignore[valid-type]
+        return await call(service.role)
 
 
 @strawberry.type

@@ -1,4 +1,5 @@
 // The console talks to the server only through GraphQL and the audio/file URLs.
+import { i18n } from "../i18n";
 
 /** A refusal as the server words it: which rule (with its numbers) on which field. */
 export interface Refusal {
@@ -41,7 +42,9 @@ export async function gql<T>(query: string, variables: Record<string, unknown> =
     const code = first.extensions?.code ?? "ERROR";
     if (code === "UNAUTHENTICATED") onSignedOut();
     const ext = first.extensions ?? {};
-    throw new GqlError(first.message, code, ext.rule ?? null, ext.params ?? null, ext.field ?? null);
+    // A standby's refusal in the reader's language (every page's error message shows it).
+    const message = code === "STANDBY_READ_ONLY" ? i18n.global.t("ha.readOnly") : first.message;
+    throw new GqlError(message, code, ext.rule ?? null, ext.params ?? null, ext.field ?? null);
   }
   if (!response.ok) throw new GqlError(`HTTP ${response.status}`, "HTTP");
   return body.data as T;
