@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 APT_TEST_PACKAGES := espeak-ng postgresql systemd sip-tester chromium fonts-noto-cjk locales \
-	snmptrapd snmp smitools openssh-server openssh-client nginx-light sox samba
+	snmptrapd snmp smitools openssh-server openssh-client nginx-light sox samba \
+	keepalived iproute2 iputils-ping
 # What building and booting the appliance image needs (no loop devices, no mounts).
 APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin grub-efi-amd64-bin \
 	grub-common mtools dosfstools fdisk e2fsprogs

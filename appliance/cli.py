@@ -134,6 +134,29 @@ def admin_check_storage(config: Config, _: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def admin_vrrp_config(config: Config, args: argparse.Namespace) -> int:
+    """keepalived's configuration for this side of the pair, and its two scripts."""
+    from appliance.ha import vrrp
+
+    side = vrrp.VrrpSide(
+        interface=args.interface,
+        vip=args.vip,
+        router_id=args.router_id,
+        ha_dir=config.data_dir / "ha",
+        scripts=Path(args.scripts).resolve(),
+        peer=args.peer or "",
+        source=args.source or "",
+    )
+    text = vrrp.config_text(side)
+    vrrp.write_scripts(side.scripts)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output} and the scripts in {side.scripts}")
+    return 0
+
+
 def admin_check_stats(config: Config, args: argparse.Namespace) -> int:
     from appliance.services import reports
 
@@ -424,6 +447,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-repair", action="store_true", help="only report differences (exit 1 if any)"
     )
     stats.set_defaults(handler=admin_check_stats)
+    vip = admin.add_parser(
+        "vrrp-config",
+        help="keepalived's configuration for a virtual IP that follows the primary",
+    )
+    vip.add_argument("--interface", required=True, help="the interface the address goes on")
+    vip.add_argument(
+        "--vip", required=True, help="the virtual address with its prefix, e.g. 192.0.2.100/24"
+    )
+    vip.add_argument(
+        "--router-id", type=int, default=51, help="VRRP's virtual router id, the same on both sides"
+    )
+    vip.add_argument("--peer", help="the other side's address (unicast VRRP; multicast without it)")
+    vip.add_argument("--source", help="this side's address for unicast VRRP")
+    vip.add_argument(
+        "--scripts",
+        default="/usr/lib/recorder/keepalived",
+        help="where the check and notify scripts go",
+    )
+    vip.add_argument("--output", default="-", help="the file to write (default: standard output)")
+    vip.set_defaults(handler=admin_vrrp_config)
     admin.add_parser(
         "sweep-orphans", help="remove stored files no recording refers to (older than an hour)"
     ).set_defaults(handler=admin_sweep_orphans)

@@ -19,7 +19,7 @@ STATE_COLUMNS = (
     "role", "peer_address", "recording_sync", "config_sync", "period_seconds",
     "takeover_seconds", "witness", "secret_sealed", "peer_cert", "paired_at", "epoch",
     "peer_seen_at", "last_sync_at", "lag_recordings", "lag_seconds", "sync_requested_at",
-    "last_error", "promoted_at", "peer_role", "peer_epoch",
+    "last_error", "promoted_at", "peer_role", "peer_epoch", "vrrp_state",
 )  # fmt: skip
 _STATE_TIMES = {"paired_at", "peer_seen_at", "last_sync_at", "sync_requested_at", "promoted_at"}
 

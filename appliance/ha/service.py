@@ -32,7 +32,7 @@ from appliance.domain.ha import (
     should_take_over,
 )
 from appliance.errors import ApplianceError
-from appliance.ha import link
+from appliance.ha import link, vrrp
 from appliance.ha.link import LinkError
 from appliance.ha.tls import (
     NodeIdentity,
@@ -143,7 +143,7 @@ class FailoverService:
 
     async def _tick(self) -> None:
         side = self._side = await asyncio.to_thread(ha.side, self.ctx.master)
-        await asyncio.to_thread(ha.write_role, self.ctx.config.data_dir, side.settings.role)
+        await asyncio.to_thread(self._publish, side)
         await self._listen(side)
         settings = side.settings
         if settings.role is HaRole.STANDALONE or not settings.peer_address:
@@ -157,6 +157,14 @@ class FailoverService:
             self._pushing = asyncio.create_task(self._guarded(self._push(side), "sync"))
         if settings.role is HaRole.STANDBY:
             await self._maybe_take_over(side)
+
+    def _publish(self, side: ha.Side) -> None:
+        """The role for this appliance's other processes, the tie-breaker for keepalived,
+        and keepalived's state back (a thread: files and the database)."""
+        data = self.ctx.config.data_dir
+        ha.write_role(data, side.settings.role)
+        primary = side.settings.role is HaRole.PRIMARY
+        ha.note_vrrp(vrrp.steer(data / "ha", primary, side.epoch))
 
     async def _guarded(self, work: Any, doing: str) -> None:
         try:
@@ -217,9 +225,7 @@ class FailoverService:
         ):
             await asyncio.to_thread(ha.step_down, self._heard.epoch)
             self._side = await asyncio.to_thread(ha.side, self.ctx.master)
-            await asyncio.to_thread(
-                ha.write_role, self.ctx.config.data_dir, self._side.settings.role
-            )
+            await asyncio.to_thread(self._publish, self._side)
 
     async def _beat(self, side: ha.Side) -> None:
         reader, writer = await self._open(side)
@@ -453,9 +459,7 @@ class FailoverService:
         if should_take_over(side.settings.role, takeover, view):
             await asyncio.to_thread(ha.take_over, "primary_silent", round(silent, 1))
             self._side = await asyncio.to_thread(ha.side, self.ctx.master)
-            await asyncio.to_thread(
-                ha.write_role, self.ctx.config.data_dir, self._side.settings.role
-            )
+            await asyncio.to_thread(self._publish, self._side)
         elif witness and not view.witness_reachable:
             await asyncio.to_thread(
                 ha.note_peer, None, "primary and witness both unreachable: not taking over"

@@ -50,6 +50,7 @@ class HaStatus:
     last_error: str
     secret_set: bool
     fingerprint: str = ""  # this side's pair certificate, to compare on both consoles
+    vrrp_state: str = ""  # keepalived's, where a virtual IP follows the primary
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def _status(state: dict[str, Any], fingerprint: str = "") -> HaStatus:
         last_error=state["last_error"],
         secret_set=bool(state["secret_sealed"]),
         fingerprint=fingerprint,
+        vrrp_state=state["vrrp_state"],
     )
 
 
@@ -234,6 +236,13 @@ def note_peer(peer_role: str | None, error: str = "", peer_epoch: int = 0) -> No
         ha_queries.update_state(
             peer_seen_at=utcnow(), peer_role=peer_role, peer_epoch=peer_epoch, last_error=""
         )
+
+
+@db_session
+def note_vrrp(state: str) -> None:
+    """keepalived's state (MASTER, BACKUP, FAULT) as its notify script last wrote it."""
+    if ha_queries.state()["vrrp_state"] != state:
+        ha_queries.update_state(vrrp_state=state)
 
 
 @db_session

@@ -20,7 +20,7 @@ from tests.support.server import ADMIN_PASSWORD, ApplianceServer, Client
 SECRET = "a shared pairing secret 2026"
 PERIOD = 2
 STATUS = """query { haStatus { role peer peerReachable lastSyncAt lagRecordings lagSeconds
-  paired peerRole lastError pairingSecretSet fingerprint epoch } }"""
+  paired peerRole lastError pairingSecretSet fingerprint epoch vipState } }"""
 UPDATE = """mutation($i: HaSettingsInput!) { updateHaSettings(input: $i) {
   __typename ... on HaStatus { role peer paired pairingSecretSet }
   ... on UserError { message field rule params } } }"""

@@ -25,7 +25,10 @@ def _bin(name: str) -> str:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, listen: str = "127.0.0.1") -> None:
+        # Also an address on a LAN of namespaces the tests made (tests/support/netns.py),
+        # for appliances that run inside them.
+        self.listen = listen
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="recorder-pg-"))
         self.data = self.root / "data"
@@ -43,12 +46,15 @@ class PostgresServer:
             pw = pwd.getpwnam("postgres")
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         self._run(_bin("initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres", "-E", "UTF8")
+        if self.listen != "127.0.0.1":
+            with (self.data / "pg_hba.conf").open("a") as hba:  # the test LAN's appliances
+                hba.write("host all all samenet trust\n")
         self.resume()
         return self
 
     def resume(self) -> None:
         """Start the cluster (again): same port, same data."""
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses={self.listen} -c fsync=off"
         self._run(_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
 
     def halt(self) -> None:
@@ -62,7 +68,7 @@ class PostgresServer:
         name = f"{prefix}_{os.getpid()}_{self._counter}_{int(time.time() * 1000) % 100000}"
         options = ["--locale", locale, "--template", "template0"] if locale else []
         self._run(_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", *options, name)
-        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+        return f"postgres://postgres@{self.listen.split(',')[-1]}:{self.port}/{name}"
 
     def stop(self) -> None:
         try:

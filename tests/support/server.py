@@ -43,6 +43,7 @@ class ApplianceServer:
         https: bool = False,
         monitor: bool = False,
         env: dict[str, str] | None = None,
+        host: Any = None,
     ) -> None:
         # Circular recording measures the disk the data lives on, here the machine's own:
         # it runs only where a test asks for it (and gives it a disk of its own).
@@ -71,6 +72,12 @@ class ApplianceServer:
             "RECORDER_LOGIN_CAPTCHA": "1" if captcha else "0",
             "TZ": str(self.zone),
         }
+        if host is not None:
+            # Inside a network namespace the tests made (tests/support/netns.Host): it listens
+            # on every address there (its own and a virtual IP), reached at its own.
+            self.command = host.command(*self.command)
+            self.env["RECORDER_HTTP_HOST"] = "0.0.0.0"
+            self.url = f"http://{host.address}:{self.port}"
         self.env.update(env or {})
         if database_url:
             self.env["RECORDER_DATABASE_URL"] = database_url

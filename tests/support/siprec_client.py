@@ -30,23 +30,28 @@ class SiprecCall:
     answered_in: float = 0.0  # seconds from the INVITE to the final answer
     rtp_ports: list[int] = field(default_factory=list)
     to_tag: str = ""
+    # The recorder's address and ours: 127.0.0.1, or addresses inside network namespaces
+    # the tests made (tests/support/netns.py), where this client then runs.
+    host: str = "127.0.0.1"
+    bind: str = "127.0.0.1"
+    media_host: str = "127.0.0.1"  # where the answer's SDP says to send the RTP
 
     def __post_init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((self.bind, 0))
         self.local = self.sock.getsockname()[1]
 
     def request(self, method: str, cseq: int, body: str = "", content_type: str = "") -> bytes:
         to = self.to + (f";tag={self.to_tag}" if self.to_tag else "")
         data = body.encode()
         head = (
-            f"{method} sip:srs@127.0.0.1:{self.sip_port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:{self.local};branch=z9hG4bK{uuid.uuid4().hex[:12]};rport\r\n"
+            f"{method} sip:srs@{self.host}:{self.sip_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {self.bind}:{self.local};branch=z9hG4bK{uuid.uuid4().hex[:12]};rport\r\n"
             f"From: {self.from_};tag=src{self.local}\r\n"
             f"To: {to}\r\n"
             f"Call-ID: {self.call_id}\r\n"
             f"CSeq: {cseq} {method}\r\n"
-            f"Contact: <sip:src@127.0.0.1:{self.local}>;+sip.src\r\n"
+            f"Contact: <sip:src@{self.bind}:{self.local}>;+sip.src\r\n"
             "Max-Forwards: 70\r\n"
             + ("Require: siprec\r\n" if method == "INVITE" else "")
             + (f"Content-Type: {content_type}\r\n" if content_type else "")
@@ -55,7 +60,7 @@ class SiprecCall:
         return head.encode() + data
 
     def send(self, data: bytes) -> None:
-        self.sock.sendto(data, ("127.0.0.1", self.sip_port))
+        self.sock.sendto(data, (self.host, self.sip_port))
 
     def final(self, method: str, timeout: float, resend: bytes = b"") -> SipResponse:
         """The first final answer to `method` (provisional ones and resends skipped). Over
@@ -97,6 +102,8 @@ class SiprecCall:
         self.to_tag = (re.search(r";tag=([^;>\s]+)", self.answer.header("to") or "") or [None, ""])[1]
         if self.answer.status == 200:
             self.rtp_ports = [int(p) for p in re.findall(rb"m=audio (\d+)", self.answer.body)]
+            found = re.search(rb"c=IN IP4 ([0-9.]+)", self.answer.body)
+            self.media_host = found.group(1).decode() if found else self.host
         return self.answer
 
     def ack(self) -> None:
@@ -125,10 +132,10 @@ def send_tones(calls: list[SiprecCall], seconds: float, freq: float = 1000) -> i
     the packets sent per stream."""
     count = int(seconds * 50)
     payloads = [encode(tone_pcm(freq, SAMPLES, n * SAMPLES), "PCMU") for n in range(count)]
-    targets = [(call.sock, port, 0x1000 + i) for i, call in enumerate(calls) for port in call.rtp_ports]
+    targets = [(call.sock, call.media_host, port, 0x1000 + i) for i, call in enumerate(calls) for port in call.rtp_ports]
     start = time.monotonic()
     for n, payload in enumerate(payloads):
-        for sock, port, ssrc in targets:
-            sock.sendto(packet(0, n, n * SAMPLES, ssrc, payload), ("127.0.0.1", port))
+        for sock, host, port, ssrc in targets:
+            sock.sendto(packet(0, n, n * SAMPLES, ssrc, payload), (host, port))
         time.sleep(max(0.0, start + (n + 1) * 0.02 - time.monotonic()))
     return count

@@ -46,6 +46,10 @@ class HaStatus:
     fingerprint: str = strawberry.field(
         description="SHA-256 of this side's pair certificate, to compare with the peer's page"
     )
+    vip_state: str = strawberry.field(
+        description="keepalived's state where a virtual IP follows the primary "
+        "(MASTER: this side holds it; BACKUP; FAULT), empty without keepalived"
+    )
 
     @classmethod
     def of(cls, s: service.HaStatus) -> HaStatus:
@@ -70,6 +74,7 @@ class HaStatus:
             last_error=s.last_error,
             pairing_secret_set=s.secret_set,
             fingerprint=s.fingerprint,
+            vip_state=s.vrrp_state,
         )
 
 
