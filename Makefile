@@ -16,7 +16,7 @@ APT_IMAGE_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils ovmf grub-pc-bin gru
 export RECORDER_DATA_DIR ?= $(CURDIR)/var/data
 export RECORDER_KEY_FILE ?= $(CURDIR)/var/etc/master.key
 
-.PHONY: run install install-test console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events bench-monitor bench-pull bench-backup bench-reports clean apt-test apt-image \
+.PHONY: run install install-test console test check lint imports typecheck schema bench-search bench-capture bench-console bench-image bench-upload-memory bench-refusals bench-events bench-monitor bench-pull bench-backup bench-ha bench-reports clean apt-test apt-image \
 	binary test-binary image test-image box
 
 $(STAMP): pyproject.toml
@@ -126,6 +126,10 @@ bench-pull: install-test apt-test
 
 bench-backup: install-test apt-test
 	$(PY) benchmarks/backup.py
+
+# A 10,000-recording backlog to a new standby, and a takeover after kill -9.
+bench-ha: install-test apt-test
+	$(PY) benchmarks/ha.py
 
 # Every report template at 10,000,000 recordings on SQLite and PostgreSQL (about an hour
 # and 20 GB of scratch space), the search's cases beside them, ingest with roll-ups on/off.

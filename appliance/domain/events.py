@@ -38,6 +38,7 @@ class EventKind(StrEnum):
     RECORDING_TAGGED = "recording.tagged"
     RECORDING_UNTAGGED = "recording.untagged"
     RECORDING_DELETED = "recording.deleted"
+    RECORDING_PLAYED = "recording.played"  # counted once per listening (the standby's copy too)
     RECORDING_PROTECTED = "recording.protected"  # legal hold set or lifted
     RECORDING_IMPORTED = "recording.imported"  # restored from a backup set
     BACKUP_SETTINGS_CHANGED = "backup_settings.changed"  # targets, policies, passphrase

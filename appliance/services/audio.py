@@ -14,6 +14,7 @@ from pony.orm import db_session
 from appliance.db import recording_queries
 from appliance.db.entities import PlayEvent, Recording, by_id
 from appliance.domain.audit import AuditType
+from appliance.domain.events import EventKind
 from appliance.domain.organization import Action
 from appliance.domain.settings import FileFormat
 from appliance.errors import IntegrityError, NotFound
@@ -22,7 +23,7 @@ from appliance.media.codec import EXTENSIONS, encode_stream, open_audio_file
 from appliance.media.crypto import EncryptedWriter
 from appliance.media.mp3 import open_own_mp3
 from appliance.media.store import INTEGRITY_MESSAGE, StoredFile
-from appliance.services import audit
+from appliance.services import audit, events
 from appliance.services.access import access_of, permitted
 from appliance.services.context import Actor, AppContext, utcnow
 
@@ -165,4 +166,5 @@ def count_play(actor: Actor, recording_id: int) -> bool:
     r.play_count += 1
     PlayEvent(recording_id=r.id, user_id=actor.user_id, ip=actor.ip, created_at=now)
     audit.record(actor, AuditType.PLAY, "played", sn=r.sn)
+    events.record(EventKind.RECORDING_PLAYED, actor, id=r.id, sn=r.sn)
     return True
