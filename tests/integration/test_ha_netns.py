@@ -3,10 +3,12 @@ own on one LAN (veth pairs on a bridge), the session recording client in a third
 witness (the gateway) in a fourth, keepalived holding a virtual IP in the appliances' two.
 Nothing leaves the machine. Root only (namespaces); skipped elsewhere.
 
-- The virtual-IP way: 50 calls to the virtual IP, the primary's process killed (-9) in the
-  middle of them; new calls to the same address are recorded by the standby within the
-  takeover time + 5 s; the old primary restarts, steps down and hands over the calls the
-  kill cut; at the end every call is a recording on the new primary, none twice (SQLite).
+- 50 calls, the primary's process killed (-9) in the middle of them; new calls are
+  recorded by the standby within the takeover time + 5 s; the old primary restarts, steps
+  down and hands over the calls the kill cut; at the end every call is a recording on the
+  new primary, none twice (SQLite). Both ways the sources follow: the virtual IP that
+  keepalived moves, and the SRC's recorder list (the primary, then on 503 or silence the
+  standby).
 - A standby cut off from both the primary and the witness does not take over; healed,
   there is still one primary. Cut off from the primary alone it takes over, and once the
   two meet again the older primary steps down (PostgreSQL)."""
@@ -135,16 +137,23 @@ def report(path: Path) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("site", ["sqlite"], indirect=True)
-def test_the_virtual_ip_follows_a_killed_primary_and_no_call_is_lost(site: Site):
+@pytest.mark.parametrize("way", ["virtual IP", "SRS list"])
+def test_a_killed_primary_loses_no_call(site: Site, way: str):
+    """The virtual IP: calls go to the one address keepalived moves. The SRS list: calls go
+    to the primary, and on 503 or silence to the standby, as an SRC's recorder list does."""
     site.pair(witness=site.gw.address)
-    site.keepalived(site.servers[0], site.a, site.b)
-    site.keepalived(site.servers[1], site.b, site.a)
-    wait_for("the primary holds the virtual IP", lambda: status(site.primary.admin)["vipState"] == "MASTER", 30)
     watcher = signed_in(site.servers[1])
-    wait_for("the standby is its backup", lambda: status(watcher)["vipState"] == "BACKUP", 30)
+    if way == "virtual IP":
+        site.keepalived(site.servers[0], site.a, site.b)
+        site.keepalived(site.servers[1], site.b, site.a)
+        wait_for("the primary holds the virtual IP", lambda: status(site.primary.admin)["vipState"] == "MASTER", 30)
+        wait_for("the standby is its backup", lambda: status(watcher)["vipState"] == "BACKUP", 30)
+        targets = ["--host", site.vip]
+    else:
+        targets = ["--host", site.a.address, "--host", site.b.address]
 
     answered = site.work / "answered.json"
-    batch, batch_report = site.caller("batch", "--host", site.vip, "--calls", str(CALLS), "--first", "7000",
+    batch, batch_report = site.caller("batch", "--host", targets[1], "--calls", str(CALLS), "--first", "7000",
                                       "--seconds", "8", "--answered", str(answered))  # fmt: skip
     wait_for("every call answered", lambda: answered.exists(), 30)
     assert json.loads(answered.read_text()) == [200] * CALLS
@@ -155,7 +164,7 @@ def test_the_virtual_ip_follows_a_killed_primary_and_no_call_is_lost(site: Site)
     proc.wait()
     killed_at = time.time()
 
-    first, first_report = site.caller("until", "--host", site.vip, "--first", "8000", "--within", "60")
+    first, first_report = site.caller("until", *targets, "--first", "8000", "--within", "60")
     first.wait(timeout=90)
     taken = report(first_report)
     assert taken["answered_at"] is not None, taken
@@ -167,7 +176,10 @@ def test_the_virtual_ip_follows_a_killed_primary_and_no_call_is_lost(site: Site)
 
     new_primary = signed_in(site.servers[1])
     assert status(new_primary)["role"] == "PRIMARY"
-    wait_for("the virtual IP moved", lambda: status(new_primary)["vipState"] == "MASTER", 30)
+    if way == "virtual IP":
+        wait_for("the virtual IP moved", lambda: status(new_primary)["vipState"] == "MASTER", 30)
+    else:
+        assert taken["host"] == site.b.address, taken
 
     # The old primary restarts: its spool's 50 cut calls are finalised, it steps down and
     # hands them over.
@@ -179,7 +191,12 @@ def test_the_virtual_ip_follows_a_killed_primary_and_no_call_is_lost(site: Site)
     items = new_primary.data(RECORDINGS)["recordings"]["items"]
     assert len({r["sn"] for r in items}) == len(items) == CALLS + 1
     wait_for("and on the old primary, its standby now", lambda: callees(old) == expected, 60)
-    assert status(old)["vipState"] == "BACKUP"
+    if way == "virtual IP":
+        assert status(old)["vipState"] == "BACKUP"
+    else:  # the old primary, first in the SRC's list, turns calls away to the new one
+        again, again_report = site.caller("until", *targets, "--first", "8001", "--within", "30")
+        again.wait(timeout=60)
+        assert report(again_report)["host"] == site.b.address
 
 
 @pytest.mark.parametrize("site", ["postgres"], indirect=True)

@@ -16,6 +16,7 @@ import json
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -45,7 +46,9 @@ def batch(args: argparse.Namespace) -> dict[str, object]:
     if args.answered:
         Path(args.answered).write_text(json.dumps([c.answer.status if c.answer else None for c in calls]))
     send_tones([c for c in calls if c.rtp_ports], args.seconds)
-    byes = [_bye(c) if c.rtp_ports else None for c in calls]
+    # All at once: a recorder that died answers none, and each waits its own timeout.
+    with ThreadPoolExecutor(len(calls)) as pool:
+        byes = list(pool.map(lambda c: _bye(c) if c.rtp_ports else None, calls))
     return {
         "calls": [
             {"callee": str(args.first + n), "invite": c.answer.status if c.answer else None, "bye": b}
