@@ -204,6 +204,7 @@ BINARY_TESTS := tests/integration/test_smoke.py tests/integration/test_recording
 	tests/integration/test_backup.py::test_a_local_backup_holds_nothing_in_clear_and_restores_on_a_new_appliance \
 	tests/integration/test_backup.py::test_a_schedule_backs_up_to_ftp_sftp_and_smb_and_a_new_appliance_imports_from_the_share \
 	tests/integration/test_graphql_contract.py tests/integration/test_reports.py \
+	tests/integration/test_ha_takeover.py::test_takeover_handover_and_failback_lose_no_call \
 	tests/browser/test_console.py::test_search_with_several_conditions
 
 test-binary: dist/recorder apt-test install-test
