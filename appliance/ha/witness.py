@@ -5,7 +5,9 @@ witness is the isolated one and must not take over."""
 from __future__ import annotations
 
 import asyncio
-import shutil
+import os
+
+import icmplib
 
 from appliance.domain.ha import parse_address
 
@@ -21,16 +23,12 @@ async def reachable(witness: str) -> bool:
             return False
         writer.close()
         return True
-    ping = shutil.which("ping")
-    if ping is None:
-        return False
-    process = await asyncio.create_subprocess_exec(
-        ping, "-n", "-c", "1", "-W", str(int(TIMEOUT)), host,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
     try:
-        return await asyncio.wait_for(process.wait(), TIMEOUT + 1) == 0
-    except TimeoutError:
-        process.kill()
-        await process.wait()
+        # An unprivileged ICMP socket (net.ipv4.ping_group_range, which systemd opens to
+        # every group) for the service; root (the tests' namespaces) uses a raw one.
+        answer = await icmplib.async_ping(
+            host, count=1, timeout=TIMEOUT, privileged=os.geteuid() == 0
+        )
+    except icmplib.exceptions.ICMPLibError:
         return False
+    return bool(answer.is_alive)
