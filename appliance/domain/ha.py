@@ -8,10 +8,12 @@ import hmac
 import ipaddress
 import re
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from appliance.domain.events import EventKind
+from appliance.domain.recordings import STORED_PATH
 from appliance.errors import InvalidInput
 
 DEFAULT_PORT = 7443  # the failover service's own port (mutual TLS between the two)
@@ -179,11 +181,14 @@ def change_of(kind: str, *, recordings: bool, configuration: bool, handover: boo
     """What to send for one event. A standby hands over only recordings it made itself
     (while it was primary, or before it learnt of a newer one): never deletions or
     configuration, which the primary owns."""
+    if handover:  # only the recordings it made: its copies' scores and plays are the primary's
+        made = kind in (EventKind.RECORDING_STORED, EventKind.RECORDING_IMPORTED)
+        return Change.RECORDING if made and recordings else Change.NOTHING
     if kind in _RECORDING:
         return Change.RECORDING if recordings else Change.NOTHING
-    if kind == EventKind.RECORDING_DELETED and not handover:
+    if kind == EventKind.RECORDING_DELETED:
         return Change.DELETION if recordings else Change.NOTHING
-    if kind in _CONFIGURATION and configuration and not handover:
+    if kind in _CONFIGURATION and configuration:
         return Change.CONFIGURATION
     return Change.NOTHING
 
@@ -213,3 +218,83 @@ def newer_primary(own_epoch: int, own_since: str, peer_epoch: int, peer_since: s
     """Of two primaries, whether the peer is the newer (it wins, this one steps down):
     the higher promotion count, then the later promotion time (ISO text, UTC)."""
     return (peer_epoch, peer_since) > (own_epoch, own_since)
+
+
+# --- what a paired appliance sends, checked before it is applied ---------------------------
+
+_TEXT, _INT, _FLAG, _TIME = "text", "int", "flag", "time"
+_ROW: dict[str, tuple[str, bool]] = {  # column: (kind, may be null)
+    "sn": (_TEXT, False), "device_id": (_INT, True), "call_id": (_TEXT, False),
+    "kind": (_TEXT, False), "direction": (_TEXT, True), "caller": (_TEXT, False),
+    "callee": (_TEXT, False), "started_at": (_TIME, False), "duration": (_INT, False),
+    "duration_ms": (_INT, False), "score": (_INT, True), "play_count": (_INT, False),
+    "tag_count": (_INT, False), "file_format": (_TEXT, False), "relpath": (_TEXT, False),
+    "disk_size": (_INT, False), "plain_size": (_INT, False), "sha256": (_TEXT, False),
+    "encrypted": (_FLAG, False), "source": (_TEXT, False), "created_at": (_TIME, False),
+    "deleted_at": (_TIME, True), "caller_org_id": (_INT, True), "callee_org_id": (_INT, True),
+    "protected": (_FLAG, False), "deleted_reason": (_TEXT, True),
+}  # fmt: skip
+_CHILD: dict[str, dict[str, tuple[str, bool]]] = {
+    "tag": {"name": (_TEXT, False), "position": ("number", True), "user_id": (_INT, True),
+            "created_at": (_TIME, False), "kind": (_TEXT, False), "started_at": (_TIME, False)},
+    "score_event": {"user_id": (_INT, True), "score": (_INT, False), "created_at": (_TIME, False)},
+    "play_event": {"user_id": (_INT, True), "ip": (_TEXT, False), "created_at": (_TIME, False)},
+}  # fmt: skip
+TEXT_MAX = 1000
+CHILDREN_MAX = 10_000
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _value(kind: str, nullable: bool, value: Any, column: str) -> Any:
+    if value is None:
+        if nullable:
+            return None
+    elif kind == _TEXT and isinstance(value, str) and len(value) <= TEXT_MAX:
+        return value
+    elif kind == _INT and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) < 2**62:
+            return value
+    elif kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif kind == _FLAG and (isinstance(value, bool) or value in (0, 1)):
+        return bool(value)
+    elif kind == _TIME and isinstance(value, str) and len(value) <= 40:
+        try:
+            datetime.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+    raise InvalidInput(f"{column}: {value!r} is not what the column holds", field=column)
+
+
+def checked_recording(payload: Any) -> dict[str, Any]:
+    """A recording as a peer sent it, with only the columns and children we know, each of
+    its type; its file's path of the store's own form. InvalidInput otherwise."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("row"), dict):
+        raise InvalidInput("a recording without its row", field="row")
+    given = payload["row"]
+    row = {c: _value(k, n, given.get(c), c) for c, (k, n) in _ROW.items()}  # never an id
+    if not STORED_PATH.fullmatch(row["relpath"]) or not _SHA256.fullmatch(row["sha256"]):
+        raise InvalidInput(f"relpath {row['relpath']!r} is not the store's", field="relpath")
+    checked: dict[str, Any] = {"row": row}
+    for table, columns in _CHILD.items():
+        rows = payload.get(table, [])
+        if not isinstance(rows, list) or len(rows) > CHILDREN_MAX:
+            raise InvalidInput(f"{table}: not a list of at most {CHILDREN_MAX}", field=table)
+        checked[table] = [
+            {
+                c: _value(k, n, r.get(c) if isinstance(r, dict) else None, c)
+                for c, (k, n) in columns.items()
+            }
+            for r in rows
+        ]
+    return checked
+
+
+def has_an_administrator(users: Any) -> bool:
+    """Whether a configuration keeps someone who can sign in and administer: a snapshot
+    without one (a fault, or a hostile peer) would lock everyone out."""
+    return isinstance(users, list) and any(
+        isinstance(u, dict) and u.get("is_admin") in (True, 1) and u.get("enabled") in (True, 1)
+        for u in users
+    )

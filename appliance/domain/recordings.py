@@ -34,6 +34,9 @@ PARTY_MAX = 64
 PARTY_RE = re.compile(rf"^[{PARTY_CHARS}]{{0,{PARTY_MAX}}}$")
 _NOT_PARTY = re.compile(rf"[^{PARTY_CHARS}]")
 CALL_ID_MAX = 200
+# Where the file store puts a recording (recordings/YYYY/MM/DD/<random>.<ext>[.enc]); a path
+# from elsewhere (a paired appliance) must have this form to be written or removed.
+STORED_PATH = re.compile(r"recordings/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}\.[a-z0-9]{1,5}(\.enc)?")
 MAX_SCORE = 100
 MAX_TAG_LENGTH = 32
 FILTER_TEXT_MAX = 128

@@ -14,6 +14,8 @@ from typing import Any
 from appliance.errors import ApplianceError
 
 MAX_MESSAGE = 64 * 1024 * 1024  # a configuration of tens of thousands of employees fits
+FIRST_MESSAGE = 16 * 1024  # before the peer's certificate is known: a pairing request fits
+PARSE_IN_LOOP = 256 * 1024
 PIECE = 256 * 1024
 IO_TIMEOUT = 60.0
 _LENGTH = struct.Struct(">I")
@@ -31,18 +33,25 @@ async def send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
     await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
 
 
-async def receive(reader: asyncio.StreamReader, timeout: float = IO_TIMEOUT) -> dict[str, Any]:
+async def receive(
+    reader: asyncio.StreamReader, timeout: float = IO_TIMEOUT, limit: int = MAX_MESSAGE
+) -> dict[str, Any]:
+    """The next message; `limit` bounds its size (small until the peer is known)."""
     try:
         head = await asyncio.wait_for(reader.readexactly(_LENGTH.size), timeout)
         (size,) = _LENGTH.unpack(head)
-        if size > MAX_MESSAGE:
+        if size > limit:
             raise LinkError(f"the peer announced a message of {size} bytes")
         body = await asyncio.wait_for(reader.readexactly(size), IO_TIMEOUT)
     except (asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
         raise LinkError(f"the peer went away ({type(exc).__name__})") from None
     try:
-        message = json.loads(body)
-    except ValueError:
+        # A big body (a configuration) is parsed off the event loop: the API and the
+        # capture share it under `recorder all`.
+        message = (
+            json.loads(body) if size < PARSE_IN_LOOP else await asyncio.to_thread(json.loads, body)
+        )
+    except (ValueError, RecursionError):
         raise LinkError("the peer sent a message that is not JSON") from None
     if not isinstance(message, dict):
         raise LinkError("the peer sent a message that is not an object")
@@ -52,9 +61,9 @@ async def receive(reader: asyncio.StreamReader, timeout: float = IO_TIMEOUT) -> 
 
 
 async def expect(
-    reader: asyncio.StreamReader, op: str, timeout: float = IO_TIMEOUT
+    reader: asyncio.StreamReader, op: str, timeout: float = IO_TIMEOUT, limit: int = MAX_MESSAGE
 ) -> dict[str, Any]:
-    message = await receive(reader, timeout)
+    message = await receive(reader, timeout, limit)
     if message.get("op") != op:
         raise LinkError(f"expected {op!r} from the peer, got {message.get('op')!r}")
     return message

@@ -18,8 +18,11 @@ import logging
 import secrets
 import ssl
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+
+from log_rate_limit import RateLimit, StreamRateLimitFilter
 
 from appliance.domain.ha import (
     DEFAULT_PORT,
@@ -47,10 +50,18 @@ from appliance.services import ha
 from appliance.services.context import AppContext
 
 log = logging.getLogger(__name__)
+log.addFilter(StreamRateLimitFilter(period_sec=10, default_stream_id=None))
+_QUIET = RateLimit(stream_id="pair-connections")  # a flood of them: a line every 10 s
 
 TICK = 1.0
 CONNECT_TIMEOUT = 3.0
-PAIR_FAILURES_PER_MINUTE = 5
+PAIR_FAILURES_PER_ADDRESS = 5  # a minute
+PAIR_FAILURES_IN_ALL = 30
+# Connections at once: the peer needs three (heartbeat, its push, ours); more are someone
+# else's, closed before any TLS work.
+CONNECTIONS_IN_ALL = 16
+CONNECTIONS_PER_ADDRESS = 6
+HANDSHAKE_SECONDS = 5.0
 
 
 @dataclass
@@ -79,7 +90,8 @@ class FailoverService:
         self._side: ha.Side | None = None
         self._pushing: asyncio.Task[None] | None = None
         self._last_push = 0.0
-        self._pair_failures: list[float] = []
+        self._pair_failures: list[tuple[float, str]] = []
+        self._connections: Counter[str] = Counter()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -107,12 +119,11 @@ class FailoverService:
             return
         host = self.ctx.config.ha_host or self.ctx.config.http_host
         try:
+            # Plain TCP first: a connection over the caps is closed before any TLS work,
+            # so a flood costs neither file descriptors nor handshakes.
+            context = self.identity.server_context(side.peer_pem)
             self._server = await asyncio.start_server(
-                self._connection,
-                host,
-                self.ctx.config.ha_port,
-                ssl=self.identity.server_context(side.peer_pem),
-                ssl_handshake_timeout=10,
+                lambda r, w: self._admit(r, w, context), host, self.ctx.config.ha_port
             )
         except OSError as exc:
             log.error("cannot listen on %s:%d: %s", host, self.ctx.config.ha_port, exc)
@@ -236,6 +247,12 @@ class FailoverService:
             await link.close(writer)
 
     # --- pairing ---------------------------------------------------------------------------
+    #
+    # The primary (which dials the address it was given) proves the secret first; the
+    # standby answers with its own proof only to a primary that has proved it, so a client
+    # without the secret learns nothing it could test guesses against. Both proofs name
+    # both certificates: a relay that terminates TLS holds neither key, and its proofs name
+    # its own certificate. The master keys go last, each only to a proven side.
 
     async def _pair(self, side: ha.Side) -> None:
         """As primary: prove the secret, check the standby's proof, swap master keys."""
@@ -249,34 +266,46 @@ class FailoverService:
             await link.send(
                 writer, {"op": "pair", "nonce": ours.hex(), "cert": self.identity.cert_pem}
             )
-            answer = await link.expect(reader, "pair")
+            answer = await link.expect(reader, "pair", limit=link.FIRST_MESSAGE)
             theirs = bytes.fromhex(str(answer.get("nonce", "")))
+            proof = pairing_proof(side.secret, "primary", (ours, theirs), fps)
+            await link.send(writer, {"op": "pair_proof", "proof": proof})
+            reply = await link.expect(reader, "pair_key", limit=link.FIRST_MESSAGE)
             expected = pairing_proof(side.secret, "standby", (ours, theirs), fps)
-            if not proofs_match(str(answer.get("proof", "")), expected):
+            if not proofs_match(str(reply.get("proof", "")), expected):
                 raise LinkError(
                     "the standby does not know the pairing secret (or a relay is in between)"
                 )
-            key = base64.b64encode(self.ctx.master.export()).decode()
-            proof = pairing_proof(side.secret, "primary", (ours, theirs), fps)
-            await link.send(writer, {"op": "pair_key", "proof": proof, "key": key})
-            reply = await link.expect(reader, "pair_key")
             peer_key = base64.b64decode(str(reply.get("key", "")), validate=True)
+            key = base64.b64encode(self.ctx.master.export()).decode()
+            await link.send(writer, {"op": "pair_key", "key": key})
+            await link.expect(reader, "paired", limit=link.FIRST_MESSAGE)
             await asyncio.to_thread(ha.record_pairing, self.ctx.master, pem_of(seen), peer_key)
             log.info("paired with %s", side.settings.peer_address)
             await self._paired()
         finally:
             await link.close(writer)
 
+    def _pairing_allowed(self, source: str) -> bool:
+        """Failed proofs per minute: a few per address, a few more in all (a guesser from
+        one address cannot keep the real primary from pairing)."""
+        now = time.monotonic()
+        self._pair_failures = [(t, a) for t, a in self._pair_failures if now - t < 60]
+        mine = sum(1 for _, a in self._pair_failures if a == source)
+        return mine < PAIR_FAILURES_PER_ADDRESS and len(self._pair_failures) < PAIR_FAILURES_IN_ALL
+
     async def _answer_pairing(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: dict[str, Any]
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        first: dict[str, Any],
+        source: str,
     ) -> None:
         side = await asyncio.to_thread(ha.side, self.ctx.master)
-        now = time.monotonic()
-        self._pair_failures = [t for t in self._pair_failures if now - t < 60]
         if side.settings.role is not HaRole.STANDBY or not side.secret:
             await link.send(writer, {"op": "refused", "why": "not waiting to be paired"})
             return
-        if len(self._pair_failures) >= PAIR_FAILURES_PER_MINUTE:
+        if not self._pairing_allowed(source):
             await link.send(writer, {"op": "refused", "why": "too many failed pairings; wait"})
             return
         cert_pem = str(first.get("cert", ""))
@@ -287,20 +316,23 @@ class FailoverService:
             await link.send(writer, {"op": "refused", "why": "malformed pairing request"})
             return
         ours = secrets.token_bytes(16)
-        proof = pairing_proof(side.secret, "standby", (theirs, ours), fps)
-        await link.send(writer, {"op": "pair", "nonce": ours.hex(), "proof": proof})
-        second = await link.expect(reader, "pair_key")
+        await link.send(writer, {"op": "pair", "nonce": ours.hex()})
+        # Counted as failed until proved: leaving here costs a guess as well.
+        self._pair_failures.append((time.monotonic(), source))
+        claim = await link.expect(reader, "pair_proof", limit=link.FIRST_MESSAGE)
         expected = pairing_proof(side.secret, "primary", (theirs, ours), fps)
-        if not proofs_match(str(second.get("proof", "")), expected):
-            self._pair_failures.append(now)
+        if not proofs_match(str(claim.get("proof", "")), expected):
             await asyncio.to_thread(ha.note_peer, None, "pairing: the primary's secret differs")
             await link.send(writer, {"op": "refused", "why": "the pairing secret differs"})
             return
-        peer_key = base64.b64decode(str(second.get("key", "")), validate=True)
+        self._pair_failures.pop()
+        proof = pairing_proof(side.secret, "standby", (theirs, ours), fps)
+        key = base64.b64encode(self.ctx.master.export()).decode()
+        await link.send(writer, {"op": "pair_key", "proof": proof, "key": key})
+        answer = await link.expect(reader, "pair_key", limit=link.FIRST_MESSAGE)
+        peer_key = base64.b64decode(str(answer.get("key", "")), validate=True)
         await asyncio.to_thread(ha.record_pairing, self.ctx.master, cert_pem, peer_key)
-        await link.send(
-            writer, {"op": "pair_key", "key": base64.b64encode(self.ctx.master.export()).decode()}
-        )
+        await link.send(writer, {"op": "paired"})
         log.info("paired with the primary at %s", side.settings.peer_address)
         await self._paired()
 
@@ -352,35 +384,57 @@ class FailoverService:
 
     # --- the peer's connections ---------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _admit(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, context: ssl.SSLContext
+    ) -> None:
+        source = str((writer.get_extra_info("peername") or ("?",))[0])
+        if (
+            sum(self._connections.values()) >= CONNECTIONS_IN_ALL
+            or self._connections[source] >= CONNECTIONS_PER_ADDRESS
+        ):
+            writer.transport.abort()
+            return
+        self._connections[source] += 1
         try:
-            seen = peer_certificate(writer.get_extra_info("ssl_object"))
-            first = await link.receive(reader, 10)
-            if seen is None:
-                if first.get("op") == "pair":
-                    await self._answer_pairing(reader, writer, first)
-                else:
-                    await link.send(writer, {"op": "refused", "why": "not paired"})
-                return
-            side = await asyncio.to_thread(ha.side, self.ctx.master)
-            require_pinned(seen, side.peer_pem)
-            peer = fingerprint(seen)
-            op = first.get("op")
-            if op not in ("beat", "hello"):
-                await link.send(writer, {"op": "refused", "why": f"unexpected {op!r}"})
-                return
-            await self._heard_from(first)
-            side = self._side or side
-            reply = self._hello(side, op)
-            if op == "hello":
-                reply["applied"] = await asyncio.to_thread(ha.applied_from, peer)
-            await link.send(writer, reply)
-            if op == "hello":
-                await self._receive_batches(reader, writer, peer, first)
+            await writer.start_tls(context, ssl_handshake_timeout=HANDSHAKE_SECONDS)
+            await self._connection(reader, writer, source)
         except (LinkError, ApplianceError, OSError, ssl.SSLError, TimeoutError) as exc:
-            log.info("a pair connection ended: %s", exc)
+            log.info("a pair connection from %s ended: %s", source, exc, extra=_QUIET)
+        except Exception:  # a malformed message from a peer: never the service's end
+            log.warning("a pair connection from %s failed", source, exc_info=True, extra=_QUIET)
         finally:
+            self._connections[source] -= 1
+            if not self._connections[source]:
+                del self._connections[source]
             await link.close(writer)
+
+    async def _connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str
+    ) -> None:
+        seen = peer_certificate(writer.get_extra_info("ssl_object"))
+        if seen is None:  # not the peer: it may only ask to pair, in a small message
+            first = await link.receive(reader, 10, limit=link.FIRST_MESSAGE)
+            if first.get("op") == "pair":
+                await self._answer_pairing(reader, writer, first, source)
+            else:
+                await link.send(writer, {"op": "refused", "why": "not paired"})
+            return
+        side = await asyncio.to_thread(ha.side, self.ctx.master)
+        require_pinned(seen, side.peer_pem)
+        first = await link.receive(reader, 10)
+        peer = fingerprint(seen)
+        op = first.get("op")
+        if op not in ("beat", "hello"):
+            await link.send(writer, {"op": "refused", "why": f"unexpected {op!r}"})
+            return
+        await self._heard_from(first)
+        side = self._side or side
+        reply = self._hello(side, op)
+        if op == "hello":
+            reply["applied"] = await asyncio.to_thread(ha.applied_from, peer)
+        await link.send(writer, reply)
+        if op == "hello":
+            await self._receive_batches(reader, writer, peer, first)
 
     async def _receive_batches(
         self,
@@ -395,7 +449,8 @@ class FailoverService:
                 return
             if message.get("op") != "batch":
                 raise LinkError(f"expected a batch, got {message.get('op')!r}")
-            items = [i for i in message.get("items", []) if isinstance(i, dict)]
+            given = message.get("items")
+            items = ha.checked_items(given if isinstance(given, list) else [])
             side = self._side
             if (
                 side is not None

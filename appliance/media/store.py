@@ -7,7 +7,6 @@ import hashlib
 import io
 import logging
 import os
-import re
 import tempfile
 import threading
 import uuid
@@ -19,6 +18,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from appliance.domain.bounded import Bounded
+from appliance.domain.recordings import STORED_PATH
 from appliance.errors import IntegrityError, StorageError, StorageFull
 from appliance.media.crypto import EncryptedReader, EncryptedWriter, MasterKey
 
@@ -29,8 +29,6 @@ HASH_BLOCK = 1024 * 1024
 SCRATCH_DIR = "tmp"
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 INTEGRITY_MESSAGE = "the recording failed its integrity check"
-# What create() names files: only these are accepted from a peer.
-RECEIVED_PATH = re.compile(r"recordings/\d{4}/\d{2}/\d{2}/[0-9a-f]{32}\.[a-z0-9]{1,5}(\.enc)?")
 
 
 def storage_failure(exc: OSError, doing: str) -> StorageError:
@@ -197,7 +195,7 @@ class FileStore:
     def receive(self, relpath: str) -> StoreWriter:
         """A recording file copied byte for byte from the paired appliance, under the path
         it has there (its bytes stay as they are: encrypted under the peer's key)."""
-        if not RECEIVED_PATH.fullmatch(relpath):
+        if not STORED_PATH.fullmatch(relpath):
             raise IntegrityError(f"{relpath!r} is not a recording's path")
         return StoreWriter(self, relpath, encrypted=False)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import time
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +19,17 @@ from appliance.db import event_queries, ha_queries, recording_queries
 from appliance.domain.alarms import AlarmEvent
 from appliance.domain.audit import AuditType
 from appliance.domain.events import EventKind
-from appliance.domain.ha import Change, HaRole, HaSettings, change_of, check_secret
-from appliance.domain.recordings import sn_with_suffix
+from appliance.domain.ha import (
+    Change,
+    HaRole,
+    HaSettings,
+    change_of,
+    check_secret,
+    checked_recording,
+    has_an_administrator,
+)
+from appliance.domain.recordings import STORED_PATH, sn_with_suffix
+from appliance.errors import Conflict, InvalidInput
 from appliance.media.crypto import MasterKey
 from appliance.services import alarms, audit, events
 from appliance.services.context import SYSTEM, Actor, AppContext, utcnow
@@ -155,7 +164,9 @@ def update_settings(
         summary = ", ".join(f"{k.removesuffix('_sealed')}={v}" for k, v in shown.items())
         audit.record(actor, AuditType.SETTINGS, "ha_settings_changed", changes=summary)
         events.record(EventKind.HA_CHANGED, actor, **shown)
-        return _status(ha_queries.state(), _fingerprint(ctx))
+        found = _status(ha_queries.state(), _fingerprint(ctx))
+    write_role(ctx.config.data_dir, found.settings.role)
+    return found
 
 
 @db_session
@@ -167,18 +178,18 @@ def request_sync(ctx: AppContext, actor: Actor) -> HaStatus:
     return _status(ha_queries.state(), _fingerprint(ctx))
 
 
-@db_session
 def make_primary(ctx: AppContext, actor: Actor) -> HaStatus:
     """The administrator's failback: this side becomes the newest primary; the other side
     steps down when it next hears of it."""
     actor.require_admin()
-    state = ha_queries.state()
-    if not state["peer_address"]:
-        from appliance.errors import Conflict
-
-        raise Conflict("no standby is configured", code="not_paired")
-    _promote(state, actor, "make_primary")
-    return _status(ha_queries.state(), _fingerprint(ctx))
+    with db_session:
+        state = ha_queries.state()
+        if not state["peer_address"]:
+            raise Conflict("no standby is configured", code="not_paired")
+        _promote(state, actor, "make_primary")
+        found = _status(ha_queries.state(), _fingerprint(ctx))
+    write_role(ctx.config.data_dir, found.settings.role)
+    return found
 
 
 def _promote(state: dict[str, Any], actor: Actor, why: str) -> None:
@@ -359,6 +370,37 @@ def note_synced(last_applied: int, complete: bool) -> None:
 # --- what the standby applies ---------------------------------------------------------------
 
 
+def checked_items(items: list[Any]) -> list[dict[str, Any]]:
+    """A batch as the peer sent it, each item checked: a recording of the right types
+    with a path of the store's own form, a configuration that keeps an administrator, a
+    deletion naming a call. Anything else is left out (and said in the log)."""
+    kept: list[dict[str, Any]] = []
+    for item in items:
+        kind = item.get("t") if isinstance(item, dict) else None
+        try:
+            if kind == "recording":
+                kept.append({"t": kind, "payload": checked_recording(item.get("payload"))})
+            elif kind == "configuration":
+                tables = item.get("tables")
+                if not isinstance(tables, dict) or not has_an_administrator(tables.get("app_user")):
+                    raise InvalidInput("a configuration without an enabled administrator")
+                ended = [int(u) for u in item.get("ended", []) if isinstance(u, int)]
+                kept.append({"t": kind, "tables": tables, "ended": ended})
+            elif kind == "deletion" and isinstance(item.get("call_id"), str):
+                device = item.get("device_id")
+                datetime.fromisoformat(str(item.get("at")))
+                kept.append({
+                    "t": kind, "device_id": device if isinstance(device, int) else None,
+                    "call_id": item["call_id"], "reason": str(item.get("reason", "deleted"))[:20],
+                    "at": str(item["at"]),
+                })  # fmt: skip
+            else:
+                raise InvalidInput(f"an item of kind {kind!r}")
+        except (InvalidInput, ValueError, TypeError) as exc:
+            log.warning("left out an item the peer sent: %s", exc)
+    return kept
+
+
 @db_session
 def files_wanted(ctx: AppContext, items: list[dict[str, Any]]) -> list[int]:
     """The items whose file this side lacks (not here, or here with other bytes)."""
@@ -415,7 +457,8 @@ def apply(ctx: AppContext, peer: str, last_id: int, items: list[dict[str, Any]])
             # primary taking a handover has not thereby synced its standby.
             ha_queries.update_state(last_sync_at=utcnow(), peer_seen_at=utcnow())
     for relpath in removed:
-        ctx.store.remove(relpath)
+        if STORED_PATH.fullmatch(relpath):  # only ever a recording's file
+            ctx.store.remove(relpath)
     return applied
 
 
@@ -426,27 +469,26 @@ def applied_from(peer: str) -> int:
 
 # --- the role as other processes see it without asking the database ---------------------------
 
+# Written by whoever changes the role (the settings, "make primary", the failover service's
+# takeover and stepping down) and every second by the failover service, whose freshness
+# keepalived's check reads (ha/vrrp.py). The other processes read it instead of asking the
+# database, which the capture never waits on. A stale file still says the last role: a
+# stalled failover service must not turn a standby writable.
 ROLE_FILE = "ha/role"
-# The failover service rewrites the file every second; an older one is not believed (the
-# service is down or the role changed without it): the capture then records, as it would
-# alone, rather than turn calls away.
-ROLE_FRESH_SECONDS = 10.0
 
 
 def write_role(data_dir: Path, role: HaRole) -> None:
     path = data_dir / ROLE_FILE
-    tmp = path.with_name(".role.tmp")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".role.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(role.value, encoding="ascii")
     os.replace(tmp, path)
 
 
 def standby_now(data_dir: Path) -> bool:
     """Whether this appliance is a standby now: the capture answers 503 and the console is
-    read-only. Cheap (a stat and a short read): asked per INVITE and per mutation."""
-    path = data_dir / ROLE_FILE
+    read-only. Cheap (a short read): asked per INVITE and per mutation."""
     try:
-        if time.time() - path.stat().st_mtime > ROLE_FRESH_SECONDS:
-            return False
-        return path.read_text(encoding="ascii").strip() == HaRole.STANDBY.value
+        return (data_dir / ROLE_FILE).read_text(encoding="ascii").strip() == HaRole.STANDBY.value
     except OSError:
         return False

@@ -74,6 +74,9 @@ def test_what_a_change_means_to_the_standby():
     assert change_of(EventKind.RECORDING_STORED, recordings=True, configuration=True, handover=True) is Change.RECORDING
     assert change_of(EventKind.RECORDING_DELETED, recordings=True, configuration=True, handover=True) is Change.NOTHING
     assert change_of(EventKind.SETTINGS_CHANGED, recordings=True, configuration=True, handover=True) is Change.NOTHING
+    # Nor what was done to its copies (a play on the standby): the primary's state stands.
+    assert change_of(EventKind.RECORDING_PLAYED, recordings=True, configuration=True, handover=True) is Change.NOTHING
+    assert change_of(EventKind.RECORDING_SCORED, recordings=True, configuration=True, handover=True) is Change.NOTHING
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ from appliance.api.http.files import (
 )
 from appliance.api.http.headers import LimitBody, SecurityHeaders
 from appliance.api.http.responses import NotSignedIn, appliance_error, not_signed_in
+from appliance.api.http.standby import OnPrimaryOnly
 from appliance.api.http.upload import upload_recording
 from appliance.errors import ApplianceError
 from appliance.services.context import AppContext
@@ -167,7 +168,11 @@ def create_app(ctx: AppContext) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/health", health),
         Route("/login", login_page),
-        Route("/api/v1/recordings", upload_recording, methods=["POST"]),
+        Route(
+            "/api/v1/recordings",
+            OnPrimaryOnly(request_response(upload_recording)),
+            methods=["POST"],
+        ),
         Route("/api/v1/recordings/archive.zip", download_recordings, methods=["GET"]),
         Route("/api/v1/recordings/export.xlsx", export_recordings, methods=["GET"]),
         Route("/api/v1/recordings/{id}/audio", recording_audio, methods=["GET", "HEAD"]),
@@ -177,13 +182,13 @@ def create_app(ctx: AppContext) -> Starlette:
         Route("/api/v1/reports/export.xlsx", export_report, methods=["GET"]),
         Route(
             "/api/v1/backup-import",
-            LimitBody(request_response(import_backup_upload), MAX_SET_UPLOAD),
+            OnPrimaryOnly(LimitBody(request_response(import_backup_upload), MAX_SET_UPLOAD)),
             methods=["POST"],
         ),
         Route("/api/v1/employees/employee-tpl.csv", employee_template, methods=["GET"]),
         Route(
             "/api/v1/employees/import",
-            LimitBody(request_response(import_employees), MAX_IMPORT_BODY),
+            OnPrimaryOnly(LimitBody(request_response(import_employees), MAX_IMPORT_BODY)),
             methods=["POST"],
         ),
         Route("/graphql", LimitBody(graphql_app, MAX_GRAPHQL_BODY), methods=["GET", "POST"]),

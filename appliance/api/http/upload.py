@@ -18,7 +18,7 @@ from appliance.api.http.responses import error, error_of
 from appliance.domain.recordings import RecordingMeta
 from appliance.errors import AccountLocked, AuthenticationFailed, InvalidInput
 from appliance.media.store import Scratch
-from appliance.services import devices, ha, ingest
+from appliance.services import devices, ingest
 from appliance.services.context import Actor, AppContext
 
 FIELDS = ("call_id", "caller", "callee", "started_at", "kind", "direction")
@@ -139,11 +139,6 @@ async def _receive(request: Request, boundary: bytes, scratch: Scratch, limit: i
 async def upload_recording(request: Request) -> Response:
     app: AppContext = request.app.state.ctx
     limit = app.config.max_upload_bytes
-    if ha.standby_now(app.config.data_dir):
-        # Before reading anything: the device sends the file to the primary instead.
-        busy = error(503, "this appliance is the standby: upload to the primary")
-        busy.headers["Retry-After"] = "30"
-        return busy
     creds = basic_credentials(request)
     if creds is None:
         return _unauthorized("device credentials required (HTTP Basic: alias and secret)")
