@@ -6,7 +6,6 @@ missing, so an administrator's own certificate (same paths) is never replaced.
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import os
 import socket
@@ -14,11 +13,10 @@ import uuid
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from appliance.config import identity_file
+from appliance.ha.tls import self_signed
 
 CERT_YEARS = 10
 SYSTEMD_MACHINE_ID = Path("/etc/machine-id")
@@ -48,43 +46,25 @@ def ensure_certificate(cert: Path, key: Path, hostname: str | None = None) -> bo
     if cert.exists() and key.exists():
         return False
     host = hostname or socket.gethostname()
-    private = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, host),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Call recorder appliance"),
         ]
     )
-    now = dt.datetime.now(dt.UTC)
     alt_names: list[x509.GeneralName] = [
         x509.DNSName(host),
         x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     ]
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365 * CERT_YEARS))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(private, hashes.SHA256())
-    )
+    cert_pem, key_bytes = self_signed(name, alt_names, years=CERT_YEARS, anchor=False)
     if not cert.parent.exists():
         cert.parent.mkdir(parents=True)
         share_with_group_of(cert.parent, cert.parent.parent)
-    key_bytes = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
     fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(key_bytes)
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    cert.write_bytes(cert_pem)
     for path in (cert, key):
         share_with_group_of(path, cert.parent.parent)
     return True

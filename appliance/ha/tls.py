@@ -28,6 +28,38 @@ def der_of(pem: str) -> bytes:
     return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
 
 
+def self_signed(
+    name: x509.Name, alt_names: list[x509.GeneralName], *, years: int, anchor: bool
+) -> tuple[bytes, bytes]:
+    """A P-256 key and a self-signed certificate for it (PEM, PEM): the console's HTTPS
+    certificate, and each side's pair certificate (`anchor`: usable as its own CA)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    constraints = (
+        x509.BasicConstraints(ca=True, path_length=0)
+        if anchor
+        else x509.BasicConstraints(ca=False, path_length=None)
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365 * years))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(constraints, critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
 class NodeIdentity:
     """This appliance's pair certificate and key, under data_dir/ha (the key 0600)."""
 
@@ -41,33 +73,19 @@ class NodeIdentity:
 
     def _make(self, directory: Path) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "recorder-ha")])
-        now = datetime.now(UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365 * 30))
-            # Its own trust anchor: the peer pins exactly this certificate.
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("recorder-ha")]), False)
-            .sign(key, hashes.SHA256())
-        )
-        key_bytes = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+        # Its own trust anchor: the peer pins exactly this certificate.
+        cert, key = self_signed(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "recorder-ha")]),
+            [x509.DNSName("recorder-ha")],
+            years=30,
+            anchor=True,
         )
         tmp = self.key_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(key_bytes)
+            fh.write(key)
         os.replace(tmp, self.key_path)
-        self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.cert_path.write_bytes(cert)
 
     def _base(self, purpose: int) -> ssl.SSLContext:
         ctx = ssl.SSLContext(purpose)

@@ -27,11 +27,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import Appliance
-from tests.integration.test_ha_sync import SECRET, ha, status, wait_for
+from tests.integration.test_ha_sync import SECRET, callees, ha, signed_in, status, wait_for
 from tests.support import netns
 from tests.support.postgres import PostgresServer
 from tests.support.processes import stop_process
-from tests.support.server import ADMIN_PASSWORD, ApplianceServer, Client
+from tests.support.server import ApplianceServer
 
 pytestmark = pytest.mark.skipif(not netns.available(), reason="needs root and ip netns")
 
@@ -122,14 +122,6 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
         made.close()
 
 
-def signed_in(server: ApplianceServer) -> Client:
-    client = Client(server.url)
-    client.login("admin", ADMIN_PASSWORD)
-    return client
-
-
-def callees(client: Client) -> list[str]:
-    return sorted(r["callee"] for r in client.data(RECORDINGS)["recordings"]["items"])
 
 
 def report(path: Path) -> dict[str, Any]:

@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import Appliance, on_database
 from tests.support.audio import tone_pcm, wav_bytes
-from tests.support.people import create_employee, create_org, random_prefix
 from tests.support.people import PASSWORD as EMPLOYEE_PASSWORD
+from tests.support.people import create_employee, create_org, random_prefix
 from tests.support.server import ADMIN_PASSWORD, ApplianceServer, Client
 
 SECRET = "a shared pairing secret 2026"
@@ -75,17 +75,23 @@ def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Appliance, Appliance]
             s.stop()
 
 
-def standby_admin(standby: Appliance) -> Client:
-    """The standby's administrator: the primary's (its users arrive with the configuration)."""
-    client = Client(standby.server.url)
+def signed_in(server: ApplianceServer) -> Client:
+    """The administrator of either side (a standby's is the primary's, once synced)."""
+    client = Client(server.url)
     client.login("admin", ADMIN_PASSWORD)
     return client
+
+
+def callees(client: Client) -> list[str]:
+    """The called numbers of every recording the client sees, in order."""
+    found = client.data("query { recordings(pageSize: 200, filter: {}) { items { callee } } }")
+    return sorted(r["callee"] for r in found["recordings"]["items"])
 
 
 def test_pairing_exchanges_certificates_and_forgets_the_secret(pair):
     primary, standby = pair
     p = status(primary.admin)
-    s = wait_for("the standby paired", lambda: (lambda s: s if s["paired"] else None)(status(standby_admin(standby))))
+    s = wait_for("the standby paired", lambda: (lambda s: s if s["paired"] else None)(status(signed_in(standby.server))))
     assert p["role"] == "PRIMARY" and s["role"] == "STANDBY"
     assert p["pairingSecretSet"] is False and s["pairingSecretSet"] is False
     assert p["fingerprint"] and s["fingerprint"] and p["fingerprint"] != s["fingerprint"]
@@ -112,7 +118,7 @@ def test_recordings_deletions_settings_and_employees_reach_the_standby(pair):
     assert changed["updateSettings"]["__typename"] == "Settings", changed
 
     mine = primary.admin.data(RECORDINGS)["recordings"]
-    theirs_client = standby_admin(standby)
+    theirs_client = signed_in(standby.server)
 
     def arrived() -> dict[str, Any] | None:
         got = theirs_client.data(RECORDINGS)["recordings"]

@@ -11,16 +11,24 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import Appliance, on_database
-from tests.integration.test_ha_sync import SECRET, UPDATE, ha, pair_address, status, wait_for
+from tests.integration.test_ha_sync import (
+    SECRET,
+    UPDATE,
+    callees,
+    ha,
+    pair_address,
+    signed_in,
+    status,
+    wait_for,
+)
 from tests.support import sipp
 from tests.support.audio import tone_pcm, wav_bytes
-from tests.support.server import ADMIN_PASSWORD, ApplianceServer, Client
+from tests.support.server import ApplianceServer
 from tests.support.siprec_client import SiprecCall, send_tones
 
 TAKEOVER = 3
@@ -43,14 +51,6 @@ def call(server: ApplianceServer, callee: str) -> int:
         c.close()
 
 
-def signed_in(server: ApplianceServer) -> Client:
-    client = Client(server.url)
-    client.login("admin", ADMIN_PASSWORD)
-    return client
-
-
-def callees(client: Client) -> list[str]:
-    return sorted(r["callee"] for r in client.data(CALLS)["recordings"]["items"])
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -79,7 +79,7 @@ def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Appliance, Appliance]
 
 
 def test_the_standby_turns_away_calls_uploads_and_changes_while_the_primary_lives(pair):
-    primary, standby = pair
+    _, standby = pair
     standby.server.wait_capture_knows(host="127.0.0.1")  # the device arrived with the configuration
     assert call(standby.server, "8001") == 503
     r = standby.upload(wav_bytes(tone_pcm(1.0), 8000))

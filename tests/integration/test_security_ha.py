@@ -6,7 +6,6 @@ lock everyone out; a standby takes no writes over HTTP, also with a stale role f
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -145,9 +144,10 @@ def _rss(pid: int) -> int:
 
 
 def _some_certificate() -> str:
-    from appliance.ha.tls import NodeIdentity
     import tempfile
     from pathlib import Path
+
+    from appliance.ha.tls import NodeIdentity
 
     return NodeIdentity(Path(tempfile.mkdtemp(prefix="recorder-test-cert-"))).cert_pem
 
