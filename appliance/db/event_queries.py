@@ -74,9 +74,21 @@ def save_cursor(reader: str, last_id: int) -> None:
     )
 
 
+# The paired standby's cursor, kept by the primary: entries it has not applied stay
+# whatever their age (the log is what the standby replays).
+PEER_READER = "ha-peer"
+
+
 def delete_before(before: datetime, limit: int) -> int:
-    """Remove up to limit entries older than `before`; how many went."""
-    return delete_older("event_log", "at", before, limit)
+    """Remove up to limit entries older than `before` (and already applied by a paired
+    standby); how many went."""
+    kept = cursor_of(PEER_READER)
+    condition = "" if kept is None else f"id <= {int(kept)}"
+    return delete_older("event_log", "at", before, limit, condition)
+
+
+def forget_cursor(reader: str) -> None:
+    run("DELETE FROM event_cursor WHERE reader = ?", [reader])
 
 
 class Wakeup:

@@ -348,7 +348,7 @@ class FailoverService:
     async def _push(self, side: ha.Side) -> None:
         reader, writer = await self._open(side)
         complete = False
-        applied = 0
+        applied: int | None = None  # what the peer has applied, once it has said
         try:
             await link.send(writer, self._hello(side, "hello"))
             answer = await link.expect(reader, "hello")
@@ -379,7 +379,7 @@ class FailoverService:
         finally:
             await link.close(writer)
             self._last_push = time.monotonic()
-            if side.settings.role is HaRole.PRIMARY or complete:
+            if applied is not None and (side.settings.role is HaRole.PRIMARY or complete):
                 await asyncio.to_thread(ha.note_synced, applied, complete)
 
     # --- the peer's connections ---------------------------------------------------------------

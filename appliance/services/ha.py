@@ -146,6 +146,7 @@ def update_settings(
         }
         if after.role is HaRole.STANDALONE:
             updates["peer_cert"] = ""
+            event_queries.forget_cursor(event_queries.PEER_READER)  # retention as alone
         if after.peer_address != before.peer_address or pairing_secret:
             updates["peer_cert"] = ""  # pair again with whoever is there now
             updates["paired_at"] = None
@@ -365,6 +366,7 @@ def note_synced(last_applied: int, complete: bool) -> None:
     if complete:
         values["last_sync_at"] = now
     ha_queries.update_state(**values)
+    event_queries.save_cursor(event_queries.PEER_READER, last_applied)
 
 
 # --- what the standby applies ---------------------------------------------------------------

@@ -174,3 +174,20 @@ def test_the_most_verbose_level_never_logs_websocket_frames():
         assert logging.getLogger("websockets").level == logging.ERROR
     finally:
         apply_log_level(3)
+
+
+def test_pruning_keeps_what_the_paired_standby_has_not_applied():
+    from appliance.db import event_queries
+
+    applied = _add(alias="applied by the standby")
+    waiting = _add(alias="not yet")
+    with db_session:
+        event_queries.save_cursor(event_queries.PEER_READER, applied)
+    try:
+        events.prune(datetime.now(UTC) + timedelta(seconds=1))
+        assert [e.id for e in events.after(0)] == [waiting]
+    finally:
+        with db_session:
+            event_queries.forget_cursor(event_queries.PEER_READER)
+    events.prune(datetime.now(UTC) + timedelta(seconds=1))
+    assert events.after(0) == []
