@@ -19,9 +19,12 @@ STATE_COLUMNS = (
     "role", "peer_address", "recording_sync", "config_sync", "period_seconds",
     "takeover_seconds", "witness", "secret_sealed", "peer_cert", "paired_at", "epoch",
     "peer_seen_at", "last_sync_at", "lag_recordings", "lag_seconds", "sync_requested_at",
-    "last_error", "promoted_at", "peer_role", "peer_epoch", "vrrp_state",
+    "last_error", "promoted_at", "peer_role", "peer_epoch", "vrrp_state", "failback_requested_at",
 )  # fmt: skip
-_STATE_TIMES = {"paired_at", "peer_seen_at", "last_sync_at", "sync_requested_at", "promoted_at"}
+_STATE_TIMES = {
+    "paired_at", "peer_seen_at", "last_sync_at", "sync_requested_at", "promoted_at",
+    "failback_requested_at",
+}  # fmt: skip
 
 
 def state() -> dict[str, Any]:
@@ -194,6 +197,17 @@ _CHILDREN = {
 }
 
 
+def _divergent(call_id: str, sha256: str) -> str:
+    """The call id a second recording of one call gets here: the peer's copy of a call this
+    side also recorded, with other audio (a split, an SRC that tried both)."""
+    return f"{call_id}~{sha256[:12]}"
+
+
+def _own_call(call_id: str, sha256: str) -> str:
+    suffix = "~" + sha256[:12]
+    return call_id[: -len(suffix)] if call_id.endswith(suffix) else call_id
+
+
 def recording_payload(recording_id: int) -> dict[str, Any] | None:
     """A recording's row as the standby needs it (everything but its id), with its tags,
     scores and plays; None when it is gone (a later deletion follows in the log)."""
@@ -202,6 +216,7 @@ def recording_payload(recording_id: int) -> dict[str, Any] | None:
         return None
     row = found[0]
     row.pop("id")
+    row["call_id"] = _own_call(row["call_id"], row["sha256"])
     children = {
         table: _select(
             f"SELECT {', '.join(columns)} FROM {table} WHERE recording_id = ? ORDER BY id",
@@ -224,15 +239,23 @@ def _device_here(device_id: Any) -> int | None:
     return int(device_id) if scalar("SELECT 1 FROM device WHERE id = ?", [device_id]) else None
 
 
-def find_replica(device_id: Any, call_id: str) -> tuple[int, str, str, Any] | None:
-    """The recording of this device and call here: id, relpath, sha256, deleted_at."""
+def find_replica(device_id: Any, call_id: str, sha256: str) -> tuple[int, str, str, Any] | None:
+    """This side's copy of the peer's recording (its device, call and audio): id, relpath,
+    sha256, deleted_at."""
     here = _device_here(device_id)
+    device = "device_id = ?" if here is not None else "device_id IS NULL"
     found = rows(
-        "SELECT id, relpath, sha256, deleted_at FROM recording WHERE call_id = ? AND "
-        + ("device_id = ?" if here is not None else "device_id IS NULL"),
-        [call_id, here] if here is not None else [call_id],
+        f"SELECT id, relpath, sha256, deleted_at FROM recording "
+        f"WHERE call_id IN (?, ?) AND {device} AND sha256 = ?",
+        [call_id, _divergent(call_id, sha256), *([here] if here is not None else []), sha256],
     )
     return (int(found[0][0]), found[0][1], found[0][2], found[0][3]) if found else None
+
+
+def _call_taken(device_id: int | None, call_id: str) -> bool:
+    device = "device_id = ?" if device_id is not None else "device_id IS NULL"
+    params = [call_id, *([device_id] if device_id is not None else [])]
+    return scalar(f"SELECT 1 FROM recording WHERE call_id = ? AND {device}", params) is not None
 
 
 _MUTABLE = (
@@ -243,14 +266,17 @@ _MUTABLE = (
 
 def apply_recording(payload: dict[str, Any], free_sn: Any) -> Applied:
     """Insert or bring up to date one recording from the peer, with its tags, scores and
-    plays. An SN another recording holds here gets the next free one (free_sn(sn))."""
+    plays. An SN another recording holds here gets the next free one (free_sn(sn)); a call
+    this side recorded with other audio keeps both recordings."""
     row = dict(payload["row"])
     row["device_id"] = _device_here(row.get("device_id"))
-    existing = find_replica(row["device_id"], row["call_id"])
+    existing = find_replica(row["device_id"], row["call_id"], row["sha256"])
     if existing is not None:
         recording_id, created = existing[0], False
         _update("recording", {"id": recording_id, **{k: row.get(k) for k in _MUTABLE}}, ("id",))
     else:
+        if _call_taken(row["device_id"], row["call_id"]):
+            row["call_id"] = _divergent(row["call_id"], row["sha256"])
         row["sn"] = free_sn(row["sn"])
         recording_id, created = int(_insert("recording", row, returning="id")), True
     for table, columns in _CHILDREN.items():
@@ -260,10 +286,12 @@ def apply_recording(payload: dict[str, Any], free_sn: Any) -> Applied:
     return Applied(recording_id, created)
 
 
-def apply_deletion(device_id: Any, call_id: str, reason: str, at: datetime) -> str | None:
+def apply_deletion(
+    device_id: Any, call_id: str, sha256: str, reason: str, at: datetime
+) -> str | None:
     """Mark the recording deleted as the peer did; its file's relpath to remove, or None
     when it is not here or already deleted."""
-    found = find_replica(device_id, call_id)
+    found = find_replica(device_id, call_id, sha256)
     if found is None or found[3] is not None:
         return None
     run(
@@ -273,10 +301,29 @@ def apply_deletion(device_id: Any, call_id: str, reason: str, at: datetime) -> s
     return found[1]
 
 
-def identity_of(recording_id: int) -> tuple[Any, str] | None:
-    """A recording's device and call, by which the peer finds its copy (deleted ones too)."""
-    found = rows("SELECT device_id, call_id FROM recording WHERE id = ?", [recording_id])
-    return (found[0][0], found[0][1]) if found else None
+def identity_of(recording_id: int) -> tuple[Any, str, str] | None:
+    """A recording's device, call and audio, by which the peer finds its copy (deleted
+    ones too)."""
+    found = rows("SELECT device_id, call_id, sha256 FROM recording WHERE id = ?", [recording_id])
+    if not found:
+        return None
+    device_id, call_id, sha256 = found[0]
+    return device_id, _own_call(call_id, sha256), sha256
+
+
+def recording_ids_after(after_id: int, limit: int) -> list[int]:
+    """Every recording (deleted ones too) after an id: a new standby's full copy."""
+    return [
+        int(r[0])
+        for r in rows(
+            "SELECT id FROM recording WHERE id > ? ORDER BY id LIMIT ?", [after_id, limit]
+        )
+    ]
+
+
+def oldest_event_id() -> int | None:
+    value = scalar("SELECT MIN(id) FROM event_log")
+    return None if value is None else int(value)
 
 
 # --- configuration -----------------------------------------------------------------------
@@ -291,18 +338,21 @@ class Mirrored:
     key: tuple[str, ...] = ("id",)
     link: bool = False  # a pure link table: replaced whole
     detach: tuple[str, ...] = ()  # nullable references cleared before rows are removed
+    # Unique columns, moved out of the way before the rows are written: two rows that
+    # swapped names (or one renamed to another's old name) would otherwise clash.
+    unique: tuple[str, ...] = ()
 
 
 # In reference order: a table only refers to tables before it.
 MIRRORED = (
     Mirrored("setting", key=("key",)),
-    Mirrored("device"),
-    Mirrored("organization", detach=("device_id", "parent_id")),
-    Mirrored("role"),
-    Mirrored("app_user", detach=("organization_id",)),
+    Mirrored("device", unique=("alias",)),
+    Mirrored("organization", detach=("device_id", "parent_id"), unique=("name", "prefix")),
+    Mirrored("role", unique=("name",)),
+    Mirrored("app_user", detach=("organization_id",), unique=("login",)),
     Mirrored("role_department", key=("role_id", "organization_id"), link=True),
     Mirrored("user_role", key=("user_id", "role_id"), link=True),
-    Mirrored("api_token"),
+    Mirrored("api_token", unique=("token_hash",)),
     Mirrored("extension_owner", key=("device_id", "extension"), link=True),
     Mirrored("extension_owner_revision"),
 )
@@ -359,6 +409,12 @@ def apply_configuration(snapshot: dict[str, list[dict[str, Any]]]) -> list[int]:
                 run("DELETE FROM api_token WHERE user_id = ?", [user_id])
         for key in gone:
             run(f"DELETE FROM {table.name} WHERE {_where(table.key)}", list(key))
+    for table in MIRRORED:  # every row left is in the snapshot, which rewrites these
+        if table.unique:
+            moved = ", ".join(
+                f"{c} = '~ha~' || CAST(id AS TEXT) || '~' || {c}" for c in table.unique
+            )
+            run(f"UPDATE {table.name} SET {moved}")
     for table in MIRRORED:
         wanted = given[table.name]
         if table.name == "organization":

@@ -100,6 +100,7 @@ EVENTS: dict[str, str] = {
     "ha_sync_requested": "asked for a sync with the standby now",
     "ha_paired": "paired with the other appliance of the pair",
     "ha_promoted": "became the primary ({why})",
+    "ha_failback_requested": "asked the primary to hand over everything and step down",
     "ha_stepped_down": "became the standby of a newer primary (promotion {peer_epoch})",
 }
 

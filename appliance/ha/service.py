@@ -62,6 +62,18 @@ PAIR_FAILURES_IN_ALL = 30
 CONNECTIONS_IN_ALL = 16
 CONNECTIONS_PER_ADDRESS = 6
 HANDSHAKE_SECONDS = 5.0
+MAX_KEYS = 16
+FAILBACK_DRAIN_SECONDS = 25.0
+
+
+def _keys_of(message: dict[str, Any]) -> list[bytes]:
+    given = message.get("keys")
+    if not isinstance(given, list) or not 1 <= len(given) <= MAX_KEYS:
+        raise LinkError("the peer sent no master keys")
+    keys = [base64.b64decode(str(k), validate=True) for k in given]
+    if any(len(k) != 32 for k in keys):
+        raise LinkError("the peer sent a key that is not 32 bytes")
+    return keys
 
 
 @dataclass
@@ -164,6 +176,8 @@ class FailoverService:
                 await self._guarded(self._pair(side), "pairing")
             return
         await self._guarded(self._beat(side), "")
+        if settings.role is HaRole.STANDBY and side.failback_requested:
+            await self._guarded(self._failback(side), "failback")
         if (self._pushing is None or self._pushing.done()) and self._push_due(side):
             self._pushing = asyncio.create_task(self._guarded(self._push(side), "sync"))
         if settings.role is HaRole.STANDBY:
@@ -178,12 +192,25 @@ class FailoverService:
         ha.note_vrrp(vrrp.steer(data / "ha", primary, side.epoch))
 
     async def _guarded(self, work: Any, doing: str) -> None:
+        """Run one exchange with the peer; why it failed goes to the status (the console's
+        "last problem"), whatever it was: a sync that stalls must say so."""
         try:
             await work
-        except (LinkError, OSError, ssl.SSLError, ApplianceError, TimeoutError) as exc:
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            expected = isinstance(
+                exc, (LinkError, OSError, ssl.SSLError, ApplianceError, TimeoutError)
+            )
             why = f"{doing}: {exc}" if doing else str(exc)
-            log.info("peer: %s", why)
-            await asyncio.to_thread(ha.note_peer, None, why or type(exc).__name__)
+            if expected:
+                log.info("peer: %s", why)
+            else:
+                log.exception("peer: %s", why)
+            try:
+                await asyncio.to_thread(ha.note_peer, None, why or type(exc).__name__)
+            except Exception:  # the database away: the log has it
+                log.warning("could not note the peer's problem", exc_info=True)
 
     def _push_due(self, side: ha.Side) -> bool:
         if side.sync_requested_at is not None:
@@ -246,6 +273,27 @@ class FailoverService:
         finally:
             await link.close(writer)
 
+    async def _failback(self, side: ha.Side) -> None:
+        """As standby asked to become primary: the primary first sends everything it has,
+        then this side takes the role (the primary steps down when it hears of it)."""
+        reader, writer = await self._open(side)
+        try:
+            await link.send(writer, self._hello(side, "failback"))
+            await link.expect(reader, "drained", FAILBACK_DRAIN_SECONDS)
+        finally:
+            await link.close(writer)
+        await asyncio.to_thread(ha.finish_failback)
+        self._side = await asyncio.to_thread(ha.side, self.ctx.master)
+        await asyncio.to_thread(self._publish, self._side)
+
+    async def _drain(self) -> None:
+        """As primary asked by its standby for a failback: one complete push now."""
+        if self._pushing is not None and not self._pushing.done():
+            await asyncio.wait([self._pushing])
+        side = await asyncio.to_thread(ha.side, self.ctx.master)
+        self._pushing = asyncio.create_task(self._push(side))  # the ticks' push waits for it
+        await self._pushing
+
     # --- pairing ---------------------------------------------------------------------------
     #
     # The primary (which dials the address it was given) proves the secret first; the
@@ -276,11 +324,10 @@ class FailoverService:
                 raise LinkError(
                     "the standby does not know the pairing secret (or a relay is in between)"
                 )
-            peer_key = base64.b64decode(str(reply.get("key", "")), validate=True)
-            key = base64.b64encode(self.ctx.master.export()).decode()
-            await link.send(writer, {"op": "pair_key", "key": key})
+            peer_keys = _keys_of(reply)
+            await link.send(writer, {"op": "pair_key", "keys": self._keys()})
             await link.expect(reader, "paired", limit=link.FIRST_MESSAGE)
-            await asyncio.to_thread(ha.record_pairing, self.ctx.master, pem_of(seen), peer_key)
+            await asyncio.to_thread(ha.record_pairing, self.ctx.master, pem_of(seen), peer_keys)
             log.info("paired with %s", side.settings.peer_address)
             await self._paired()
         finally:
@@ -327,14 +374,18 @@ class FailoverService:
             return
         self._pair_failures.pop()
         proof = pairing_proof(side.secret, "standby", (theirs, ours), fps)
-        key = base64.b64encode(self.ctx.master.export()).decode()
-        await link.send(writer, {"op": "pair_key", "proof": proof, "key": key})
+        await link.send(writer, {"op": "pair_key", "proof": proof, "keys": self._keys()})
         answer = await link.expect(reader, "pair_key", limit=link.FIRST_MESSAGE)
-        peer_key = base64.b64decode(str(answer.get("key", "")), validate=True)
-        await asyncio.to_thread(ha.record_pairing, self.ctx.master, cert_pem, peer_key)
+        peer_keys = _keys_of(answer)
+        await asyncio.to_thread(ha.record_pairing, self.ctx.master, cert_pem, peer_keys)
         await link.send(writer, {"op": "paired"})
         log.info("paired with the primary at %s", side.settings.peer_address)
         await self._paired()
+
+    def _keys(self) -> list[str]:
+        """Our master key and those of peers we hold files of: a new standby after a
+        takeover must open the old primary's files too."""
+        return [base64.b64encode(k).decode() for k in self.ctx.master.export()][:MAX_KEYS]
 
     async def _paired(self) -> None:
         """Listen with the peer's certificate pinned at once (its first heartbeat follows
@@ -356,31 +407,59 @@ class FailoverService:
             side = self._side or side
             applied = int(answer.get("applied", 0))
             handover = side.settings.role is not HaRole.PRIMARY
+            if not handover and await asyncio.to_thread(ha.needs_full_copy, applied):
+                applied = await self._full_copy(reader, writer, side, applied)
             while True:
                 batch = await asyncio.to_thread(ha.outgoing, applied, side.settings, handover)
                 if batch is None:
                     complete = True
                     break
-                await link.send(
-                    writer, {"op": "batch", "last_id": batch.last_id, "items": batch.items}
-                )
-                wanted = await link.expect(reader, "need")
-                for index in wanted.get("files", []):
-                    relpath, size = batch.files.get(int(index), ("", -1))
-                    path = self.ctx.store.path(relpath) if relpath else None
-                    if path is None or not path.is_file() or path.stat().st_size != size:
-                        await link.send(writer, {"op": "file", "index": index, "size": -1})
-                        continue  # deleted meanwhile: its deletion follows in the log
-                    await link.send(writer, {"op": "file", "index": index, "size": size})
-                    await link.send_file(writer, path, size)
-                done = await link.expect(reader, "applied", 600)
-                applied = int(done.get("last_id", applied))
+                applied = await self._send_batch(reader, writer, batch)
             await link.send(writer, {"op": "done"})
         finally:
             await link.close(writer)
             self._last_push = time.monotonic()
             if applied is not None and (side.settings.role is HaRole.PRIMARY or complete):
                 await asyncio.to_thread(ha.note_synced, applied, complete)
+
+    async def _full_copy(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        side: ha.Side,
+        applied: int,
+    ) -> int:
+        """Everything to a new standby (or one that missed entries retention removed): the
+        configuration, then every recording; then the log from where the copy began. Its
+        batches leave the standby's cursor where it was until the last, so a copy broken
+        off starts again (what arrived is not sent twice: the files are there)."""
+        mark = await asyncio.to_thread(ha.newest_event_id)
+        log.info("a full copy to the standby, then the log after entry %d", mark)
+        after: int | None = None
+        while True:
+            found = await asyncio.to_thread(ha.full_copy, after, side.settings, applied)
+            if found is None:
+                break
+            batch, after = found
+            await self._send_batch(reader, writer, batch)
+        return await self._send_batch(reader, writer, ha.Outgoing(mark))
+
+    async def _send_batch(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, batch: ha.Outgoing
+    ) -> int:
+        """One batch, the files the peer asks for, its answer: the entry it applied up to."""
+        await link.send(writer, {"op": "batch", "last_id": batch.last_id, "items": batch.items})
+        wanted = await link.expect(reader, "need")
+        for number in wanted.get("files", []):
+            relpath, size = batch.files.get(int(number), ("", -1))
+            path = self.ctx.store.path(relpath) if relpath else None
+            if path is None or not path.is_file() or path.stat().st_size != size:
+                await link.send(writer, {"op": "file", "n": number, "size": -1})
+                continue  # deleted meanwhile: its deletion follows in the log
+            await link.send(writer, {"op": "file", "n": number, "size": size})
+            await link.send_file(writer, path, size)
+        done = await link.expect(reader, "applied", 600)
+        return int(done["last_id"])
 
     # --- the peer's connections ---------------------------------------------------------------
 
@@ -424,10 +503,14 @@ class FailoverService:
         first = await link.receive(reader, 10)
         peer = fingerprint(seen)
         op = first.get("op")
-        if op not in ("beat", "hello"):
+        if op not in ("beat", "hello", "failback"):
             await link.send(writer, {"op": "refused", "why": f"unexpected {op!r}"})
             return
         await self._heard_from(first)
+        if op == "failback":
+            await self._drain()
+            await link.send(writer, {"op": "drained"})
+            return
         side = self._side or side
         reply = self._hello(side, op)
         if op == "hello":
@@ -470,15 +553,19 @@ class FailoverService:
                 items = [i for i in items if i.get("t") == "recording"]
             wanted = await asyncio.to_thread(ha.files_wanted, self.ctx, items)
             await link.send(writer, {"op": "need", "files": wanted})
-            missing: set[int] = set()
-            for _ in wanted:
+            by_number = {int(item["n"]): item for item in items}
+            waiting, missing = set(wanted), set()
+            while waiting:
                 announce = await link.expect(reader, "file")
-                index, size = int(announce["index"]), int(announce["size"])
-                if size < 0 or index not in wanted:
-                    missing.add(index)
+                number, size = int(announce["n"]), int(announce["size"])
+                if number not in waiting:
+                    raise LinkError(f"the peer sent file {number}, which was not asked for")
+                waiting.discard(number)
+                if size < 0:
+                    missing.add(number)  # deleted meanwhile: its row waits for the deletion
                     continue
-                await self._receive_file(reader, items[index]["payload"]["row"], size)
-            keep = [item for n, item in enumerate(items) if n not in missing]
+                await self._receive_file(reader, by_number[number]["payload"]["row"], size)
+            keep = [item for item in items if int(item["n"]) not in missing]
             await asyncio.to_thread(ha.apply, self.ctx, peer, int(message["last_id"]), keep)
             await link.send(writer, {"op": "applied", "last_id": int(message["last_id"])})
 

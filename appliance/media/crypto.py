@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,18 +57,20 @@ class MasterKey:
         # A paired appliance's master key (primary/standby): what the peer encrypted and
         # sealed opens here as it is, without re-encrypting its files. New files and
         # secrets are always wrapped by this appliance's own key.
-        self._peers: dict[bytes, AESGCM] = {}
+        self._peers: dict[bytes, tuple[bytes, AESGCM]] = {}
         self._peer_source: Callable[[], list[bytes]] | None = None
         self._peer_looked_at = 0.0
+        self._peer_lock = threading.Lock()
 
-    def export(self) -> bytes:
-        """The raw key, for the pairing that hands it to the peer inside mutual TLS."""
-        return self._key
+    def export(self) -> list[bytes]:
+        """The raw keys, ours first, then the peers' this appliance holds files of (after a
+        takeover, the old primary's): what pairing hands to the peer inside mutual TLS."""
+        return [self._key, *(raw for raw, _ in list(self._peers.values()))]
 
     def add_peer(self, key: bytes) -> None:
         peer = MasterKey(key)
         if peer.fingerprint != self.fingerprint:
-            self._peers[peer.fingerprint] = peer._aead
+            self._peers[peer.fingerprint] = (key, peer._aead)
 
     def follow_peers(self, source: Callable[[], list[bytes]]) -> None:
         """Where peer keys come from when a file names an unknown one (a pairing made by
@@ -83,25 +86,30 @@ class MasterKey:
         found = self._peers.get(fingerprint)
         if found is None and self._refresh_peers():
             found = self._peers.get(fingerprint)
-        return found
+        return None if found is None else found[1]
 
     def _refresh_peers(self) -> bool:
-        """Ask the peer source again (rate-limited); whether a new key came."""
-        now = time.monotonic()
-        if self._peer_source is None or (
-            self._peer_looked_at and now - self._peer_looked_at < PEER_LOOK_SECONDS
-        ):
+        """Ask the peer source again; whether a new key came. One thread asks at a time
+        (the others wait for its answer); after an answer with nothing new, not again for
+        a few seconds."""
+        if self._peer_source is None:
             return False
-        self._peer_looked_at = now
         known = len(self._peers)
-        try:
-            found = self._peer_source()
-        except Exception:  # the database away: the file stays unreadable until it is back
-            log.warning("the paired appliance's key could not be read", exc_info=True)
-            return False
-        for key in found:
-            self.add_peer(key)
-        return len(self._peers) > known
+        with self._peer_lock:
+            if len(self._peers) > known:
+                return True  # another thread just brought it
+            if self._peer_looked_at and time.monotonic() - self._peer_looked_at < PEER_LOOK_SECONDS:
+                return False
+            try:
+                found = self._peer_source()
+            except Exception:  # the database away: the file stays unreadable until it is back
+                log.warning("the paired appliance's key could not be read", exc_info=True)
+                return False
+            for key in found:
+                self.add_peer(key)
+            if len(self._peers) == known:
+                self._peer_looked_at = time.monotonic()
+            return len(self._peers) > known
 
     @classmethod
     def load_or_create(cls, path: Path) -> MasterKey:
@@ -143,7 +151,7 @@ class MasterKey:
         raw = base64.b64decode(sealed[3:])
         # A paired peer's sealed secrets (devices', mail's) arrive with its configuration.
         for attempt in range(2):
-            for aead in (self._aead, *self._peers.values()):
+            for aead in (self._aead, *(a for _, a in list(self._peers.values()))):
                 try:
                     return aead.decrypt(raw[:12], raw[12:], _SECRET_AAD).decode()
                 except InvalidTag:

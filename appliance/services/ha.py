@@ -8,6 +8,7 @@ import base64
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 BATCH = 200
 # A peer heard within this long is reachable (heartbeats go every second).
 REACHABLE_SECONDS = 5.0
+# How long "make primary" waits for the primary to send what it has before taking over.
+FAILBACK_WAIT_SECONDS = 30.0
 # Users whose sessions end on the standby too, besides a changed password or a removal.
 _SESSIONS_ENDED = {EventKind.USER_ACCESS_ENDED.value, EventKind.USER_DISABLED.value}
 
@@ -73,6 +76,7 @@ class Side:
     promoted_at: str  # ISO UTC, "" before the first promotion
     sync_requested_at: datetime | None
     last_sync_at: datetime | None
+    failback_requested: bool = False
 
 
 def _settings_of(state: dict[str, Any]) -> HaSettings:
@@ -181,16 +185,48 @@ def request_sync(ctx: AppContext, actor: Actor) -> HaStatus:
 
 def make_primary(ctx: AppContext, actor: Actor) -> HaStatus:
     """The administrator's failback: this side becomes the newest primary; the other side
-    steps down when it next hears of it."""
+    steps down when it next hears of it. While the primary answers, it first sends this
+    side everything it has (deletions, scores, configuration made since its last sync),
+    which a stepped-down primary would no longer hand over."""
     actor.require_admin()
     with db_session:
         state = ha_queries.state()
         if not state["peer_address"]:
             raise Conflict("no standby is configured", code="not_paired")
-        _promote(state, actor, "make_primary")
+        seen = state["peer_seen_at"]
+        drain = (
+            state["role"] == HaRole.STANDBY.value
+            and bool(state["peer_cert"])
+            and seen is not None
+            and (utcnow() - seen).total_seconds() < REACHABLE_SECONDS
+        )
+        if drain:
+            ha_queries.update_state(failback_requested_at=utcnow())
+            audit.record(actor, AuditType.SETTINGS, "ha_failback_requested")
+        else:
+            _promote(state, actor, "make_primary")
+    if drain:  # the failover service asks the primary to drain, then promotes
+        deadline = time.monotonic() + FAILBACK_WAIT_SECONDS
+        while time.monotonic() < deadline and role() is not HaRole.PRIMARY:
+            time.sleep(0.25)
+        with db_session:
+            state = ha_queries.state()
+            if state["role"] != HaRole.PRIMARY.value:  # the drain did not finish: go anyway
+                _promote(state, actor, "make_primary")
+            ha_queries.update_state(failback_requested_at=None)
+    with db_session:
         found = _status(ha_queries.state(), _fingerprint(ctx))
     write_role(ctx.config.data_dir, found.settings.role)
     return found
+
+
+@db_session
+def finish_failback() -> None:
+    """The primary has sent everything: this side takes the role."""
+    state = ha_queries.state()
+    if state["role"] == HaRole.STANDBY.value and state["failback_requested_at"] is not None:
+        _promote(state, SYSTEM, "make_primary")
+        ha_queries.update_state(failback_requested_at=None)
 
 
 def _promote(state: dict[str, Any], actor: Actor, why: str) -> None:
@@ -217,6 +253,7 @@ def side(master: MasterKey) -> Side:
         promoted_at=promoted.isoformat() if promoted else "",
         sync_requested_at=state["sync_requested_at"],
         last_sync_at=state["last_sync_at"],
+        failback_requested=state["failback_requested_at"] is not None,
     )
 
 
@@ -228,15 +265,17 @@ def peer_keys(master: MasterKey) -> list[bytes]:
 
 
 @db_session
-def record_pairing(master: MasterKey, peer_pem: str, peer_key: bytes) -> None:
-    """Pin the peer's certificate, keep its master key sealed by ours, forget the secret."""
-    peer = MasterKey(peer_key)
-    ha_queries.add_peer_key(
-        peer.fingerprint.hex(), master.seal_text(base64.b64encode(peer_key).decode()), utcnow()
-    )
+def record_pairing(master: MasterKey, peer_pem: str, peer_keys: list[bytes]) -> None:
+    """Pin the peer's certificate, keep its master keys sealed by ours, forget the secret."""
+    for key in peer_keys:
+        peer = MasterKey(key)
+        if peer.fingerprint == master.fingerprint:
+            continue  # ours, held by the peer since an earlier pairing
+        sealed = master.seal_text(base64.b64encode(key).decode())
+        ha_queries.add_peer_key(peer.fingerprint.hex(), sealed, utcnow())
+        master.add_peer(key)
     ha_queries.update_state(peer_cert=peer_pem, paired_at=utcnow(), secret_sealed="", last_error="")
     audit.record(SYSTEM, AuditType.SETTINGS, "ha_paired")
-    master.add_peer(peer_key)
 
 
 @db_session
@@ -290,11 +329,34 @@ def step_down(peer_epoch: int) -> None:
 
 @dataclass
 class Outgoing:
-    """One batch for the peer: the entries up to last_id, what they mean now."""
+    """One batch for the peer: the entries up to last_id, what they mean now. Each item
+    carries its number ("n"), by which the peer asks for files, whatever it leaves out."""
 
     last_id: int
     items: list[dict[str, Any]] = field(default_factory=list)
-    files: dict[int, tuple[str, int]] = field(default_factory=dict)  # item index: relpath, size
+    files: dict[int, tuple[str, int]] = field(default_factory=dict)  # item number: relpath, size
+
+    def add(self, item: dict[str, Any], file: tuple[str, int] | None = None) -> None:
+        n = len(self.items)
+        self.items.append({**item, "n": n})
+        if file is not None:
+            self.files[n] = file
+
+    def add_recording(self, recording_id: int) -> None:
+        payload = ha_queries.recording_payload(recording_id)
+        if payload is None:
+            return  # gone since: its deletion follows
+        row = payload["row"]
+        live = row.get("deleted_at") is None
+        self.add(
+            {"t": "recording", "payload": payload},
+            (row["relpath"], int(row["disk_size"])) if live else None,
+        )
+
+    def add_configuration(self, ended: set[int]) -> None:
+        self.add(
+            {"t": "configuration", "tables": ha_queries.configuration(), "ended": sorted(ended)}
+        )
 
 
 @db_session
@@ -305,6 +367,7 @@ def outgoing(after_id: int, settings: HaSettings, handover: bool) -> Outgoing | 
         return None
     batch = Outgoing(found[-1].id)
     recording_ids: dict[int, None] = {}  # in order, once each: the state now is sent
+    deletions: list[dict[str, Any]] = []
     configuration = False
     ended: set[int] = set()
     for event in found:
@@ -320,31 +383,55 @@ def outgoing(after_id: int, settings: HaSettings, handover: bool) -> Outgoing | 
         elif change is Change.DELETION and isinstance(recording_id, int):
             identity = ha_queries.identity_of(recording_id)
             if identity is not None:
-                batch.items.append(
-                    {
-                        "t": "deletion",
-                        "device_id": identity[0],
-                        "call_id": identity[1],
-                        "reason": str(event.params.get("reason", "deleted")),
-                        "at": event.at.isoformat(),
-                    }
-                )
+                device_id, call_id, sha256 = identity
+                deletions.append({
+                    "t": "deletion", "device_id": device_id, "call_id": call_id, "sha256": sha256,
+                    "reason": str(event.params.get("reason", "deleted")), "at": event.at.isoformat(),
+                })  # fmt: skip
         elif change is Change.CONFIGURATION:
             configuration = True
             if event.kind in _SESSIONS_ENDED and isinstance(recording_id, int):
                 ended.add(recording_id)  # these events' "id" is the user's
     if configuration:  # the configuration as it is now, before the rows that refer to it
-        tables = ha_queries.configuration()
-        batch.items.insert(0, {"t": "configuration", "tables": tables, "ended": sorted(ended)})
+        batch.add_configuration(ended)
+    for item in deletions:
+        batch.add(item)
     for recording_id in recording_ids:
-        payload = ha_queries.recording_payload(recording_id)
-        if payload is None:
-            continue
-        row = payload["row"]
-        if row.get("deleted_at") is None:
-            batch.files[len(batch.items)] = (row["relpath"], int(row["disk_size"]))
-        batch.items.append({"t": "recording", "payload": payload})
+        batch.add_recording(recording_id)
     return batch
+
+
+@db_session
+def needs_full_copy(applied: int) -> bool:
+    """A standby that has applied nothing of ours, or whose next entry retention removed,
+    gets everything: the configuration, then every recording."""
+    oldest = ha_queries.oldest_event_id()
+    return applied == 0 or (oldest is not None and applied + 1 < oldest)
+
+
+@db_session
+def full_copy(
+    after_recording_id: int | None, settings: HaSettings, last_id: int
+) -> tuple[Outgoing, int] | None:
+    """The next batch of a full copy (the configuration first, then the recordings in id
+    order, deleted ones too), and the last recording in it; None when done. The first
+    call is after None."""
+    first = after_recording_id is None
+    after = after_recording_id or 0
+    ids = ha_queries.recording_ids_after(after, BATCH) if settings.recording_sync else []
+    if not ids and not (first and settings.config_sync):
+        return None
+    batch = Outgoing(last_id)
+    if first and settings.config_sync:
+        batch.add_configuration(set())
+    for recording_id in ids:
+        batch.add_recording(recording_id)
+    return batch, (ids[-1] if ids else after)
+
+
+@db_session
+def newest_event_id() -> int:
+    return event_queries.latest_id()
 
 
 @db_session
@@ -380,21 +467,28 @@ def checked_items(items: list[Any]) -> list[dict[str, Any]]:
     for item in items:
         kind = item.get("t") if isinstance(item, dict) else None
         try:
+            n = item.get("n") if isinstance(item, dict) else None
+            if not isinstance(n, int):
+                raise InvalidInput("an item without its number")
             if kind == "recording":
-                kept.append({"t": kind, "payload": checked_recording(item.get("payload"))})
+                kept.append({"t": kind, "n": n, "payload": checked_recording(item.get("payload"))})
             elif kind == "configuration":
                 tables = item.get("tables")
                 if not isinstance(tables, dict) or not has_an_administrator(tables.get("app_user")):
                     raise InvalidInput("a configuration without an enabled administrator")
                 ended = [int(u) for u in item.get("ended", []) if isinstance(u, int)]
-                kept.append({"t": kind, "tables": tables, "ended": ended})
-            elif kind == "deletion" and isinstance(item.get("call_id"), str):
+                kept.append({"t": kind, "n": n, "tables": tables, "ended": ended})
+            elif (
+                kind == "deletion"
+                and isinstance(item.get("call_id"), str)
+                and isinstance(item.get("sha256"), str)
+            ):
                 device = item.get("device_id")
                 datetime.fromisoformat(str(item.get("at")))
                 kept.append({
-                    "t": kind, "device_id": device if isinstance(device, int) else None,
-                    "call_id": item["call_id"], "reason": str(item.get("reason", "deleted"))[:20],
-                    "at": str(item["at"]),
+                    "t": kind, "n": n, "device_id": device if isinstance(device, int) else None,
+                    "call_id": item["call_id"], "sha256": item["sha256"],
+                    "reason": str(item.get("reason", "deleted"))[:20], "at": str(item["at"]),
                 })  # fmt: skip
             else:
                 raise InvalidInput(f"an item of kind {kind!r}")
@@ -405,18 +499,18 @@ def checked_items(items: list[Any]) -> list[dict[str, Any]]:
 
 @db_session
 def files_wanted(ctx: AppContext, items: list[dict[str, Any]]) -> list[int]:
-    """The items whose file this side lacks (not here, or here with other bytes)."""
+    """The numbers of the items whose file this side lacks."""
     wanted = []
-    for index, item in enumerate(items):
+    for item in items:
         if item.get("t") != "recording":
             continue
         row = item["payload"]["row"]
         if row.get("deleted_at") is not None:
             continue
-        here = ha_queries.find_replica(row.get("device_id"), str(row["call_id"]))
-        if here is not None and here[2] == row["sha256"] and ctx.store.path(here[1]).exists():
+        here = ha_queries.find_replica(row.get("device_id"), row["call_id"], row["sha256"])
+        if here is not None and ctx.store.path(here[1]).exists():
             continue
-        wanted.append(index)
+        wanted.append(int(item["n"]))
     return wanted
 
 
@@ -441,15 +535,17 @@ def apply(ctx: AppContext, peer: str, last_id: int, items: list[dict[str, Any]])
                 ha_queries.end_sessions(sorted({*ended, *map(int, item.get("ended", []))}))
             elif kind == "recording":
                 row = item["payload"]["row"]
-                before = ha_queries.find_replica(row.get("device_id"), str(row["call_id"]))
+                before = ha_queries.find_replica(
+                    row.get("device_id"), row["call_id"], row["sha256"]
+                )
                 ha_queries.apply_recording(item["payload"], _free_sn)
                 applied += 1
                 if row.get("deleted_at") is not None and before and before[3] is None:
                     removed.append(before[1])
             elif kind == "deletion":
                 relpath = ha_queries.apply_deletion(
-                    item.get("device_id"), str(item["call_id"]), str(item["reason"]),
-                    datetime.fromisoformat(str(item["at"])),
+                    item.get("device_id"), item["call_id"], item["sha256"], item["reason"],
+                    datetime.fromisoformat(item["at"]),
                 )  # fmt: skip
                 if relpath:
                     removed.append(relpath)

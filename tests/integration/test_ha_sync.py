@@ -62,6 +62,9 @@ def pair(request: pytest.FixtureRequest) -> Iterator[tuple[Appliance, Appliance]
     servers = [ApplianceServer(**on_database(request)).start() for _ in range(2)]
     try:
         primary, standby = (Appliance(s) for s in servers)
+        # A recording made before there was a standby: it arrives with the full copy.
+        before = primary.upload(wav_bytes(tone_pcm(1.5, freq=250), 8000), caller="13900000000", callee="2002")
+        assert before.status_code == 201, before.text
         ha(standby, role="STANDBY", peerAddress=pair_address(primary), pairingSecret=SECRET,
            periodSeconds=PERIOD)  # fmt: skip
         ha(primary, role="PRIMARY", peerAddress=pair_address(standby), pairingSecret=SECRET,
@@ -199,3 +202,28 @@ def test_settings_are_refused_at_their_field(pair):
     for given, field, rule in cases:
         found = primary.admin.data(UPDATE, {"i": given})["updateHaSettings"]
         assert (found["__typename"], found.get("field"), found.get("rule")) == ("UserError", field, rule), found
+
+
+def test_departments_that_swap_names_reach_the_standby(pair):
+    """A rename into another department's old name (two unique values crossing) must not
+    stop the configuration from applying, nor anything after it."""
+    primary, standby = pair
+    first, second = random_prefix(), random_prefix()
+    a = create_org(primary.admin, "Sales " + first, first)
+    b = create_org(primary.admin, "Support " + second, second)
+    rename = """mutation($id: ID!, $i: OrganizationInput!) { updateOrganization(id: $id, input: $i) {
+      __typename ... on UserError { message } } }"""
+    assert primary.admin.data(rename, {"id": a, "i": {"name": "Sales EU " + first, "prefix": first}})["updateOrganization"]["__typename"] != "UserError"
+    assert primary.admin.data(rename, {"id": b, "i": {"name": "Sales " + first, "prefix": second}})["updateOrganization"]["__typename"] != "UserError"
+    theirs = signed_in(standby.server)
+
+    def names() -> dict[str, str]:
+        found = theirs.data("{ organizations { id name } }")["organizations"]
+        return {o["id"]: o["name"] for o in found}
+
+    wait_for("both renames on the standby", lambda: names().get(a) == "Sales EU " + first
+             and names().get(b) == "Sales " + first, PERIOD * 5)  # fmt: skip
+    later = primary.upload(wav_bytes(tone_pcm(1.0, freq=700), 8000), caller="13911111111", callee="2002")
+    assert later.status_code == 201
+    wait_for("and what came after", lambda: "13911111111" in {
+        r["caller"] for r in theirs.data(RECORDINGS)["recordings"]["items"]}, PERIOD * 5)  # fmt: skip

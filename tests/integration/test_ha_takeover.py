@@ -28,12 +28,17 @@ from tests.integration.test_ha_sync import (
 )
 from tests.support import sipp
 from tests.support.audio import tone_pcm, wav_bytes
-from tests.support.server import ApplianceServer
+from tests.support.server import ApplianceServer, Client
 from tests.support.siprec_client import SiprecCall, send_tones
 
 TAKEOVER = 3
 CALLS = """query { recordings(pageSize: 100, filter: {}) { total items { sn caller callee } } }"""
 ALARMS = """query { alarms(filter: {event: TAKEOVER}) { total items { event state params } } }"""
+
+
+def _id_of(client: Client, sn: str) -> str:
+    found = client.data("query($s: String) { recordings(filter: {sn: $s}) { items { id sn } } }", {"s": sn})
+    return next(r["id"] for r in found["recordings"]["items"] if r["sn"] == sn)
 
 
 def call(server: ApplianceServer, callee: str) -> int:
@@ -143,13 +148,22 @@ def test_takeover_handover_and_failback_lose_no_call(pair):
     # And what the new primary recorded reaches the old one, now its standby.
     wait_for("the old primary has them too", lambda: callees(old) == ["8001", "8002", "8003", "8004", "8005"])
 
-    # Failback, by the administrator: the old primary is made primary again.
+    # Failback, by the administrator: the old primary is made primary again. A deletion
+    # made on the current primary just before, long before its next period, is not lost:
+    # the primary sends everything it has before it steps down.
+    assert new_primary.data(UPDATE, {"i": {"periodSeconds": 3600}})["updateHaSettings"]["__typename"] == "HaStatus"
+    time.sleep(2)  # a round already under way ends
+    gone = next(r for r in new_primary.data(CALLS)["recordings"]["items"] if r["callee"] == "8005")
+    deleted = new_primary.data("mutation($ids: [ID!]!) { deleteRecordings(ids: $ids) { __typename } }",
+                               {"ids": [_id_of(new_primary, gone["sn"])]})  # fmt: skip
+    assert "errors" not in deleted
     moved = old.data("mutation { makePrimary { role epoch } }")["makePrimary"]
     assert moved["role"] == "PRIMARY"
+    assert "8005" not in callees(old)  # drained before the switch
     wait_for("the other steps down", lambda: status(new_primary)["role"] == "STANDBY")
     wait_for("the old primary takes calls again", lambda: call(primary.server, "8006") == 200, 15)
     assert call(standby.server, "8007") == 503
     wait_for("the failback's call on the standby", lambda: "8006" in callees(new_primary))
     final = callees(old)
-    assert final == ["8001", "8002", "8003", "8004", "8005", "8006"], final
+    assert final == ["8001", "8002", "8003", "8004", "8006"], final
     assert httpx.get(primary.server.url + "/health").status_code == 200

@@ -19,7 +19,8 @@ V21_HA = [
         last_sync_at {ts}, lag_recordings BIGINT NOT NULL DEFAULT 0,
         lag_seconds {real} NOT NULL DEFAULT 0, sync_requested_at {ts},
         last_error TEXT NOT NULL DEFAULT '', promoted_at {ts}, peer_role TEXT NOT NULL DEFAULT '',
-        peer_epoch BIGINT NOT NULL DEFAULT 0, vrrp_state TEXT NOT NULL DEFAULT '')""",
+        peer_epoch BIGINT NOT NULL DEFAULT 0, vrrp_state TEXT NOT NULL DEFAULT '',
+        failback_requested_at {ts})""",
     "INSERT INTO ha_state (id) VALUES (1)",
     # The peer's master key, sealed by ours: its files and secrets open here as they are.
     """CREATE TABLE ha_key (
