@@ -9,6 +9,8 @@ Nothing leaves the machine. Root only (namespaces); skipped elsewhere.
   new primary, none twice (SQLite). Both ways the sources follow: the virtual IP that
   keepalived moves, and the SRC's recorder list (the primary, then on 503 or silence the
   standby).
+- Recordings with their bytes, a deletion, a setting and an employee reach the standby
+  within a period (SQLite and PostgreSQL).
 - A standby cut off from both the primary and the witness does not take over; healed,
   there is still one primary. Cut off from the primary alone it takes over, and once the
   two meet again the older primary steps down (PostgreSQL)."""
@@ -27,7 +29,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import Appliance
-from tests.integration.test_ha_sync import SECRET, callees, ha, signed_in, status, wait_for
+from tests.integration.test_ha_sync import (
+    SECRET,
+    callees,
+    ha,
+    signed_in,
+    status,
+    synced_within_a_period,
+    wait_for,
+)
 from tests.support import netns
 from tests.support.postgres import PostgresServer
 from tests.support.processes import stop_process
@@ -214,3 +224,9 @@ def test_an_isolated_standby_does_not_take_over_and_there_is_one_primary_after_h
     old = signed_in(site.servers[0])
     wait_for("the older primary steps down", lambda: status(old)["role"] == "STANDBY", 15)
     assert status(standby)["role"] == "PRIMARY"
+
+
+@pytest.mark.parametrize("site", ["sqlite", "postgres"], indirect=True)
+def test_changes_reach_the_standby_across_the_lan(site: Site):
+    site.pair(witness=site.gw.address)
+    synced_within_a_period(site.primary, site.standby)
