@@ -37,7 +37,7 @@ SOURCES=/etc/apt/sources.list.d/debian.sources
 [ -f "$SOURCES" ] || SOURCES=/etc/apt/sources.list  # this machine's own apt sources
 log "mmdebstrap $VERSION_CODENAME (minbase) from $SOURCES"
 mmdebstrap --variant=minbase --mode=root --quiet \
-  --include=systemd,systemd-sysv,udev,dbus,kmod,linux-image-amd64,initramfs-tools,qemu-guest-agent,openssh-server,systemd-timesyncd,zstd,e2fsprogs,fdisk,iproute2,ca-certificates,less,procps,snmp \
+  --include=systemd,systemd-sysv,udev,dbus,kmod,linux-image-amd64,initramfs-tools,qemu-guest-agent,openssh-server,systemd-timesyncd,zstd,e2fsprogs,fdisk,iproute2,ca-certificates,less,procps,snmp,keepalived \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
   --dpkgopt='path-exclude=/usr/share/info/*' \
