@@ -92,7 +92,7 @@ class FailoverService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.identity = NodeIdentity(ctx.config.data_dir / "ha")
-        (ctx.config.data_dir / "ha" / "node.fingerprint").write_text(
+        (ctx.config.data_dir / ha.FINGERPRINT_FILE).write_text(
             self.identity.fingerprint + "\n", encoding="ascii"
         )
         self._stop = asyncio.Event()

@@ -112,8 +112,12 @@ def _status(state: dict[str, Any], fingerprint: str = "") -> HaStatus:
     )
 
 
+# The failover service writes its pair certificate's fingerprint here; the API shows it.
+FINGERPRINT_FILE = "ha/node.fingerprint"
+
+
 def _fingerprint(ctx: AppContext) -> str:
-    from_file = ctx.config.data_dir / "ha" / "node.fingerprint"
+    from_file = ctx.config.data_dir / FINGERPRINT_FILE
     try:
         return from_file.read_text(encoding="ascii").strip()
     except OSError:
@@ -432,11 +436,6 @@ def full_copy(
 @db_session
 def newest_event_id() -> int:
     return event_queries.latest_id()
-
-
-@db_session
-def cursor_of_peer(peer: str) -> int:
-    return ha_queries.applied(peer)
 
 
 @db_session
