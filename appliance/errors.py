@@ -55,6 +55,7 @@ Codes and their params:
   no_backup                no backup set at the location given
   not_a_backup             a file that is not a backup key file (or one out of bounds)
   changed_meanwhile        value: changed by someone else meanwhile; try again
+  not_paired               no other appliance is configured (make primary needs one)
 Employee-import rows (domain.employee_csv.RowError) use the same vocabulary plus
 empty_file, not_csv, not_text, missing_columns (columns), too_many_rows (max),
 administrator_account (value), repeated_row (line), extension_clash (value),

@@ -505,6 +505,7 @@ export default {
     },
   },
   rules: {
+    not_paired: "Set the other appliance's address first",
     protected: "Protected (legal hold): {value}; lift the protection first",
     required: "Required",
     out_of_range: "{min} to {max}",

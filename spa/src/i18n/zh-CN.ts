@@ -505,6 +505,7 @@ export default {
     },
   },
   rules: {
+    not_paired: "请先设置对端设备地址",
     protected: "录音已保护(禁止删除):{value};请先取消保护",
     required: "必填",
     out_of_range: "{min} 至 {max}",

@@ -505,6 +505,7 @@ export default {
     },
   },
   rules: {
+    not_paired: "請先設定對端設備位址",
     protected: "錄音已保護(禁止刪除):{value};請先取消保護",
     required: "必填",
     out_of_range: "{min} 至 {max}",
