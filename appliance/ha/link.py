@@ -22,7 +22,12 @@ _LENGTH = struct.Struct(">I")
 
 
 class LinkError(ApplianceError):
-    """The peer went away, sent something malformed, or refused."""
+    """The peer went away, sent something malformed, or refused. `problem` is a word of
+    the console's vocabulary for the pair's status (services.ha.PROBLEMS)."""
+
+    def __init__(self, message: str, problem: str = "other") -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 async def send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
@@ -44,7 +49,7 @@ async def receive(
             raise LinkError(f"the peer announced a message of {size} bytes")
         body = await asyncio.wait_for(reader.readexactly(size), IO_TIMEOUT)
     except (asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
-        raise LinkError(f"the peer went away ({type(exc).__name__})") from None
+        raise LinkError(f"the peer went away ({type(exc).__name__})", "unreachable") from None
     try:
         # A big body (a configuration) is parsed off the event loop: the API and the
         # capture share it under `recorder all`.
@@ -56,7 +61,9 @@ async def receive(
     if not isinstance(message, dict):
         raise LinkError("the peer sent a message that is not an object")
     if message.get("op") == "refused":
-        raise LinkError(f"the peer refused: {message.get('why', '')}")
+        raise LinkError(
+            f"the peer refused: {message.get('why', '')}", str(message.get("problem", "refused"))
+        )
     return message
 
 
@@ -90,7 +97,7 @@ async def receive_file(
         try:
             piece = await asyncio.wait_for(reader.read(min(PIECE, left)), IO_TIMEOUT)
         except (ConnectionError, TimeoutError) as exc:
-            raise LinkError(f"the peer went away ({type(exc).__name__})") from None
+            raise LinkError(f"the peer went away ({type(exc).__name__})", "unreachable") from None
         if not piece:
             raise LinkError("the peer went away in the middle of a file")
         await sink(piece)

@@ -66,6 +66,17 @@ MAX_KEYS = 16
 FAILBACK_DRAIN_SECONDS = 25.0
 
 
+def _problem(exc: BaseException, doing: str) -> str:
+    """The word for the console's "last problem" (services.ha.PROBLEMS)."""
+    if isinstance(exc, LinkError):
+        return exc.problem if exc.problem in ha.PROBLEMS else "other"
+    if isinstance(exc, ssl.SSLError):
+        return "tls"
+    if isinstance(exc, (OSError, TimeoutError)):
+        return "unreachable"
+    return "sync" if doing == "sync" else "other"
+
+
 def _keys_of(message: dict[str, Any]) -> list[bytes]:
     given = message.get("keys")
     if not isinstance(given, list) or not 1 <= len(given) <= MAX_KEYS:
@@ -140,8 +151,8 @@ class FailoverService:
         except OSError as exc:
             log.error("cannot listen on %s:%d: %s", host, self.ctx.config.ha_port, exc)
             await asyncio.to_thread(
-                ha.note_peer,
-                None,
+                ha.note_problem,
+                "listen",
                 f"cannot listen on port {self.ctx.config.ha_port}: {exc.strerror}",
             )
             return
@@ -208,7 +219,7 @@ class FailoverService:
             else:
                 log.exception("peer: %s", why)
             try:
-                await asyncio.to_thread(ha.note_peer, None, why or type(exc).__name__)
+                await asyncio.to_thread(ha.note_problem, _problem(exc, doing), why)
             except Exception:  # the database away: the log has it
                 log.warning("could not note the peer's problem", exc_info=True)
 
@@ -251,7 +262,7 @@ class FailoverService:
             int(message.get("epoch", 0) or 0),
             str(message.get("promoted_at", "")),
         )
-        await asyncio.to_thread(ha.note_peer, self._heard.role, "", self._heard.epoch)
+        await asyncio.to_thread(ha.note_peer, self._heard.role, self._heard.epoch)
         side = self._side
         if (
             side is not None
@@ -322,7 +333,8 @@ class FailoverService:
             expected = pairing_proof(side.secret, "standby", (ours, theirs), fps)
             if not proofs_match(str(reply.get("proof", "")), expected):
                 raise LinkError(
-                    "the standby does not know the pairing secret (or a relay is in between)"
+                    "the standby does not know the pairing secret (or a relay is in between)",
+                    "secret_differs",
                 )
             peer_keys = _keys_of(reply)
             await link.send(writer, {"op": "pair_key", "keys": self._keys()})
@@ -350,10 +362,20 @@ class FailoverService:
     ) -> None:
         side = await asyncio.to_thread(ha.side, self.ctx.master)
         if side.settings.role is not HaRole.STANDBY or not side.secret:
-            await link.send(writer, {"op": "refused", "why": "not waiting to be paired"})
+            await link.send(
+                writer,
+                {"op": "refused", "problem": "not_waiting", "why": "not waiting to be paired"},
+            )
             return
         if not self._pairing_allowed(source):
-            await link.send(writer, {"op": "refused", "why": "too many failed pairings; wait"})
+            await link.send(
+                writer,
+                {
+                    "op": "refused",
+                    "problem": "too_many_attempts",
+                    "why": "too many failed pairings; wait a minute",
+                },
+            )
             return
         cert_pem = str(first.get("cert", ""))
         try:
@@ -369,8 +391,13 @@ class FailoverService:
         claim = await link.expect(reader, "pair_proof", limit=link.FIRST_MESSAGE)
         expected = pairing_proof(side.secret, "primary", (theirs, ours), fps)
         if not proofs_match(str(claim.get("proof", "")), expected):
-            await asyncio.to_thread(ha.note_peer, None, "pairing: the primary's secret differs")
-            await link.send(writer, {"op": "refused", "why": "the pairing secret differs"})
+            await asyncio.to_thread(
+                ha.note_problem, "secret_differs", "pairing: the primary's secret differs"
+            )
+            await link.send(
+                writer,
+                {"op": "refused", "problem": "secret_differs", "why": "the pairing secret differs"},
+            )
             return
         self._pair_failures.pop()
         proof = pairing_proof(side.secret, "standby", (theirs, ours), fps)
@@ -496,7 +523,9 @@ class FailoverService:
             if first.get("op") == "pair":
                 await self._answer_pairing(reader, writer, first, source)
             else:
-                await link.send(writer, {"op": "refused", "why": "not paired"})
+                await link.send(
+                    writer, {"op": "refused", "problem": "not_paired", "why": "not paired"}
+                )
             return
         side = await asyncio.to_thread(ha.side, self.ctx.master)
         require_pinned(seen, side.peer_pem)
@@ -604,5 +633,5 @@ class FailoverService:
             await asyncio.to_thread(self._publish, self._side)
         elif witness and not view.witness_reachable:
             await asyncio.to_thread(
-                ha.note_peer, None, "primary and witness both unreachable: not taking over"
+                ha.note_problem, "isolated", "primary and witness both unreachable: not taking over"
             )

@@ -59,10 +59,11 @@ class HaStatus:
     lag_seconds: float
     epoch: int
     promoted_at: datetime | None
-    last_error: str
+    last_error: str  # the detail, as the peer or the system said it
     secret_set: bool
     fingerprint: str = ""  # this side's pair certificate, to compare on both consoles
     vrrp_state: str = ""  # keepalived's, where a virtual IP follows the primary
+    last_problem: str = ""  # a word of PROBLEMS, "" when the last exchange went well
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ def _status(state: dict[str, Any], fingerprint: str = "") -> HaStatus:
         lag_seconds=float(state["lag_seconds"]),
         epoch=int(state["epoch"]),
         promoted_at=state["promoted_at"],
-        last_error=state["last_error"],
+        last_error=state["last_error"].partition("|")[2],
+        last_problem=state["last_error"].partition("|")[0],
         secret_set=bool(state["secret_sealed"]),
         fingerprint=fingerprint,
         vrrp_state=state["vrrp_state"],
@@ -282,15 +284,27 @@ def record_pairing(master: MasterKey, peer_pem: str, peer_keys: list[bytes]) -> 
     audit.record(SYSTEM, AuditType.SETTINGS, "ha_paired")
 
 
+# What the console can say of the pair's last problem, in its own words (the detail, the
+# peer's or the system's text, beside it).
+PROBLEMS = (
+    "unreachable", "tls", "secret_differs", "not_waiting", "too_many_attempts", "not_paired",
+    "refused", "isolated", "listen", "sync", "other",
+)  # fmt: skip
+
+
 @db_session
-def note_peer(peer_role: str | None, error: str = "", peer_epoch: int = 0) -> None:
-    """The peer answered (its role and promotions) or did not (peer_role None, and why)."""
-    if peer_role is None:
-        ha_queries.update_state(last_error=error[:300])
-    else:
-        ha_queries.update_state(
-            peer_seen_at=utcnow(), peer_role=peer_role, peer_epoch=peer_epoch, last_error=""
-        )
+def note_peer(peer_role: str, peer_epoch: int = 0) -> None:
+    """The peer answered: its role and promotions; no problem now."""
+    ha_queries.update_state(
+        peer_seen_at=utcnow(), peer_role=peer_role, peer_epoch=peer_epoch, last_error=""
+    )
+
+
+@db_session
+def note_problem(problem: str, detail: str) -> None:
+    """Why the last exchange with the peer failed: a word of PROBLEMS, then the detail."""
+    word = problem if problem in PROBLEMS else "other"
+    ha_queries.update_state(last_error=f"{word}|{detail[:280]}")
 
 
 @db_session

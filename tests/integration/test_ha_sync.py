@@ -20,7 +20,7 @@ from tests.support.server import ADMIN_PASSWORD, ApplianceServer, Client
 SECRET = "a shared pairing secret 2026"
 PERIOD = 2
 STATUS = """query { haStatus { role peer peerReachable lastSyncAt lagRecordings lagSeconds
-  paired peerRole lastError pairingSecretSet fingerprint epoch vipState } }"""
+  paired peerRole lastError lastProblem pairingSecretSet fingerprint epoch vipState } }"""
 UPDATE = """mutation($i: HaSettingsInput!) { updateHaSettings(input: $i) {
   __typename ... on HaStatus { role peer paired pairingSecretSet }
   ... on UserError { message field rule params } } }"""
@@ -187,6 +187,7 @@ def test_a_wrong_pairing_secret_pairs_nothing():
         assert r.status_code == 201
         failed = wait_for("the refusal", lambda: (lambda s: s if "secret" in s["lastError"] else None)(status(primary.admin)))
         assert failed["paired"] is False and failed["pairingSecretSet"] is True
+        assert failed["lastProblem"] == "secret_differs"  # the console words it
         time.sleep(3)
         assert status(standby.admin)["paired"] is False
         assert standby.admin.data(RECORDINGS)["recordings"]["total"] == 0

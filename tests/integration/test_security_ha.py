@@ -82,7 +82,7 @@ def test_an_anonymous_client_gets_no_proof_to_guess_against(waiting):
     answer = read_frame(sock)
     assert answer["op"] == "pair" and set(answer) == {"op", "nonce"}, answer  # no proof of ours
     sock.sendall(frame({"op": "pair_proof", "proof": "0" * 64}))
-    assert read_frame(sock) == {"op": "refused", "why": "the pairing secret differs"}
+    assert read_frame(sock) == {"op": "refused", "problem": "secret_differs", "why": "the pairing secret differs"}
     sock.close()
     # Guessing from one address stops after a few; the count is per address.
     for _ in range(6):

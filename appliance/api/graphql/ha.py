@@ -39,7 +39,14 @@ class HaStatus:
     witness: str
     epoch: int = strawberry.field(description="Promotions so far: of two primaries the higher wins")
     promoted_at: datetime | None
-    last_error: str = strawberry.field(description="Why the last contact or sync failed, if it did")
+    last_error: str = strawberry.field(
+        description="Why the last contact or sync failed, if it did, as the system said it"
+    )
+    last_problem: str = strawberry.field(
+        description="The same as a word the console words in its language: unreachable, tls, "
+        "secret_differs, not_waiting, too_many_attempts, not_paired, refused, isolated, listen, "
+        "sync, other; empty when the last exchange went well"
+    )
     pairing_secret_set: bool = strawberry.field(
         description="A pairing secret waits to be used (it is forgotten once paired)"
     )
@@ -72,6 +79,7 @@ class HaStatus:
             epoch=s.epoch,
             promoted_at=s.promoted_at,
             last_error=s.last_error,
+            last_problem=s.last_problem,
             pairing_secret_set=s.secret_set,
             fingerprint=s.fingerprint,
             vip_state=s.vrrp_state,

@@ -1,4 +1,5 @@
 // The console talks to the server only through GraphQL and the audio/file URLs.
+import { ElMessage } from "element-plus";
 import { i18n } from "../i18n";
 
 /** A refusal as the server words it: which rule (with its numbers) on which field. */
@@ -42,8 +43,11 @@ export async function gql<T>(query: string, variables: Record<string, unknown> =
     const code = first.extensions?.code ?? "ERROR";
     if (code === "UNAUTHENTICATED") onSignedOut();
     const ext = first.extensions ?? {};
-    // A standby's refusal in the reader's language (every page's error message shows it).
-    const message = code === "STANDBY_READ_ONLY" ? i18n.global.t("ha.readOnly") : first.message;
+    // A standby's refusal in the reader's language, shown at once whatever page or dialog
+    // asked (not every form words unexpected errors).
+    const standby = code === "STANDBY_READ_ONLY";
+    const message = standby ? i18n.global.t("ha.readOnly") : first.message;
+    if (standby) ElMessage.error(message);
     throw new GqlError(message, code, ext.rule ?? null, ext.params ?? null, ext.field ?? null);
   }
   if (!response.ok) throw new GqlError(`HTTP ${response.status}`, "HTTP");

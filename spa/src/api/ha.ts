@@ -1,4 +1,5 @@
 // Primary and standby (主备设置): the GraphQL calls the settings tab and the banner use.
+import { reactive } from "vue";
 import { gql, USER_ERROR, type UserError } from "./gql";
 
 export type HaRole = "STANDALONE" | "PRIMARY" | "STANDBY";
@@ -6,7 +7,7 @@ export interface HaStatus {
   role: HaRole; peer: string; peerReachable: boolean; lastSyncAt: string | null; lagRecordings: number; lagSeconds: number;
   paired: boolean; pairedAt: string | null; peerRole: string; peerSeenAt: string | null; recordingSync: boolean;
   configSync: boolean; periodSeconds: number; takeoverSeconds: number; witness: string; epoch: number;
-  promotedAt: string | null; lastError: string; pairingSecretSet: boolean; fingerprint: string;
+  promotedAt: string | null; lastError: string; lastProblem: string; pairingSecretSet: boolean; fingerprint: string;
 }
 export interface HaInput {
   role?: HaRole; peerAddress?: string; recordingSync?: boolean; configSync?: boolean; periodSeconds?: number;
@@ -14,7 +15,8 @@ export interface HaInput {
 }
 
 const STATUS = `role peer peerReachable lastSyncAt lagRecordings lagSeconds paired pairedAt peerRole peerSeenAt
-  recordingSync configSync periodSeconds takeoverSeconds witness epoch promotedAt lastError pairingSecretSet fingerprint`;
+  recordingSync configSync periodSeconds takeoverSeconds witness epoch promotedAt lastError lastProblem pairingSecretSet
+  fingerprint`;
 
 export async function status(): Promise<HaStatus> {
   return (await gql<{ haStatus: HaStatus }>(`{ haStatus { ${STATUS} } }`)).haStatus;
@@ -40,3 +42,6 @@ export async function makePrimary(): Promise<HaStatus> {
 export async function applianceRole(): Promise<HaRole> {
   return (await gql<{ applianceRole: HaRole }>("{ applianceRole }")).applianceRole;
 }
+
+/** The role as the console shows it: the banner follows the settings tab's changes. */
+export const appliance = reactive<{ role: HaRole }>({ role: "STANDALONE" });
