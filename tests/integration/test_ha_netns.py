@@ -43,7 +43,10 @@ from tests.support.postgres import PostgresServer
 from tests.support.processes import stop_process
 from tests.support.server import ApplianceServer
 
-pytestmark = pytest.mark.skipif(not netns.available(), reason="needs root and ip netns")
+pytestmark = [
+    pytest.mark.skipif(not netns.available(), reason="needs root and ip netns"),
+    pytest.mark.alone,  # takeover within its time + 5 s is a delay: not beside another test process
+]
 
 TAKEOVER = 5
 CALLS = 50

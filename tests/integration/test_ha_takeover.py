@@ -31,6 +31,8 @@ from tests.support.audio import tone_pcm, wav_bytes
 from tests.support.server import ApplianceServer, Client
 from tests.support.siprec_client import SiprecCall, send_tones
 
+# Takeover within its time + a few seconds is a delay: not beside another test process.
+pytestmark = pytest.mark.alone
 TAKEOVER = 3
 CALLS = """query { recordings(pageSize: 100, filter: {}) { total items { sn caller callee } } }"""
 ALARMS = """query { alarms(filter: {event: TAKEOVER}) { total items { event state params } } }"""
