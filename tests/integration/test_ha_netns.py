@@ -10,7 +10,7 @@ Nothing leaves the machine. Root only (namespaces); skipped elsewhere.
   keepalived moves, and the SRC's recorder list (the primary, then on 503 or silence the
   standby).
 - Recordings with their bytes, a deletion, a setting and an employee reach the standby
-  within a period (SQLite and PostgreSQL).
+  within a period (PostgreSQL; SQLite's pair does the same on 127.0.0.1, test_ha_sync.py).
 - A standby cut off from both the primary and the witness does not take over; healed,
   there is still one primary. Cut off from the primary alone it takes over, and once the
   two meet again the older primary steps down (PostgreSQL)."""
@@ -229,7 +229,7 @@ def test_an_isolated_standby_does_not_take_over_and_there_is_one_primary_after_h
     assert status(standby)["role"] == "PRIMARY"
 
 
-@pytest.mark.parametrize("site", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize("site", ["postgres"], indirect=True)  # SQLite's pair: test_ha_sync.py
 def test_changes_reach_the_standby_across_the_lan(site: Site):
     site.pair(witness=site.gw.address)
     synced_within_a_period(site.primary, site.standby)
