@@ -10,10 +10,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from appliance.db.account_queries import delete_sessions_of
 from appliance.db.database import provider
 from appliance.db.org_queries import set_party_org
 from appliance.db.sql import from_db_time, rows, run, scalar, to_db_time
 from appliance.domain.events import EventKind
+from appliance.domain.ha import CHILD_COLUMNS
 
 STATE_COLUMNS = (
     "role", "peer_address", "recording_sync", "config_sync", "period_seconds",
@@ -190,11 +192,7 @@ def _where(key: tuple[str, ...]) -> str:
 
 # --- recordings ----------------------------------------------------------------------------
 
-_CHILDREN = {
-    "tag": ("name", "position", "user_id", "created_at", "kind", "started_at"),
-    "score_event": ("user_id", "score", "created_at"),
-    "play_event": ("user_id", "ip", "created_at"),
-}
+_CHILDREN = {table: tuple(columns) for table, columns in CHILD_COLUMNS.items()}
 
 
 def _divergent(call_id: str, sha256: str) -> str:
@@ -405,7 +403,7 @@ def apply_configuration(snapshot: dict[str, list[dict[str, Any]]]) -> list[int]:
         gone = [k for k in (tuple(r) for r in here) if k not in keep]
         if table.name == "app_user" and gone:
             for (user_id,) in gone:
-                run("DELETE FROM user_session WHERE user_id = ?", [user_id])
+                delete_sessions_of(user_id)
                 run("DELETE FROM api_token WHERE user_id = ?", [user_id])
         for key in gone:
             run(f"DELETE FROM {table.name} WHERE {_where(table.key)}", list(key))
@@ -442,8 +440,3 @@ def apply_configuration(snapshot: dict[str, list[dict[str, Any]]]) -> list[int]:
         for user_id, (hashed, enabled) in before.items()
         if user_id not in after or after[user_id][0] != hashed or not after[user_id][1]
     )
-
-
-def end_sessions(user_ids: list[int]) -> None:
-    for user_id in user_ids:
-        run("DELETE FROM user_session WHERE user_id = ?", [user_id])

@@ -234,7 +234,8 @@ _ROW: dict[str, tuple[str, bool]] = {  # column: (kind, may be null)
     "deleted_at": (_TIME, True), "caller_org_id": (_INT, True), "callee_org_id": (_INT, True),
     "protected": (_FLAG, False), "deleted_reason": (_TEXT, True),
 }  # fmt: skip
-_CHILD: dict[str, dict[str, tuple[str, bool]]] = {
+# A recording's rows in other tables, as a peer sends them (and db/ha_queries reads them).
+CHILD_COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
     "tag": {"name": (_TEXT, False), "position": ("number", True), "user_id": (_INT, True),
             "created_at": (_TIME, False), "kind": (_TEXT, False), "started_at": (_TIME, False)},
     "score_event": {"user_id": (_INT, True), "score": (_INT, False), "created_at": (_TIME, False)},
@@ -277,7 +278,7 @@ def checked_recording(payload: Any) -> dict[str, Any]:
     if not STORED_PATH.fullmatch(row["relpath"]) or not _SHA256.fullmatch(row["sha256"]):
         raise InvalidInput(f"relpath {row['relpath']!r} is not the store's", field="relpath")
     checked: dict[str, Any] = {"row": row}
-    for table, columns in _CHILD.items():
+    for table, columns in CHILD_COLUMNS.items():
         rows = payload.get(table, [])
         if not isinstance(rows, list) or len(rows) > CHILDREN_MAX:
             raise InvalidInput(f"{table}: not a list of at most {CHILDREN_MAX}", field=table)

@@ -200,7 +200,9 @@ class FailoverService:
         data = self.ctx.config.data_dir
         ha.write_role(data, side.settings.role)
         primary = side.settings.role is HaRole.PRIMARY
-        ha.note_vrrp(vrrp.steer(data / "ha", primary, side.epoch))
+        seen = vrrp.steer(data / "ha", primary, side.epoch)
+        if seen != side.vrrp_state:
+            ha.note_vrrp(seen)
 
     async def _guarded(self, work: Any, doing: str) -> None:
         """Run one exchange with the peer; why it failed goes to the status (the console's

@@ -16,7 +16,7 @@ from typing import Any
 
 from pony.orm import db_session
 
-from appliance.db import event_queries, ha_queries, recording_queries
+from appliance.db import account_queries, event_queries, ha_queries, recording_queries
 from appliance.domain.alarms import AlarmEvent
 from appliance.domain.audit import AuditType
 from appliance.domain.events import EventKind
@@ -78,6 +78,7 @@ class Side:
     sync_requested_at: datetime | None
     last_sync_at: datetime | None
     failback_requested: bool = False
+    vrrp_state: str = ""
 
 
 def _settings_of(state: dict[str, Any]) -> HaSettings:
@@ -98,7 +99,7 @@ def _status(state: dict[str, Any], fingerprint: str = "") -> HaStatus:
         settings=_settings_of(state),
         paired=bool(state["peer_cert"]),
         paired_at=state["paired_at"],
-        peer_reachable=seen is not None and (utcnow() - seen).total_seconds() < REACHABLE_SECONDS,
+        peer_reachable=_reachable(state),
         peer_role=state["peer_role"],
         peer_seen_at=seen,
         last_sync_at=state["last_sync_at"],
@@ -163,7 +164,7 @@ def update_settings(
         if pairing_secret:
             updates["secret_sealed"] = ctx.master.seal_text(pairing_secret)
         if after.role is HaRole.PRIMARY and before.role is not HaRole.PRIMARY:
-            updates["epoch"] = max(int(state["epoch"]), int(state["peer_epoch"])) + 1
+            updates["epoch"] = _next_epoch(state)
             updates["promoted_at"] = utcnow()
         ha_queries.update_state(**updates)
         # The secret never reaches the audit trail or the event log; that it was set does.
@@ -199,12 +200,8 @@ def make_primary(ctx: AppContext, actor: Actor) -> HaStatus:
         state = ha_queries.state()
         if not state["peer_address"]:
             raise Conflict("no standby is configured", code="not_paired")
-        seen = state["peer_seen_at"]
         drain = (
-            state["role"] == HaRole.STANDBY.value
-            and bool(state["peer_cert"])
-            and seen is not None
-            and (utcnow() - seen).total_seconds() < REACHABLE_SECONDS
+            state["role"] == HaRole.STANDBY.value and bool(state["peer_cert"]) and _reachable(state)
         )
         if drain:
             ha_queries.update_state(failback_requested_at=utcnow())
@@ -235,10 +232,20 @@ def finish_failback() -> None:
         ha_queries.update_state(failback_requested_at=None)
 
 
+def _next_epoch(state: dict[str, Any]) -> int:
+    """Past every promotion either side has made: a new primary is the newest of the two."""
+    return max(int(state["epoch"]), int(state["peer_epoch"])) + 1
+
+
+def _reachable(state: dict[str, Any]) -> bool:
+    seen = state["peer_seen_at"]
+    return seen is not None and (utcnow() - seen).total_seconds() < REACHABLE_SECONDS
+
+
 def _promote(state: dict[str, Any], actor: Actor, why: str) -> None:
-    # Past every promotion either side has made, so this primary is the newest of the two.
-    epoch = max(int(state["epoch"]), int(state["peer_epoch"])) + 1
-    ha_queries.update_state(role=HaRole.PRIMARY.value, epoch=epoch, promoted_at=utcnow())
+    ha_queries.update_state(
+        role=HaRole.PRIMARY.value, epoch=_next_epoch(state), promoted_at=utcnow()
+    )
     audit.record(actor, AuditType.SETTINGS, "ha_promoted", why=why)
     events.record(EventKind.HA_ROLE_CHANGED, actor, role=HaRole.PRIMARY.value, why=why)
 
@@ -260,6 +267,7 @@ def side(master: MasterKey) -> Side:
         sync_requested_at=state["sync_requested_at"],
         last_sync_at=state["last_sync_at"],
         failback_requested=state["failback_requested_at"] is not None,
+        vrrp_state=state["vrrp_state"],
     )
 
 
@@ -310,8 +318,7 @@ def note_problem(problem: str, detail: str) -> None:
 @db_session
 def note_vrrp(state: str) -> None:
     """keepalived's state (MASTER, BACKUP, FAULT) as its notify script last wrote it."""
-    if ha_queries.state()["vrrp_state"] != state:
-        ha_queries.update_state(vrrp_state=state)
+    ha_queries.update_state(vrrp_state=state)
 
 
 @db_session
@@ -545,7 +552,8 @@ def apply(ctx: AppContext, peer: str, last_id: int, items: list[dict[str, Any]])
             kind = item.get("t")
             if kind == "configuration":
                 ended = ha_queries.apply_configuration(item["tables"])
-                ha_queries.end_sessions(sorted({*ended, *map(int, item.get("ended", []))}))
+                for user_id in sorted({*ended, *map(int, item.get("ended", []))}):
+                    account_queries.delete_sessions_of(user_id)
             elif kind == "recording":
                 row = item["payload"]["row"]
                 before = ha_queries.find_replica(
